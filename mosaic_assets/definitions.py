@@ -1,0 +1,39 @@
+"""The Dagster ``Definitions`` that ``dagster dev`` / ``mosaic ui`` load (pyproject [tool.dagster])."""
+from __future__ import annotations
+
+import dagster as dg
+
+from .defs.assets import scenes as scene_assets
+from .defs.partitions import scene_partitions
+from .defs.resources import MosaicParams
+
+# One entry per asset module (domain); each module holds the thin wrappers of one pipeline stage.
+ASSET_MODULES = [scene_assets]
+
+assets = dg.load_assets_from_modules(ASSET_MODULES)
+_per_scene = [key for a in assets if a.partitions_def == scene_partitions for key in a.keys]
+_downstream = [key for a in assets if a.partitions_def is None for key in a.keys
+               if key != scene_assets.scene_catalog.key]
+
+per_scene_job = dg.define_asset_job(
+    "per_scene", selection=dg.AssetSelection.assets(*_per_scene), partitions_def=scene_partitions,
+    description="Every per-scene asset of one scene partition (run once per partition, or as a backfill).",
+)
+catalog_job = dg.define_asset_job(
+    "catalog", selection=dg.AssetSelection.assets(scene_assets.scene_catalog),
+    description="The scene catalog (and the synthetic release's splits and vocabulary).",
+)
+jobs = [catalog_job, per_scene_job]
+if _downstream:
+    jobs.append(dg.define_asset_job(
+        "datasets", selection=dg.AssetSelection.assets(*_downstream),
+        description="The unpartitioned assets built over all scenes (datasets, model, scores).",
+    ))
+
+defs = dg.Definitions(
+    assets=assets,
+    asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
+    jobs=jobs,
+    resources={"mosaic": MosaicParams()},
+    executor=dg.multiprocess_executor,
+)

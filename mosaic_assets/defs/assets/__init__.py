@@ -1,0 +1,1 @@
+"""Asset modules, one per domain; ``mosaic_assets.definitions`` loads every module listed here."""

@@ -1,0 +1,70 @@
+"""Running the pipeline outside the UI (``mosaic run``): same instance, same runs as the UI shows.
+
+Unpartitioned assets first (the catalog), then the per-scene job for every partition (several
+partitions in parallel, each in its own process), then the unpartitioned downstream assets. One
+failed scene does not stop the others; the summary names it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..params import REPO_ROOT
+
+DAGSTER_HOME_DIR = ".dagster_home"
+
+
+def prepare_dagster_home(root: Path = REPO_ROOT) -> Path:
+    """Point DAGSTER_HOME at the project-local home (unless the user set one) holding our dagster.yaml."""
+    home = Path(os.environ.get("DAGSTER_HOME") or root / DAGSTER_HOME_DIR)
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(root / "dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    what: str  # a partition key or a job name
+    run_id: str
+    success: bool
+    error: str = ""
+
+
+def _execute(job_name: str, partition_key: str | None, tags: dict[str, str]) -> RunOutcome:
+    import dagster as dg
+
+    from ..definitions import defs
+
+    job = defs.resolve_job_def(job_name)
+    instance = dg.DagsterInstance.get()
+    try:
+        result = job.execute_in_process(instance=instance, partition_key=partition_key, tags=tags,
+                                        raise_on_error=False)
+    except Exception as exc:  # a definition-level error still must not stop the other scenes
+        return RunOutcome(partition_key or job_name, "", False, f"{type(exc).__name__}: {exc}")
+    error = ""
+    if not result.success:
+        failures = [e for e in result.all_events if e.is_step_failure]
+        error = "; ".join(f"{e.step_key}: {e.event_specific_data.error.message.strip()}" for e in failures)
+    return RunOutcome(partition_key or job_name, result.run_id, result.success, error)
+
+
+def run_pipeline(scene_ids: list[str], workers: int, tags: dict[str, str] | None = None,
+                 downstream: bool = True) -> list[RunOutcome]:
+    """Catalog, then every scene partition, then (if all scenes succeeded) the all-scene assets."""
+    from ..definitions import jobs
+
+    prepare_dagster_home()
+    tags = tags or {}
+    outcomes = [_execute("catalog", None, tags)]
+    if not outcomes[0].success:
+        return outcomes
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        outcomes += list(pool.map(_execute, ["per_scene"] * len(scene_ids), scene_ids, [tags] * len(scene_ids)))
+    if downstream and any(j.name == "datasets" for j in jobs) and all(o.success for o in outcomes):
+        outcomes.append(_execute("datasets", None, tags))
+    return outcomes

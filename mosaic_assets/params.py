@@ -1,0 +1,125 @@
+"""Typed access to ``params.yaml``, the one source of parameters for Dagster, DVC and the CLI."""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PARAMS_ENV = "MOSAIC_PARAMS"  # points at another params.yaml (tests, a user's experiment)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Paths(_Section):
+    artifacts: str
+    synthetic_release: str
+    scannetpp_release: str | None = None
+
+
+class SceneSet(_Section):
+    list: str
+
+
+class SyntheticParams(_Section):
+    image_width: int
+    image_height: int
+    depth_width: int
+    depth_height: int
+    n_frames: int
+    frame_stride: int
+    eye_height_min: float
+    eye_height_max: float
+    hfov_deg: float
+    room_size_min: tuple[float, float]
+    room_size_max: tuple[float, float]
+    wall_height: float
+    n_furniture_min: int
+    n_furniture_max: int
+    mesh_subdivisions: int
+
+
+class ScanNetppParams(_Section):
+    pose_tolerance: float
+    box_axes_tolerance: float
+    frame_jpeg_quality: int
+
+
+class FramesParams(_Section):
+    long_side: int
+
+
+class VisibilityParams(_Section):
+    long_side: int
+    near_plane: float
+    min_visible_fraction: float
+    min_visible_px: int
+    fully_visible: float
+    occ_level_edges: tuple[float, float]
+    overlap_level_edges: tuple[float, float]
+
+
+class ViewsParams(_Section):
+    voxel_size: float
+    max_overlap: float
+    min_frames: int
+    max_frames: int
+    samples_per_scene: int
+    seed: int
+
+
+class QAParams(_Section):
+    relation_margin: float
+    occluded_ratio: float
+    localization_min_separation: float
+    max_per_scene_task: int
+    yes_no_tolerance: float
+    direction_tolerance: float
+    seed: int
+
+
+class Params(BaseModel):
+    """All sections of params.yaml. Unknown top-level sections are kept (later stages add theirs)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    paths: Paths
+    scene_set: SceneSet
+    synthetic: SyntheticParams
+    scannetpp: ScanNetppParams
+    frames: FramesParams
+    visibility: VisibilityParams
+    views: ViewsParams
+    qa: QAParams
+
+    def resolve(self, relative: str | os.PathLike) -> Path:
+        """A path of params.yaml, relative to the repository root unless absolute."""
+        p = Path(relative)
+        return p if p.is_absolute() else REPO_ROOT / p
+
+    @property
+    def artifacts(self) -> Path:
+        return self.resolve(os.environ.get("MOSAIC_ARTIFACTS", self.paths.artifacts))
+
+
+def params_path() -> Path:
+    return Path(os.environ.get(PARAMS_ENV, REPO_ROOT / "params.yaml"))
+
+
+def load_params(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Params:
+    """Load params.yaml; ``overrides`` like {"visibility": {"long_side": 320}} are merged section-wise."""
+    data = yaml.safe_load(Path(path or params_path()).read_text())
+    for section, values in (overrides or {}).items():
+        data[section] = {**data.get(section, {}), **values} if isinstance(values, dict) else values
+    return Params.model_validate(data)
+
+
+@lru_cache(maxsize=1)
+def default_params() -> Params:
+    return load_params()

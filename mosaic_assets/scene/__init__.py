@@ -1,0 +1,1 @@
+"""Scene IO: the in-memory scene model and the ScanNet++ release reader."""

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project's virtual environment .venv with the pinned dependencies.
+# Idempotent: reinstalls only when requirements/lock.txt or pyproject.toml changed.
+# Debian packages the stack needs are installed here too (open3d needs libusb-1.0-0).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${MOSAIC_PYTHON:-python3.11}
+APT_PACKAGES=(libusb-1.0-0)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+stamp=.venv/.mosaic-install-stamp
+want=$(cat requirements/lock.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+  exit 0
+fi
+echo "setup: creating .venv (pinned by requirements/lock.txt; torch 2.14.1 + torchvision 0.29.1, see STACK.md)"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# The lock is a constraints file: it pins every transitive version; pyproject names what we use.
+.venv/bin/python -m pip install -q -c requirements/lock.txt -e '.[test]'
+.venv/bin/python -m pip check
+echo "$want" > "$stamp"
