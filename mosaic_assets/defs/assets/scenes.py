@@ -1,5 +1,7 @@
-"""Scene assets: the catalog, validated scenes (synthetic ones generated on demand) and frames."""
-from __future__ import annotations
+"""Scene assets: the catalog, validated scenes (synthetic ones generated on demand) and frames.
+
+(No `from __future__ import annotations` in asset modules: Dagster inspects the context annotation.)
+"""
 
 import json
 import time
