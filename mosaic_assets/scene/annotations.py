@@ -1,0 +1,156 @@
+"""Read the instance annotation of a scene: ``segments.json`` and ``segments_anno.json``.
+
+Each segGroup becomes an Instance (id = ``objectId``) with its oriented box; its vertices are the
+vertices whose ``segIndices`` value is one of the group's ``segments`` (in the current ScanNet++
+release segIndices is 0..N-1, so segments are vertex ids; older ScanNet-style files group vertices
+into segments, and both read the same way).
+
+Overlaps: a vertex listed by several segGroups goes to the SMALLEST of them, the one with the fewest
+vertices before resolution; ties go to the lower objectId. (Small objects lying on large ones, e.g. a
+book on a table, would otherwise lose their contact vertices.) Instance.vertex_ids holds the vertices
+after this rule, so the instances partition the annotated vertices.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import SceneError
+from .types import Instance, OrientedBox
+
+OBB_FIELDS = {"centroid": 3, "axesLengths": 3, "normalizedAxes": 9}
+
+
+def read_json(path: Path, scene_id: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SceneError(scene_id, path, f"unreadable JSON ({exc})") from exc
+
+
+def read_segments(path: Path, scene_id: str, n_vertices: int) -> np.ndarray:
+    """``segIndices``: one integer segment id per mesh vertex."""
+    data = read_json(path, scene_id)
+    raw = data.get("segIndices") if isinstance(data, dict) else None
+    if not isinstance(raw, list):
+        raise SceneError(scene_id, path, "missing or not a list", field="segIndices")
+    seg = np.asarray(raw)
+    if seg.ndim != 1 or (seg.size and not np.issubdtype(seg.dtype, np.integer)):
+        raise SceneError(scene_id, path, "must be a flat list of integers", field="segIndices")
+    if seg.size != n_vertices:
+        raise SceneError(scene_id, path, f"has {seg.size} entries but the mesh has {n_vertices} vertices",
+                         field="segIndices")
+    return seg.astype(np.int64)
+
+
+def read_instances(path: Path, scene_id: str, seg_indices: np.ndarray, vocabulary: set[str] | None,
+                   axes_tolerance: float) -> tuple[dict[int, Instance], np.ndarray]:
+    """Instances by objectId and the per-vertex instance id (-1 = none), after the smallest-instance rule."""
+    data = read_json(path, scene_id)
+    groups = data.get("segGroups") if isinstance(data, dict) else None
+    if not isinstance(groups, list):
+        raise SceneError(scene_id, path, "missing or not a list", field="segGroups")
+    if not groups:
+        raise SceneError(scene_id, path, "empty scene: no segGroups", field="segGroups")
+    segment_index = _SegmentIndex(seg_indices)
+    parsed: dict[int, tuple[str, OrientedBox]] = {}
+    members: list[np.ndarray] = []
+    for i, group in enumerate(groups):
+        oid, label, box, segments = _parse_group(group, i, path, scene_id, vocabulary, axes_tolerance)
+        if oid in parsed:
+            raise SceneError(scene_id, path, f"objectId {oid} appears twice", field=f"segGroups[{i}].objectId")
+        try:
+            members.append(segment_index.vertices(segments))
+        except KeyError as exc:
+            raise SceneError(scene_id, path, f"segment/vertex ids out of range: {exc.args[0]} "
+                             f"(the mesh has {len(seg_indices)} vertices)",
+                             field=f"segGroups[{i}] (objectId {oid}).segments") from exc
+        parsed[oid] = (label, box)
+    vertex_instance = assign_smallest(len(seg_indices), np.fromiter(parsed, dtype=np.int64), members)
+    if (vertex_instance < 0).all():
+        raise SceneError(scene_id, path, "empty scene: no segGroup covers any vertex", field="segGroups")
+    instances = {oid: Instance(oid, label, box, np.flatnonzero(vertex_instance == oid))
+                 for oid, (label, box) in parsed.items()}
+    return instances, vertex_instance
+
+
+def assign_smallest(n_vertices: int, object_ids: np.ndarray, members: list[np.ndarray]) -> np.ndarray:
+    """Per-vertex object id: among the groups listing a vertex, the one with fewest vertices (tie: lower id)."""
+    sizes = np.array([len(np.unique(m)) for m in members], dtype=np.int64)
+    rank_order = np.lexsort((object_ids, sizes))  # rank 0 = smallest group, then lowest id
+    rank = np.empty_like(rank_order)
+    rank[rank_order] = np.arange(len(rank_order))
+    best = np.full(n_vertices, len(members), dtype=np.int64)  # len(members) = no group
+    if members:
+        np.minimum.at(best, np.concatenate(members), np.repeat(rank, [len(m) for m in members]))
+    ranked_ids = np.append(object_ids[rank_order], -1)
+    return ranked_ids[best]
+
+
+class _SegmentIndex:
+    """Vertices of each segment id, for turning a segGroup's ``segments`` into vertex ids (vectorized)."""
+
+    def __init__(self, seg_indices: np.ndarray):
+        self.order = np.argsort(seg_indices, kind="stable")
+        self.ids, self.starts, self.counts = np.unique(seg_indices[self.order], return_index=True,
+                                                       return_counts=True)
+
+    def vertices(self, segments: np.ndarray) -> np.ndarray:
+        pos = np.searchsorted(self.ids, segments)
+        pos_clipped = np.minimum(pos, len(self.ids) - 1)
+        missing = (pos >= len(self.ids)) | (self.ids[pos_clipped] != segments)
+        if missing.any():
+            raise KeyError(f"{int(missing.sum())} unknown, first {int(segments[missing][0])}")
+        counts, starts = self.counts[pos], self.starts[pos]
+        offsets = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        return self.order[offsets]
+
+
+def _parse_group(group: Any, i: int, path: Path, scene_id: str, vocabulary: set[str] | None,
+                 axes_tolerance: float) -> tuple[int, str, OrientedBox, np.ndarray]:
+    where = f"segGroups[{i}]"
+    if not isinstance(group, dict):
+        raise SceneError(scene_id, path, "not an object", field=where)
+    oid = group.get("objectId")
+    if not isinstance(oid, int) or isinstance(oid, bool):
+        raise SceneError(scene_id, path, f"missing or not an integer: {oid!r}", field=f"{where}.objectId")
+    where = f"{where} (objectId {oid})"
+    label = group.get("label")
+    if not isinstance(label, str) or not label.strip():
+        raise SceneError(scene_id, path, f"missing or empty: {label!r}", field=f"{where}.label")
+    if vocabulary is not None and label not in vocabulary:
+        raise SceneError(scene_id, path, f"unknown label {label!r} (not in the label vocabulary)",
+                         field=f"{where}.label")
+    segments = np.asarray(group.get("segments"))
+    if segments.ndim != 1 or (segments.size and not np.issubdtype(segments.dtype, np.integer)):
+        raise SceneError(scene_id, path, "missing or not a list of integers", field=f"{where}.segments")
+    return oid, label, _parse_obb(group.get("obb"), where, path, scene_id, axes_tolerance), segments.astype(np.int64)
+
+
+def _parse_obb(obb: Any, where: str, path: Path, scene_id: str, axes_tolerance: float) -> OrientedBox:
+    if not isinstance(obb, dict):
+        raise SceneError(scene_id, path, "missing oriented box", field=f"{where}.obb")
+    values = {}
+    for name, size in OBB_FIELDS.items():
+        try:
+            values[name] = np.asarray(obb[name], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SceneError(scene_id, path, f"missing or not numbers ({exc!r})", field=f"{where}.obb.{name}") from exc
+        if values[name].shape != (size,) or not np.isfinite(values[name]).all():
+            raise SceneError(scene_id, path, f"needs {size} finite numbers, got {obb[name]!r}",
+                             field=f"{where}.obb.{name}")
+    if (values["axesLengths"] < 0).any():
+        raise SceneError(scene_id, path, f"negative side length {values['axesLengths'].tolist()}",
+                         field=f"{where}.obb.axesLengths")
+    rotation = values["normalizedAxes"].reshape(3, 3).T  # rows of normalizedAxes are the box axes
+    if not np.allclose(rotation.T @ rotation, np.eye(3), atol=axes_tolerance):
+        raise SceneError(scene_id, path, "axes are not orthonormal", field=f"{where}.obb.normalizedAxes")
+    return OrientedBox(values["centroid"], values["axesLengths"], rotation)
+
+
+def read_vocabulary(path: Path) -> set[str]:
+    """Label list, one label a line (``metadata/instance_classes.txt``)."""
+    return {line.strip() for line in path.read_text().splitlines() if line.strip()}
