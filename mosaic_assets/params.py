@@ -63,6 +63,7 @@ class VisibilityParams(_Section):
     fully_visible: float
     occ_level_edges: tuple[float, float]
     overlap_level_edges: tuple[float, float]
+    full_px_max_outside_rays: int
 
 
 class ViewsParams(_Section):
@@ -71,6 +72,7 @@ class ViewsParams(_Section):
     min_frames: int
     max_frames: int
     samples_per_scene: int
+    attempts_per_sample: int
     seed: int
 
 
