@@ -135,10 +135,12 @@ def _parse_obb(obb: Any, where: str, path: Path, scene_id: str, axes_tolerance: 
         raise SceneError(scene_id, path, "missing oriented box", field=f"{where}.obb")
     values = {}
     for name, size in OBB_FIELDS.items():
+        if name not in obb:
+            raise SceneError(scene_id, path, "missing", field=f"{where}.obb.{name}")
         try:
             values[name] = np.asarray(obb[name], dtype=np.float64)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SceneError(scene_id, path, f"missing or not numbers ({exc!r})", field=f"{where}.obb.{name}") from exc
+        except (TypeError, ValueError) as exc:
+            raise SceneError(scene_id, path, f"not numbers: {obb[name]!r}", field=f"{where}.obb.{name}") from exc
         if values[name].shape != (size,) or not np.isfinite(values[name]).all():
             raise SceneError(scene_id, path, f"needs {size} finite numbers, got {obb[name]!r}",
                              field=f"{where}.obb.{name}")
