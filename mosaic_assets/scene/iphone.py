@@ -36,7 +36,8 @@ def frame_index(frame_id: str) -> int:
 
 
 def read_iphone_frames(scene_dir: Path, params: ScanNetppParams) -> list[Frame]:
-    """The registered frames, sorted by frame index, with validated cameras and poses.
+    """The registered frames, sorted by frame index, with validated cameras and poses; ``depth_path`` is
+    set where ``iphone/depth/<frame_id>.png`` exists.
 
     When ``iphone/rgb/`` is absent, the registered frames are first extracted from ``iphone/rgb.mkv``.
     """
@@ -45,29 +46,27 @@ def read_iphone_frames(scene_dir: Path, params: ScanNetppParams) -> list[Frame]:
     model = read_colmap_model(scene_dir / IPHONE_CAMERAS, images_path, scene_id)
     if not model.images:
         raise SceneError(scene_id, images_path, "no registered frames")
-    cameras = {cid: pinhole_camera(c, scene_id, scene_dir / IPHONE_CAMERAS) for cid, c in model.cameras.items()}
-    indexed = {}
+    cameras = {cid: pinhole_camera(model.cameras[cid], scene_id, scene_dir / IPHONE_CAMERAS)
+               for cid in {im.camera_id for im in model.images}}
+    indexed: dict[int, Frame] = {}
     for image in model.images:
-        frame_id = Path(Path(image.name).name).stem
+        frame_id = Path(image.name).stem
         try:
             index = frame_index(frame_id)
         except ValueError as exc:
             raise SceneError(scene_id, images_path, str(exc), field=f"image {image.image_id} NAME") from exc
         if index in indexed:
             raise SceneError(scene_id, images_path, f"frame {frame_id} registered twice", field=f"image {image.image_id} NAME")
-        pose = checked_pose(image, scene_id, images_path, params.pose_tolerance)
-        indexed[index] = Frame(frame_id, cameras[image.camera_id], pose,
-                               scene_dir / IPHONE_RGB_DIR / Path(image.name).name)
+        depth = scene_dir / IPHONE_DEPTH_DIR / f"{frame_id}.png"
+        indexed[index] = Frame(frame_id, cameras[image.camera_id],
+                               checked_pose(image, scene_id, images_path, params.pose_tolerance),
+                               image_path=scene_dir / IPHONE_RGB_DIR / Path(image.name).name,
+                               depth_path=depth if depth.is_file() else None)
     frames = [indexed[i] for i in sorted(indexed)]
     if not (scene_dir / IPHONE_RGB_DIR).is_dir():
         extract_iphone_frames(scene_dir, [f.frame_id for f in frames], jpeg_quality=params.frame_jpeg_quality)
     _check_images(frames, scene_id)
-    return [_with_depth(f, scene_dir) for f in frames]
-
-
-def _with_depth(frame: Frame, scene_dir: Path) -> Frame:
-    depth = scene_dir / IPHONE_DEPTH_DIR / f"{frame.frame_id}.png"
-    return Frame(frame.frame_id, frame.camera, frame.world_to_cam, frame.image_path, depth if depth.is_file() else None)
+    return frames
 
 
 def _check_images(frames: list[Frame], scene_id: str) -> None:
