@@ -84,6 +84,13 @@ class QAParams(_Section):
     yes_no_tolerance: float
     direction_tolerance: float
     seed: int
+    n_options: int
+    count_distractor_span: int
+    localization_decoy_batch: int
+    excluded_labels: tuple[str, ...]
+    distance_decimals: int
+    min_camera_displacement: float
+    movement_dominance: float
 
 
 class Params(BaseModel):
