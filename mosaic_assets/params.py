@@ -43,6 +43,25 @@ class SyntheticParams(_Section):
     n_furniture_min: int
     n_furniture_max: int
     mesh_subdivisions: int
+    surface_objects_min: int
+    surface_objects_max: int
+    books_per_board_max: int
+    wall_items_max: int
+    min_free_fraction: float
+    camera_clearance: float
+    floor_grid_cell: float
+    path_waypoints: int
+    yaw_sweep_deg: float
+    yaw_sweeps: float
+    pitch_deg: float
+    pitch_jitter_deg: float
+    roll_jitter_deg: float
+    cylinder_sections: int
+    shell_cell: float
+    color_jitter: float
+    light_ambient: float
+    light_diffuse: float
+    jpeg_quality: int
 
 
 class ScanNetppParams(_Section):
@@ -93,6 +112,14 @@ class QAParams(_Section):
     movement_dominance: float
 
 
+class QualityParams(_Section):
+    max_letter_kl: float  # KL divergence (nats) of a task's correct-letter shares to uniform
+    letter_share_tolerance: float  # every letter's share within 1/k +- this (k options)
+    min_group_size: int  # balance is judged only for groups with at least this many QA
+    splits: tuple[str, ...]  # the allowed values of the QA ``split`` column
+    gx_dir: str  # under paths.artifacts: one GX file context with Data Docs per validated asset
+
+
 class Params(BaseModel):
     """All sections of params.yaml. Unknown top-level sections are kept (later stages add theirs)."""
 
@@ -106,6 +133,7 @@ class Params(BaseModel):
     visibility: VisibilityParams
     views: ViewsParams
     qa: QAParams
+    quality: QualityParams
 
     def resolve(self, relative: str | os.PathLike) -> Path:
         """A path of params.yaml, relative to the repository root unless absolute."""
