@@ -1,0 +1,81 @@
+"""Run the Great Expectations suites on validation frames; optionally build Data Docs.
+
+GX runs offline: analytics are off (``GX_ANALYTICS_ENABLED=false`` before the import) and the
+context is either in memory or a file context under the given folder, written atomically (one
+folder per validated asset and partition, so parallel runs never share a context).
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..atomic import atomic_dir
+from ..params import Params
+from .report import QualityReport, outcome
+from .suites import SCOPES, TaskCatalog, suite_parameters, suite_path
+from .tables import ValidationFrame, qa_frames, view_samples, visibility_rows
+
+DOCS_INDEX = Path("gx/uncommitted/data_docs/local_site/index.html")  # inside a docs folder
+RESULT_FORMAT = {"result_format": "SUMMARY", "unexpected_index_column_names": ["row"]}
+
+
+def _gx():
+    os.environ["GX_ANALYTICS_ENABLED"] = "false"
+    import great_expectations as gx
+
+    return gx
+
+
+def load_suite(name: str):
+    """The ExpectationSuite stored as ``expectations/<name>.json``."""
+    return _gx().ExpectationSuite(**json.loads(suite_path(name).read_text()))
+
+
+def _context(root: Path | None):
+    gx = _gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral") if root is None else gx.get_context(mode="file", project_root_dir=root)
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def run_suites(frames: Sequence[ValidationFrame], parameters: Mapping[str, Any],
+               docs_dir: Path | None = None) -> QualityReport:
+    """Validate each frame with its suite; with ``docs_dir``, the context and its Data Docs go there."""
+    gx = _gx()
+    outcomes = []
+    with atomic_dir(docs_dir) if docs_dir else nullcontext(None) as root:
+        context = _context(root)
+        source = context.data_sources.add_pandas("mosaic")
+        for vf in frames:
+            suite = context.suites.add(load_suite(vf.suite))
+            batch = source.add_dataframe_asset(vf.suite).add_batch_definition_whole_dataframe("whole")
+            definition = context.validation_definitions.add(gx.ValidationDefinition(name=vf.suite, data=batch,
+                                                                                    suite=suite))
+            result = definition.run(batch_parameters={"dataframe": vf.frame}, expectation_parameters=dict(parameters),
+                                    result_format=RESULT_FORMAT)
+            outcomes += [outcome(vf.suite, r, vf) for r in result.results]
+        if root is not None:
+            context.build_data_docs()
+    return QualityReport(tuple(outcomes), tuple(f"{vf.suite}: {vf.note}" for vf in frames if vf.note),
+                         docs_dir / DOCS_INDEX if docs_dir else None)
+
+
+def validate_qa(qa: pd.DataFrame, scope: str, params: Params, catalog: TaskCatalog,
+                docs_dir: Path | None = None) -> QualityReport:
+    """The suites of ``scope`` ("qa_shard" or "qa_dataset") on a QA table."""
+    frames = qa_frames(qa, catalog.n_options, catalog.directions, params.quality.min_group_size, SCOPES[scope])
+    return run_suites(frames, suite_parameters(params, catalog.n_options), docs_dir)
+
+
+def validate_rows(table: pd.DataFrame, scope: str, params: Params, docs_dir: Path | None = None) -> QualityReport:
+    """The suite of ``scope`` ("visibility" or "view_samples") on a visibility or view-sample table."""
+    build = {"visibility": visibility_rows, "view_samples": view_samples}[scope]
+    return run_suites([build(table)], suite_parameters(params), docs_dir)
