@@ -1,0 +1,68 @@
+"""The contract between the orchestrator and a task family.
+
+A family module exposes ``specs(params) -> list[TaskSpec]``, one spec per official question type.
+``enumerate`` lists every admissible candidate of one view sample (all checks that decide whether a
+question may be asked happen here, so a selected candidate always yields a question); ``draft``
+turns a selected candidate into the question, its answer and distractors, with the task's seeded
+generator. Option placement and balance are the orchestrator's, shared by all families.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..context import SampleContext
+
+MOSAIC = "mosaic"  # the six families of the paper
+ZERO_SHOT = "zero_shot"  # numeric and VSTI-style transfer tasks
+UNSTRATIFIED = "all"  # the one stratum of a task without balance strata
+ALL_STRATA = (UNSTRATIFIED,)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An admissible question before drafting: its sample, query frame, balance stratum and payload."""
+
+    ctx: SampleContext
+    query_k: int | None
+    stratum: str
+    payload: Any
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A drafted question. ``distractors`` empty and ``fixed_options`` None: a free-answer (numeric) task."""
+
+    question: str
+    answer: str
+    metadata: dict[str, Any]
+    targets: tuple[int, ...]  # instance ids the diagnostics (occlusion_avg, vis_level) are about
+    target_label: str | None  # category of gt_scenario
+    distractors: tuple[str, ...] = ()
+    fixed_options: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    question_type: str  # official name; the (scene, task) unit of caps and balance
+    task_type: str
+    subtask: str | None
+    group: str  # MOSAIC or ZERO_SHOT
+    enumerate: Callable[[SampleContext], Iterable[Candidate]]
+    draft: Callable[[Candidate, np.random.Generator, bool], Draft]  # (candidate, rng, yes) -> Draft
+    strata: tuple[str, ...] = ALL_STRATA
+    tolerance: float = 0.0
+    yes_no: bool = False
+
+
+def instance_name(label: str, iid: int) -> str:
+    """The seed's string name of an instance, e.g. ``chair_07`` (spaces -> underscores)."""
+    return f"{label.replace(' ', '_')}_{iid:02d}"
+
+
+def capitalized(reference: str) -> str:
+    """An object option as the seed writes it ("Lamp")."""
+    return reference[:1].upper() + reference[1:]
