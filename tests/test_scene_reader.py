@@ -6,7 +6,9 @@ import shutil
 
 import av
 import numpy as np
+import open3d as o3d
 import pytest
+import trimesh
 from click.testing import CliRunner
 from PIL import Image
 from scipy.spatial.distance import cdist
@@ -14,9 +16,11 @@ from scipy.spatial.distance import cdist
 from mosaic_assets.cli import main
 from mosaic_assets.errors import SceneError
 from mosaic_assets.geometry import project
+from mosaic_assets.params import load_params
 from mosaic_assets.scene.dslr import dslr_pinhole, read_dslr_cameras
 from mosaic_assets.scene.iphone import extract_iphone_frames, read_depth
 from mosaic_assets.scene.scannetpp import load_scene, scene_summary
+from mosaic_assets.synth import CATEGORIES, generate_scene, write_release_metadata
 from scenes_by_hand import (CX, CY, DEPTH_MM, DEPTH_SIZE, DISTORTION, FX, FY, HEIGHT, WIDTH, frame_pixels,
                             segments_anno, write_hand_scene)
 
@@ -219,3 +223,70 @@ def test_cli_check_fails_on_a_bad_scene(hand):
     result = CliRunner().invoke(main, ["scenes", "check", str(hand.scene_dir)])
     assert result.exit_code == 1
     assert hand.scene_id in result.stderr and "segments_anno.json" in result.stderr
+
+
+# ---- round trip on a generated synthetic scene (the generator writes the same layout) ----
+
+SYNTH_SMALL = {"n_frames": 8, "image_width": 160, "image_height": 120, "depth_width": 256, "depth_height": 192}
+NEAR_M = 0.1  # vertices closer than this to the camera are skipped
+DEPTH_TOLERANCE_M = 0.03  # "agree with the rendered depth within a few cm"
+MIN_AGREEMENT = 0.95  # share of first-surface vertices that must agree (the rest: depth-map quantization at corners)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    params = load_params(overrides={"synthetic": SYNTH_SMALL}).synthetic
+    root = tmp_path_factory.mktemp("synthetic")
+    scene_dir = generate_scene(root, "synth_0000", seed=3, index=0, params=params)
+    write_release_metadata(root, {"train": ["synth_0000"]})
+    return load_scene(scene_dir), params
+
+
+def test_synthetic_scene_round_trip(synthetic):
+    scene, params = synthetic
+    assert scene.source == "synthetic"
+    ply = trimesh.load(scene.root / "scans/mesh_aligned_0.05.ply", file_type="ply", process=False)
+    np.testing.assert_allclose(scene.vertices, ply.vertices)
+    np.testing.assert_array_equal(scene.faces, ply.faces)
+    groups = json.loads((scene.root / "scans/segments_anno.json").read_text())["segGroups"]
+    assert {g["objectId"]: g["label"] for g in groups} == {i: inst.label for i, inst in scene.instances.items()}
+    assert set(inst.label for inst in scene.instances.values()) <= set(CATEGORIES)
+    assert [f.frame_id for f in scene.frames] == [f"frame_{i * params.frame_stride:06d}" for i in range(params.n_frames)]
+    for f in scene.frames:
+        assert (f.camera.width, f.camera.height) == (params.image_width, params.image_height)
+        assert f.depth_path is not None and read_depth(f).shape == (params.depth_height, params.depth_width)
+    for inst in scene.instances.values():  # the box convention, on generated data: vertices lie in their box
+        local = (scene.vertices[inst.vertex_ids] - inst.box.centroid) @ inst.box.rotation
+        assert (np.abs(local) <= inst.box.axes_lengths / 2 + 1e-4).all(), inst.label
+
+
+def _first_surface(scene, frame, points: np.ndarray) -> np.ndarray:
+    """Points not hidden by the mesh from the camera centre (open3d ray casting, independent of the reader)."""
+    caster = o3d.t.geometry.RaycastingScene()
+    caster.add_triangles(o3d.core.Tensor(scene.vertices.astype(np.float32)), o3d.core.Tensor(scene.faces.astype(np.uint32)))
+    offsets = points - frame.center
+    dist = np.linalg.norm(offsets, axis=1)
+    rays = np.hstack([np.broadcast_to(frame.center, points.shape), offsets / dist[:, None]]).astype(np.float32)
+    t_hit = caster.cast_rays(o3d.core.Tensor(rays))["t_hit"].numpy()
+    return t_hit >= dist - 1e-3 * (1 + dist)
+
+
+def test_mesh_projects_onto_the_rendered_depth(synthetic):
+    """Mesh vertices projected with the colmap pose land where the depth PNG has their depth."""
+    scene, params = synthetic
+    agree, total = 0, 0
+    for frame in scene.frames:
+        depth = read_depth(frame)
+        cam = frame.camera.scaled(depth.shape[1], depth.shape[0])
+        uv, z = project(cam, frame.world_to_cam, scene.vertices)
+        inside = (z > NEAR_M) & (uv[:, 0] >= 1) & (uv[:, 1] >= 1) \
+            & (uv[:, 0] < cam.width - 1) & (uv[:, 1] < cam.height - 1)
+        idx = np.flatnonzero(inside)
+        idx = idx[_first_surface(scene, frame, scene.vertices[idx])]
+        col, row = np.floor(uv[idx]).astype(int).T
+        # the vertex's pixel or one of its 8 neighbours holds its depth (a vertex sits on pixel borders at corners)
+        diffs = np.stack([np.abs(depth[row + dr, col + dc] - z[idx]) for dr in (-1, 0, 1) for dc in (-1, 0, 1)])
+        agree += int((diffs.min(axis=0) < DEPTH_TOLERANCE_M).sum())
+        total += idx.size
+    assert total > 100
+    assert agree / total >= MIN_AGREEMENT, f"{agree}/{total} first-surface vertices agree with the depth PNGs"
