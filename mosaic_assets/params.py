@@ -118,6 +118,7 @@ class QualityParams(_Section):
     min_group_size: int  # balance is judged only for groups with at least this many QA
     splits: tuple[str, ...]  # the allowed values of the QA ``split`` column
     gx_dir: str  # under paths.artifacts: one GX file context with Data Docs per validated asset
+    free_answer_tasks: tuple[str, ...]  # task types or task keys whose QA have no options
 
 
 class Params(BaseModel):
