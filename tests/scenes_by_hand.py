@@ -157,7 +157,8 @@ def _write_colmap(folder: Path, frames: list[HandFrame]) -> None:
     (folder / "cameras.txt").write_text(
         "# Camera list with one line of data per camera:\n# CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]\n"
         f"1 OPENCV {WIDTH} {HEIGHT} {FX} {FY} {CX} {CY} {' '.join(map(str, DISTORTION))}\n")
-    lines = ["# Image list with two lines of data per image:", "# IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME"]
+    lines = ["# Image list with two lines of data per image:",
+             "# IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME"]
     for image_id, f in enumerate(frames, start=1):
         x, y, z, w = Rotation.from_matrix(f.world_to_cam[:3, :3]).as_quat()
         numbers = " ".join(f"{v:.17g}" for v in (w, x, y, z, *f.world_to_cam[:3, 3]))
@@ -169,7 +170,8 @@ def frame_pixels(index: int) -> np.ndarray:
     """A distinct, smooth RGB image per frame index (a gradient whose hue moves with the index)."""
     u, v = np.meshgrid(np.linspace(0, 1, WIDTH), np.linspace(0, 1, HEIGHT))
     phase = index / 7.0
-    rgb = np.stack([np.sin(2 * np.pi * (u + phase)), np.cos(2 * np.pi * (v - phase)), np.sin(np.pi * (u + v) + phase)], -1)
+    rgb = np.stack([np.sin(2 * np.pi * (u + phase)), np.cos(2 * np.pi * (v - phase)),
+                    np.sin(np.pi * (u + v) + phase)], axis=-1)
     return ((rgb + 1) * 127.5).astype(np.uint8)
 
 
@@ -178,4 +180,5 @@ def _write_images(iphone: Path, frames: list[HandFrame]) -> None:
     (iphone / "depth").mkdir(parents=True, exist_ok=True)
     for f in frames:
         Image.fromarray(frame_pixels(f.index)).save(iphone / f"rgb/frame_{f.index:06d}.jpg", quality=95)
-        Image.fromarray(np.full(DEPTH_SIZE[::-1], DEPTH_MM, dtype=np.uint16)).save(iphone / f"depth/frame_{f.index:06d}.png")
+        depth = np.full(DEPTH_SIZE[::-1], DEPTH_MM, dtype=np.uint16)
+        Image.fromarray(depth).save(iphone / f"depth/frame_{f.index:06d}.png")

@@ -98,7 +98,8 @@ def _wrong_image_size(h: HandScene) -> None:
     Image.new("RGB", (32, 24)).save(h.scene_dir / "iphone/rgb/frame_000010.jpg")
 
 
-# (case id, corruption, name of the file in the error (the scene folder for missing files), text the message must contain)
+# (case id, corruption, name of the file in the error (the scene folder for missing files),
+#  text the message must contain)
 CASES = [
     ("missing segments_anno", lambda h: (h.scene_dir / ANNO).unlink(), "0a1b2c3d4e", "segments_anno.json"),
     ("missing rgb and video", lambda h: shutil.rmtree(h.scene_dir / "iphone/rgb"), "0a1b2c3d4e", "iphone/rgb.mkv"),
@@ -138,7 +139,8 @@ CASES = [
      "obb.centroid"),
     ("sheared obb axes", lambda h: _edit_anno(h, _obb("normalizedAxes", [1, 0, 0, 1, 1, 0, 0, 0, 1])),
      "segments_anno.json", "not orthonormal"),
-    ("invalid json", lambda h: (h.scene_dir / ANNO).write_text('{"segGroups": ['), "segments_anno.json", "unreadable JSON"),
+    ("invalid json", lambda h: (h.scene_dir / ANNO).write_text('{"segGroups": ['), "segments_anno.json",
+     "unreadable JSON"),
     ("unknown source", lambda h: (h.scene_dir.parent.parent / "metadata/source.txt").write_text("mars\n"),
      "source.txt", "unknown source"),
 ]

@@ -251,7 +251,8 @@ def test_synthetic_scene_round_trip(synthetic):
     groups = json.loads((scene.root / "scans/segments_anno.json").read_text())["segGroups"]
     assert {g["objectId"]: g["label"] for g in groups} == {i: inst.label for i, inst in scene.instances.items()}
     assert set(inst.label for inst in scene.instances.values()) <= set(CATEGORIES)
-    assert [f.frame_id for f in scene.frames] == [f"frame_{i * params.frame_stride:06d}" for i in range(params.n_frames)]
+    expected_ids = [f"frame_{i * params.frame_stride:06d}" for i in range(params.n_frames)]
+    assert [f.frame_id for f in scene.frames] == expected_ids
     for f in scene.frames:
         assert (f.camera.width, f.camera.height) == (params.image_width, params.image_height)
         assert f.depth_path is not None and read_depth(f).shape == (params.depth_height, params.depth_width)
@@ -263,7 +264,8 @@ def test_synthetic_scene_round_trip(synthetic):
 def _first_surface(scene, frame, points: np.ndarray) -> np.ndarray:
     """Points not hidden by the mesh from the camera centre (open3d ray casting, independent of the reader)."""
     caster = o3d.t.geometry.RaycastingScene()
-    caster.add_triangles(o3d.core.Tensor(scene.vertices.astype(np.float32)), o3d.core.Tensor(scene.faces.astype(np.uint32)))
+    caster.add_triangles(o3d.core.Tensor(scene.vertices.astype(np.float32)),
+                         o3d.core.Tensor(scene.faces.astype(np.uint32)))
     offsets = points - frame.center
     dist = np.linalg.norm(offsets, axis=1)
     rays = np.hstack([np.broadcast_to(frame.center, points.shape), offsets / dist[:, None]]).astype(np.float32)

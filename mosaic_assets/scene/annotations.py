@@ -84,8 +84,7 @@ def assign_smallest(n_vertices: int, object_ids: np.ndarray, members: list[np.nd
     rank = np.empty_like(rank_order)
     rank[rank_order] = np.arange(len(rank_order))
     best = np.full(n_vertices, len(members), dtype=np.int64)  # len(members) = no group
-    if members:
-        np.minimum.at(best, np.concatenate(members), np.repeat(rank, [len(m) for m in members]))
+    np.minimum.at(best, np.concatenate(members), np.repeat(rank, [len(m) for m in members]))
     ranked_ids = np.append(object_ids[rank_order], -1)
     return ranked_ids[best]
 

@@ -56,7 +56,8 @@ def read_iphone_frames(scene_dir: Path, params: ScanNetppParams) -> list[Frame]:
         except ValueError as exc:
             raise SceneError(scene_id, images_path, str(exc), field=f"image {image.image_id} NAME") from exc
         if index in indexed:
-            raise SceneError(scene_id, images_path, f"frame {frame_id} registered twice", field=f"image {image.image_id} NAME")
+            raise SceneError(scene_id, images_path, f"frame {frame_id} registered twice",
+                             field=f"image {image.image_id} NAME")
         depth = scene_dir / IPHONE_DEPTH_DIR / f"{frame_id}.png"
         indexed[index] = Frame(frame_id, cameras[image.camera_id],
                                checked_pose(image, scene_id, images_path, params.pose_tolerance),
