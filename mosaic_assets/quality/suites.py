@@ -29,6 +29,20 @@ class TaskCatalog:
     directions: Mapping[str, tuple[str, str]]
 
 
+def qa_task_catalog(params: Params) -> TaskCatalog:
+    """The task keys of the QA package's question types; options: 2 for Yes/No types, 0 for the
+    free-answer keys of ``quality.free_answer_tasks`` (task type or key), ``qa.n_options`` otherwise."""
+    from ..qa.generate import task_specs
+    from ..qa.relations import DIRECTIONS
+
+    free = set(params.quality.free_answer_tasks)
+    n_options = {}
+    for spec in task_specs(params):
+        key = f"{spec.task_type}/{spec.subtask}" if spec.subtask else spec.task_type
+        n_options[key] = 2 if spec.yes_no else 0 if {key, spec.task_type} & free else params.qa.n_options
+    return TaskCatalog(n_options, DIRECTIONS)
+
+
 def suite_path(name: str) -> Path:
     return EXPECTATIONS_DIR / f"{name}.json"
 

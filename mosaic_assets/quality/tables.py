@@ -17,6 +17,22 @@ import pandas as pd
 
 LETTERS = "ABCDEFGHIJ"
 YES = "Yes"
+QA_COLUMNS = ("scene_id", "sample_id", "task_type", "subtask", "question", "options", "answer",
+              "correct_option_index", "frames", "source_frame_ids", "metadata", "occlusion_avg", "occ_level",
+              "overlap_avg", "overlap_level", "vis_level", "gt_scenario", "split")
+VISIBILITY_COLUMNS = ("scene_id", "frame_id", "instance_id", "label", "bbox_2d", "image_width", "image_height",
+                      "occlusion_ratio", "fov_ratio", "visibility")
+VIEW_COLUMNS = ("scene_id", "sample_id", "frame_ids", "pairwise_overlaps", "max_overlap", "mean_overlap")
+
+
+class TableSchemaError(ValueError):
+    """The table lacks columns that the validation frames are derived from."""
+
+
+def require_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise TableSchemaError(f"{what} table lacks column(s) {', '.join(missing)} (has {', '.join(table.columns)})")
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,12 @@ def qa_records(qa: pd.DataFrame, n_options: Mapping[str, int]) -> ValidationFram
     return ValidationFrame("qa_records", frame.reset_index(drop=True))
 
 
+def letters_per_task(qa: pd.DataFrame) -> pd.Series:
+    """Number of options (letters) per task_type of the multiple-choice rows."""
+    mc = qa[qa["options"].map(len) >= 2]
+    return mc["options"].map(len).groupby(mc["task_type"]).max()
+
+
 def letter_counts(qa: pd.DataFrame) -> pd.DataFrame:
     """Correct-letter counts per task_type (rows) and letter (columns) of the multiple-choice rows."""
     mc = qa[qa["options"].map(len) >= 2]
@@ -89,7 +111,7 @@ def _judged(sizes: pd.Series, min_size: int, unit: str) -> tuple[list, str]:
 
 def letter_balance(qa: pd.DataFrame, min_size: int) -> ValidationFrame:
     """Per task: letter shares, KL divergence to uniform and the largest |share - 1/k|."""
-    n_letters = qa[qa["options"].map(len) >= 2].groupby("task_type")["options"].agg(lambda s: s.map(len).max())
+    n_letters = letters_per_task(qa)
     counts = letter_counts(qa)
     judged, note = _judged(counts.sum(axis=1), min_size, "tasks")
     rows = []

@@ -19,7 +19,8 @@ from ..atomic import atomic_dir
 from ..params import Params
 from .report import QualityReport, outcome
 from .suites import SCOPES, TaskCatalog, suite_parameters, suite_path
-from .tables import ValidationFrame, qa_frames, view_samples, visibility_rows
+from .tables import (QA_COLUMNS, VIEW_COLUMNS, VISIBILITY_COLUMNS, ValidationFrame, qa_frames, require_columns,
+                     view_samples, visibility_rows)
 
 DOCS_INDEX = Path("gx/uncommitted/data_docs/local_site/index.html")  # inside a docs folder
 RESULT_FORMAT = {"result_format": "SUMMARY", "unexpected_index_column_names": ["row"]}
@@ -71,11 +72,13 @@ def run_suites(frames: Sequence[ValidationFrame], parameters: Mapping[str, Any],
 def validate_qa(qa: pd.DataFrame, scope: str, params: Params, catalog: TaskCatalog,
                 docs_dir: Path | None = None) -> QualityReport:
     """The suites of ``scope`` ("qa_shard" or "qa_dataset") on a QA table."""
+    require_columns(qa, QA_COLUMNS, "QA")
     frames = qa_frames(qa, catalog.n_options, catalog.directions, params.quality.min_group_size, SCOPES[scope])
     return run_suites(frames, suite_parameters(params, catalog.n_options), docs_dir)
 
 
 def validate_rows(table: pd.DataFrame, scope: str, params: Params, docs_dir: Path | None = None) -> QualityReport:
     """The suite of ``scope`` ("visibility" or "view_samples") on a visibility or view-sample table."""
-    build = {"visibility": visibility_rows, "view_samples": view_samples}[scope]
+    build, columns = {"visibility": (visibility_rows, VISIBILITY_COLUMNS), "view_samples": (view_samples, VIEW_COLUMNS)}[scope]
+    require_columns(table, columns, scope)
     return run_suites([build(table)], suite_parameters(params), docs_dir)
