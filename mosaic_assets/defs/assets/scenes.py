@@ -71,7 +71,7 @@ def scenes(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.Materi
         context.log.info(f"{entry.scene_id}: generating synthetic scene (seed {entry.synth_seed}, index {entry.synth_index})")
         generate_scene(entry.release_root, entry.scene_id, seed=entry.synth_seed, index=entry.synth_index,
                        params=params.synthetic)
-    scene = load_scene(entry.scene_dir)
+    scene = load_scene(entry.scene_dir, params=params.scannetpp)
     summary = scene_summary(scene)
     context.log.info(f"{entry.scene_id}: {summary['n_instances']} instances, {summary['n_frames']} frames, "
                      f"{summary['n_faces']} faces")
@@ -95,7 +95,7 @@ def scenes(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.Materi
 def frames(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.MaterializeResult:
     params = mosaic.load()
     entry = mosaic.scene(context.partition_key)
-    scene = load_scene(entry.scene_dir)
+    scene = load_scene(entry.scene_dir, params=params.scannetpp)
     root = params.artifacts / "frames"
     t0 = time.perf_counter()
     step = max(1, len(scene.frames) // 4)
