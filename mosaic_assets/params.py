@@ -51,6 +51,7 @@ class SyntheticParams(_Section):
     camera_clearance: float
     floor_grid_cell: float
     path_waypoints: int
+    look_targets: int
     yaw_sweep_deg: float
     yaw_sweeps: float
     pitch_deg: float
