@@ -8,6 +8,7 @@
 - ``gt_scenario``: ``full_coverage`` when every instance of the target category in the scene is
   visible in at least one frame of the sample (vacuously so without a category), else
   ``partial_coverage``.
+- ``difficulty_level`` (per sample, samples.json): see :func:`difficulty_level`.
 """
 from __future__ import annotations
 
@@ -44,3 +45,11 @@ def gt_scenario(ctx: SampleContext, label: str | None) -> str:
         return FULL_COVERAGE
     visible = set(ctx.visible_by_label.get(label, ()))
     return FULL_COVERAGE if set(ctx.index.scene_ids_by_label[label]) <= visible else PARTIAL_COVERAGE
+
+
+def difficulty_level(avg_occlusion: float, overlap_level: str, occ_edges: Sequence[float]) -> str:
+    """A sample's difficulty (samples.json): the harder of its target occlusion level and its overlap
+    level read backwards (low overlap = high difficulty)."""
+    occ = LEVELS.index(level(avg_occlusion, occ_edges))
+    overlap = len(LEVELS) - 1 - LEVELS.index(overlap_level)
+    return LEVELS[max(occ, overlap)]

@@ -28,6 +28,8 @@ from .tasks.base import MOSAIC, ZERO_SHOT, Candidate, Draft, TaskSpec
 
 FAMILIES = (count, best_view, localization, existence, attribute, spatial_relation, numeric, transfer)
 GROUPS = (MOSAIC, ZERO_SHOT)
+# which task groups a scene of each split yields (package docstring); a scene outside the list yields all
+SPLIT_GROUPS = {"train": (MOSAIC,), "bench": (MOSAIC,), "transfer": (ZERO_SHOT,)}
 
 
 def task_specs(params: Params, groups: Iterable[str] = GROUPS) -> list[TaskSpec]:
@@ -40,7 +42,8 @@ def task_rng(seed: int, scene_id: str, question_type: str) -> np.random.Generato
     return np.random.default_rng([seed, zlib.crc32(scene_id.encode()), zlib.crc32(question_type.encode())])
 
 
-def _row(spec: TaskSpec, c: Candidate, d: Draft, options: list[str], index: int | None, params: Params) -> QARow:
+def _row(spec: TaskSpec, c: Candidate, d: Draft, options: list[str], index: int | None, params: Params,
+         split: str | None) -> QARow:
     ctx: SampleContext = c.ctx
     scene = ctx.index.scene
     vis, gt = vis_level(ctx, d.targets, params.visibility.fully_visible), gt_scenario(ctx, d.target_label)
@@ -50,10 +53,11 @@ def _row(spec: TaskSpec, c: Candidate, d: Draft, options: list[str], index: int 
         scene.scene_id, ctx.sample_id, qa_id(scene.scene_id, ctx.sample_id, spec.question_type, d.question),
         scene.source, spec.question_type, spec.task_type, spec.subtask, d.question, options, d.answer, index,
         list(range(ctx.n)), list(ctx.frame_ids), c.query_k, metadata, occ,
-        level(occ, params.visibility.occ_level_edges), ctx.mean_overlap, ctx.overlap_level, vis, gt)
+        level(occ, params.visibility.occ_level_edges), ctx.mean_overlap, ctx.overlap_level, vis, gt, split)
 
 
-def _task_rows(spec: TaskSpec, contexts: list[SampleContext], params: Params, scene_id: str) -> list[QARow]:
+def _task_rows(spec: TaskSpec, contexts: list[SampleContext], params: Params, scene_id: str,
+               split: str | None) -> list[QARow]:
     rng = task_rng(params.qa.seed, scene_id, spec.question_type)
     candidates = [c for ctx in contexts for c in spec.enumerate(ctx)]
     chosen = select(candidates, [c.stratum for c in candidates], spec.strata, params.qa.max_per_scene_task,
@@ -68,14 +72,14 @@ def _task_rows(spec: TaskSpec, contexts: list[SampleContext], params: Params, sc
             options, index = balancer.place(d.answer, d.distractors)
         else:
             options, index = [], None
-        rows.append(_row(spec, c, d, options, index, params))
+        rows.append(_row(spec, c, d, options, index, params, split))
     return rows
 
 
 def generate_scene_qa(scene: Scene, visibility: pd.DataFrame, views: pd.DataFrame, params: Params,
-                      groups: Iterable[str] = GROUPS, visibility_path: Path | None = None,
+                      split: str | None = None, visibility_path: Path | None = None,
                       views_path: Path | None = None) -> list[QARow]:
-    """All QA rows of one scene for the task groups ``groups`` (MOSAIC, ZERO_SHOT).
+    """The QA rows of one scene: the task groups of its ``split`` (SPLIT_GROUPS), all groups without one.
 
     Raises SceneError (scene, file, field) when a table does not match the scene.
     """
@@ -83,4 +87,6 @@ def generate_scene_qa(scene: Scene, visibility: pd.DataFrame, views: pd.DataFram
     check_views(views, scene, views_path)
     index = SceneIndex(scene, visibility, params.qa, params.visibility.near_plane)
     contexts = sample_contexts(index, views)
-    return [row for spec in task_specs(params, groups) for row in _task_rows(spec, contexts, params, scene.scene_id)]
+    groups = SPLIT_GROUPS[split] if split else GROUPS
+    return [row for spec in task_specs(params, groups)
+            for row in _task_rows(spec, contexts, params, scene.scene_id, split)]

@@ -30,7 +30,7 @@ SCHEMA = pa.schema([
     ("correct_option_index", pa.int64()), ("frames", _INT_LIST), ("source_frame_ids", _STR_LIST),
     ("query_frame_id", pa.int64()), ("metadata", pa.string()), ("occlusion_avg", pa.float64()),
     ("occ_level", pa.string()), ("overlap_avg", pa.float64()), ("overlap_level", pa.string()),
-    ("vis_level", pa.string()), ("gt_scenario", pa.string()),
+    ("vis_level", pa.string()), ("gt_scenario", pa.string()), ("split", pa.string()),
 ])
 SORT_KEYS = ["scene_id", "sample_id", "question_type", "question"]
 QA_NAMESPACE = uuid.UUID("5b1f0a52-3c4e-4f0e-9a57-6d6f73616963")  # fixed: qa ids are stable across runs
@@ -59,6 +59,7 @@ class QARow:
     overlap_level: str
     vis_level: str
     gt_scenario: str
+    split: str | None  # train / bench / transfer from the scene list; null for a scene outside it
 
 
 assert [f.name for f in fields(QARow)] == SCHEMA.names

@@ -32,6 +32,7 @@ ABS_DISTANCE = ("In Frame {k}, what is the approximate distance (in meters) betw
                 "nearest point of the {target}?")
 REL_DISTANCE = ("In Frame {k}, measuring from the nearest point of each object, which of these objects is "
                 "closest to the camera?")
+VSTI = "vsti"  # task_type of these tasks
 MOVES = {("z", 1): "Forward", ("z", -1): "Backward", ("x", 1): "Right", ("x", -1): "Left"}
 
 
@@ -138,7 +139,7 @@ def _rel_distance(c: Candidate, params: QAParams, rng: np.random.Generator) -> D
 
 def specs(params: QAParams) -> list[TaskSpec]:
     def spec(qtype, subtask, enumerate_, draft):
-        return TaskSpec(qtype, "vsti", subtask, ZERO_SHOT, enumerate_, draft)
+        return TaskSpec(qtype, VSTI, subtask, ZERO_SHOT, enumerate_, draft)
 
     return [
         spec("camera_displacement", "camera_displacement", lambda ctx: _displacement_candidates(ctx, params),
