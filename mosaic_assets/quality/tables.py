@@ -17,6 +17,7 @@ import pandas as pd
 
 LETTERS = "ABCDEFGHIJ"
 YES = "Yes"
+NO_OPTION = "(no option at this index)"
 QA_COLUMNS = ("scene_id", "sample_id", "task_type", "subtask", "question", "options", "answer",
               "correct_option_index", "frames", "source_frame_ids", "metadata", "occlusion_avg", "occ_level",
               "overlap_avg", "overlap_level", "vis_level", "gt_scenario", "split")
@@ -57,8 +58,8 @@ def metadata(qa: pd.DataFrame) -> pd.Series:
     return qa["metadata"].map(lambda m: json.loads(m) if isinstance(m, str) and m else {})
 
 
-def _option_at(options: Sequence[str], index: float) -> str | None:
-    return options[int(index)] if pd.notna(index) and 0 <= index < len(options) else None
+def _option_at(options: Sequence[str], index: float) -> str:
+    return options[int(index)] if pd.notna(index) and 0 <= index < len(options) else NO_OPTION
 
 
 def qa_records(qa: pd.DataFrame, n_options: Mapping[str, int]) -> ValidationFrame:
@@ -70,7 +71,8 @@ def qa_records(qa: pd.DataFrame, n_options: Mapping[str, int]) -> ValidationFram
     options = qa["options"].map(list)
     index = pd.to_numeric(qa["correct_option_index"], errors="coerce")
     frame = pd.DataFrame({
-        "row": qa["sample_id"].astype(str) + " " + keys + ": " + qa["question"].astype(str),
+        "row": qa["scene_id"].astype(str) + " sample " + qa["sample_id"].astype(str) + " " + keys + ": "
+               + qa["question"].astype(str),
         "scene_id": qa["scene_id"], "sample_id": qa["sample_id"], "task_key": keys, "split": qa["split"],
         "question": qa["question"], "answer": qa["answer"].astype(str),
         "n_options": options.map(len),

@@ -1,0 +1,159 @@
+"""The GX suites on hand-built shards: the good shard passes; each defect fails the expectation that
+names it, with the observed value in the message."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from quality_shards import CATALOG, SCENE
+
+from mosaic_assets.quality.suites import SCOPES, TaskCatalog, suite_path
+from mosaic_assets.quality.tables import TableSchemaError
+from mosaic_assets.quality.validation import load_suite, validate_qa, validate_rows
+
+
+def _failed_lines(report) -> list[str]:
+    return [o.line() for o in report.failed]
+
+
+def test_suites_are_gx_json_with_parameters_from_params():
+    names = {s for scope in SCOPES.values() for s in scope}
+    for name in names:
+        raw = json.loads(suite_path(name).read_text())
+        suite = load_suite(name)
+        assert suite.name == name and len(suite.expectations) == len(raw["expectations"]) > 0
+    letters = json.loads(suite_path("qa_letter_balance").read_text())["expectations"]
+    assert {e["kwargs"]["max_value"]["$PARAMETER"] for e in letters} == {"max_letter_kl", "letter_share_tolerance"}
+
+
+def test_good_shard_passes(shard, params):
+    report = validate_qa(shard, "qa_dataset", params, CATALOG)
+    assert report.success, report.text()
+    assert {o.suite for o in report.outcomes} == set(SCOPES["qa_dataset"])
+    letters = [o for o in report.outcomes if o.target == "kl_to_uniform"]
+    assert "object_count letter shares A 0.25 B 0.25 C 0.25 D 0.25 (n 24)" in letters[0].observed
+
+
+def test_unbalanced_letters_fail(shard, params):
+    counts = shard["task_type"] == "object_count"
+    shard.loc[counts, "options"] = shard[counts].apply(lambda r: [r.answer, *(o for o in r.options if o != r.answer)],
+                                                       axis=1)
+    shard.loc[counts, "correct_option_index"] = 0
+    report = validate_qa(shard, "qa_shard", params, CATALOG)
+    failed = _failed_lines(report)
+    assert {o.target for o in report.failed} == {"kl_to_uniform", "max_share_deviation"}, report.text()
+    assert any("expect_column_values_to_be_between on kl_to_uniform (min_value=0, max_value=0.01)" in line
+               for line in failed)
+    assert all("object_count letter shares A 1.00 B 0.00 C 0.00 D 0.00 (n 24)" in line for line in failed)
+    assert any("kl_to_uniform=1.386" in line for line in failed)
+
+
+def test_duplicated_option_fails(shard, params):
+    i = shard.index[shard["task_type"] == "object_count"][0]
+    opts = list(shard.at[i, "options"])
+    wrong = [j for j, o in enumerate(opts) if o != shard.at[i, "answer"]]
+    opts[wrong[1]] = opts[wrong[0]]
+    shard.at[i, "options"] = opts
+    report = validate_qa(shard, "qa_shard", params, CATALOG)
+    (line,) = _failed_lines(report)
+    assert "expect_column_pair_values_to_be_equal on n_distinct_options / n_options" in line
+    assert f"{SCENE} sample 0 object_count" in line and "n_distinct_options=3, n_options=4" in line
+
+
+def test_scene_in_two_splits_fails(shard, params):
+    shard.loc[shard.index[::2], "split"] = "bench"
+    report = validate_qa(shard, "qa_shard", params, CATALOG)
+    (line,) = _failed_lines(report)
+    assert "qa_splits: expect_column_values_to_be_unique on scene_id" in line
+    assert f"scene {SCENE} in splits bench, train" in line
+
+
+def test_yes_no_and_direction_imbalance_fail(shard, params):
+    existence = shard.index[shard["task_type"] == "occlusion_aware_existence"]
+    md = [json.loads(m) for m in shard.loc[existence, "metadata"]]
+    for m in md:
+        m["ground_truth_relation"] = "right"  # every target right of its source: Yes only when asked "right"
+    shard.loc[existence, "metadata"] = [json.dumps(m) for m in md]
+    yes = [True] * 16 + [False] * 8
+    shard.loc[existence, "answer"] = ["Yes" if y else "No" for y in yes]
+    shard.loc[existence, "correct_option_index"] = [0 if y else 1 for y in yes]
+    report = validate_qa(shard, "qa_shard", params, CATALOG)
+    by_suite = {o.suite: o.line() for o in report.failed}
+    assert "occlusion_aware_existence/left_right Yes 0.667 No 0.333 (n 24) (yes_share=0.6667)" in by_suite[
+        "qa_yes_no_balance"]
+    assert "occlusion_aware_existence x axis: left 0.000 right 1.000 (n 24)" in by_suite["qa_direction_balance"]
+    assert "(share=0)" in by_suite["qa_direction_balance"] and "(share=1)" in by_suite["qa_direction_balance"]
+
+
+def test_duplicate_question_fails(shard, params):
+    shard.loc[1, ["sample_id", "question"]] = shard.loc[0, ["sample_id", "question"]].to_list()
+    report = validate_qa(shard, "qa_shard", params, CATALOG)
+    (line,) = _failed_lines(report)
+    assert "expect_compound_columns_to_be_unique on scene_id, sample_id, question: 2 of 76 rows unexpected" in line
+
+
+def test_frames_overlap_and_index_out_of_range_fail(shard, params):
+    shard.at[0, "frames"] = list(range(6))
+    shard.at[0, "source_frame_ids"] = [f"frame_{i:06d}" for i in range(6)]
+    shard.at[1, "overlap_avg"] = 0.45
+    shard.at[2, "correct_option_index"] = 4
+    report = validate_qa(shard, "qa_shard", params, CATALOG)
+    observed = {o.target: o.observed for o in report.failed}
+    assert "n_frames=6" in observed["n_frames"] and "overlap_avg=0.45" in observed["overlap_avg"]
+    assert "correct_option_index=4" in observed["n_options / correct_option_index"]
+    assert "option_at_index=(no option at this index)" in observed["answer / option_at_index"]
+
+
+def test_missing_task_fails_dataset_coverage_only(shard, params):
+    catalog = TaskCatalog({**CATALOG.n_options, "best_view_selection": 4}, CATALOG.directions)
+    assert validate_qa(shard, "qa_shard", params, catalog).success
+    report = validate_qa(shard, "qa_dataset", params, catalog)
+    (line,) = _failed_lines(report)
+    assert "expect_column_distinct_values_to_equal_set on task_key" in line and "missing: best_view_selection" in line
+
+
+def test_small_groups_are_noted_not_judged(shard, params):
+    small = shard.drop(shard.index[(shard["task_type"] == "object_count")][10:])
+    small.loc[small["task_type"] == "object_count", "correct_option_index"] = 0
+    report = validate_qa(small, "qa_shard", params, CATALOG)
+    assert not report.success  # the answers no longer match their options, but letters are not judged
+    assert {o.suite for o in report.failed} == {"qa_records"}
+    assert any("object_count (10)" in n for n in report.notes)
+
+
+def test_bbox_outside_image_and_ratio_fail(params):
+    vis = pd.DataFrame({
+        "scene_id": SCENE, "frame_id": ["frame_000000", "frame_000010", "frame_000020"], "instance_id": [3, 4, 5],
+        "label": ["chair", "lamp", "sofa"], "bbox_2d": [[10.0, 20.0, 100.0, 200.0], [600.0, 5.0, 700.0, 50.0], None],
+        "image_width": 640, "image_height": 480, "occlusion_ratio": [0.2, 1.2, float("nan")],
+        "fov_ratio": [0.0, 0.1, float("nan")], "visibility": [0.8, 0.0, float("nan")],
+    })
+    report = validate_rows(vis, "visibility", params)
+    observed = {o.target: o.observed for o in report.failed}
+    assert set(observed) == {"image_width / x_max", "occlusion_ratio"}, report.text()
+    assert "frame_000010 instance 4 (lamp)" in observed["image_width / x_max"] and "x_max=700" in observed[
+        "image_width / x_max"]
+
+
+def test_view_sample_over_cap_fails(params):
+    views = pd.DataFrame({"scene_id": SCENE, "sample_id": [0, 1], "frame_ids": [["f0", "f1"], ["f2", "f3", "f4"]],
+                          "pairwise_overlaps": [[0.1], [0.35, 0.2, 0.1]], "max_overlap": [0.1, 0.35],
+                          "mean_overlap": [0.1, 0.2167]})
+    report = validate_rows(views, "view_samples", params)
+    (line,) = _failed_lines(report)
+    assert "on max_overlap (min_value=0, max_value=0.3)" in line and "sample 1 frames f2,f3,f4 (max_overlap=0.35)" in line
+
+
+def test_missing_columns_raise(shard, params):
+    with pytest.raises(TableSchemaError, match="split"):
+        validate_qa(shard.drop(columns="split"), "qa_shard", params, CATALOG)
+
+
+def test_data_docs_written_atomically(shard, params, tmp_path):
+    docs = tmp_path / "docs"
+    report = validate_qa(shard, "qa_shard", params, CATALOG, docs)
+    assert report.docs_index is not None and report.docs_index.is_file()
+    html = report.docs_index.read_text()
+    assert "qa_letter_balance" in html and "qa_records" in html
+    assert [p.name for p in tmp_path.iterdir()] == ["docs"]  # no temporary folder left beside it
