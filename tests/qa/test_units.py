@@ -1,0 +1,83 @@
+"""Relations, quotas, letter placement and distractor rules on hand-computable inputs."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mosaic_assets.qa.options import LetterBalancer
+from mosaic_assets.qa.relations import camera_extents, relation
+from mosaic_assets.qa.selection import select, stratum_quotas
+from mosaic_assets.qa.tasks.count import count_distractors
+from mosaic_assets.qa.tasks.localization import decoy_points
+
+
+def box(lo, hi):
+    return (lo, hi)
+
+
+@pytest.mark.parametrize("target, source, axis, expected", [
+    (box((1.0, 0, 2), (1.5, 1, 3)), box((0, 0, 2), (0.9, 1, 3)), "x", "right"),  # gap 0.1
+    (box((0.93, 0, 2), (1.5, 1, 3)), box((0, 0, 2), (0.9, 1, 3)), "x", None),  # gap 0.03 < margin
+    (box((-2, 0, 2), (-1, 1, 3)), box((0, 0, 2), (0.9, 1, 3)), "x", "left"),
+    (box((0, -1, 2), (1, -0.5, 3)), box((0, 0, 2), (1, 1, 3)), "y", "higher"),  # smaller y is up
+    (box((0, 1.2, 2), (1, 2, 3)), box((0, 0, 2), (1, 1, 3)), "y", "lower"),
+    (box((0, 0, 4), (1, 1, 5)), box((0, 0, 2), (1, 1, 3)), "z", "farther"),
+    (box((0, 0, 1), (1, 1, 1.96)), box((0, 0, 2), (1, 1, 3)), "z", None),  # gap 0.04
+])
+def test_relation_margin(target, source, axis, expected):
+    assert relation(target, source, axis, 0.05) == expected
+
+
+def test_camera_extents_of_a_shifted_box():
+    corners = np.array([[[sx, sy, sz] for sx in (0, 1) for sy in (0, 2) for sz in (0, 3)]], float)
+    pose = np.eye(4)
+    pose[:3, 3] = [10, 20, 30]
+    lo, hi = camera_extents(corners, pose)
+    assert lo.tolist() == [[10, 20, 30]] and hi.tolist() == [[11, 22, 33]]
+
+
+def test_quotas_by_hand():
+    # equal shares while the small stratum lasts, then the large one grows while its share <= 0.55
+    assert stratum_quotas({"a": 100, "b": 20}, 50, 0.05) == {"a": 24, "b": 20}  # 24/44 = .545, 25/45 = .556
+    assert stratum_quotas({"a": 30, "b": 30}, 50, 0.05) == {"a": 25, "b": 25}
+    assert stratum_quotas({"a": 10, "b": 0}, 50, 0.05) == {"a": 0, "b": 0}  # one direction only: nothing
+    assert stratum_quotas({"all": 70}, 50, 0.0) == {"all": 50}
+    assert stratum_quotas({"a": 7, "b": 9}, 50, 0.05, step=2) == {"a": 6, "b": 6}  # 8/14 = .571
+
+
+def test_select_interleaves_strata_and_ranks():
+    rng = np.random.default_rng(0)
+    items = [("a", i) for i in range(5)] + [("b", i) for i in range(3)]
+    chosen = select(items, [s for s, _ in items], ("a", "b"), 10, 0.1, 1, rng)
+    assert [c[0][0] for c in chosen] == ["a", "b", "a", "b", "a", "b", "a"]  # 4/7 = .57 <= .6 < 5/8
+    assert [rank for _, rank in chosen] == [0, 0, 1, 1, 2, 2, 3]
+
+
+def test_letter_balancer_uses_the_least_used_letter():
+    balancer = LetterBalancer(np.random.default_rng(0))
+    positions = []
+    for i in range(8):
+        options, index = balancer.place(f"t{i}", ["x", "y", "z"])
+        assert options[index] == f"t{i}" and sorted(options) == sorted([f"t{i}", "x", "y", "z"])
+        positions.append(index)
+    assert sorted(positions) == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert sorted(positions[:4]) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("truth, allowed", [(1, {2, 3, 4}), (2, {1, 3, 4, 5}), (6, {3, 4, 5, 7, 8, 9})])
+def test_count_distractors(truth, allowed):
+    for seed in range(5):
+        got = count_distractors(truth, 3, 3, np.random.default_rng(seed))
+        assert len(set(got)) == 3 and set(got) <= allowed
+
+
+def test_decoys_are_far_apart_and_inside(params):
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        truth = (int(rng.integers(640)), int(rng.integers(480)))
+        points = [truth, *decoy_points(640, 480, [truth], 3, params.qa, rng)]
+        for i, p in enumerate(points):
+            assert 0 <= p[0] < 640 and 0 <= p[1] < 480
+            assert all(math.dist(p, q) >= 0.15 * 800 for q in points[:i])
