@@ -15,12 +15,13 @@ def main() -> None:
 
 def _register() -> None:
     # One line per stage module; each module exposes the click command(s) it adds.
-    from . import pipeline, scenes, validate
+    from . import pipeline, qa, scenes, validate
 
     main.add_command(scenes.scenes)
     main.add_command(pipeline.run)
     main.add_command(pipeline.ui)
     main.add_command(validate.validate)
+    main.add_command(qa.qa)
 
 
 _register()
