@@ -64,3 +64,12 @@ def good_shard() -> pd.DataFrame:
     rows = [_count(i) for i in range(N)] + [_existence(N + i) for i in range(N)] + [_relation(2 * N + i) for i in range(N)]
     rows += [_row(3 * N + i, "numeric", "count", f"How many tables are there? (#{i})", [], "2", {}) for i in range(4)]
     return pd.DataFrame(rows)
+
+
+def all_answers_a(shard: pd.DataFrame, task_type: str) -> pd.DataFrame:
+    """The shard with every correct answer of ``task_type`` moved to letter A (options reordered)."""
+    out = shard.copy()
+    rows = out["task_type"] == task_type
+    out.loc[rows, "options"] = out[rows].apply(lambda r: [r.answer, *(o for o in r.options if o != r.answer)], axis=1)
+    out.loc[rows, "correct_option_index"] = 0
+    return out

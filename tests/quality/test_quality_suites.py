@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 import pytest
-from quality_shards import CATALOG, SCENE
+from quality_shards import CATALOG, SCENE, all_answers_a
 
 from mosaic_assets.quality.suites import SCOPES, TaskCatalog, suite_path
 from mosaic_assets.quality.tables import TableSchemaError
@@ -36,11 +36,7 @@ def test_good_shard_passes(shard, params):
 
 
 def test_unbalanced_letters_fail(shard, params):
-    counts = shard["task_type"] == "object_count"
-    shard.loc[counts, "options"] = shard[counts].apply(lambda r: [r.answer, *(o for o in r.options if o != r.answer)],
-                                                       axis=1)
-    shard.loc[counts, "correct_option_index"] = 0
-    report = validate_qa(shard, "qa_shard", params, CATALOG)
+    report = validate_qa(all_answers_a(shard, "object_count"), "qa_shard", params, CATALOG)
     failed = _failed_lines(report)
     assert {o.target for o in report.failed} == {"kl_to_uniform", "max_share_deviation"}, report.text()
     assert any("expect_column_values_to_be_between on kl_to_uniform (min_value=0, max_value=0.01)" in line
