@@ -122,6 +122,41 @@ class QualityParams(_Section):
     free_answer_tasks: tuple[str, ...]  # task types or task keys whose QA have no options
 
 
+class PromptParams(_Section):
+    """The benchmark prompt around a question (MODEL.md; lmms-eval spatial_mosaic's post-prompts)."""
+
+    pre_prompt: str
+    mc_post_prompt: str  # multiple choice
+    na_post_prompt: str  # numeric answer
+    point_post_prompt: str  # 2D point answer
+
+
+class ModelParams(_Section):
+    config: str  # size config under configs/model/ (tiny, small, paper) used by the pipeline
+    runs: str  # under paths.artifacts: one folder per training run (checkpoints) and evaluation
+    frame_cache: str  # under paths.artifacts: frames decoded and resized once, as uint8 tensors
+    tracking_uri: str | None  # MLflow; None = sqlite:///<repo>/.mlflow/mlflow.db
+    experiment: str  # MLflow experiment name
+    eval_split: str  # QA split the bench scores are computed on
+    prompt: PromptParams
+
+
+class ThresholdRange(_Section):
+    start: float
+    end: float
+    interval: float
+
+
+class EvalParams(_Section):
+    max_new_tokens: int  # greedy decoding budget
+    mra: ThresholdRange  # numeric answers: mean relative accuracy over theta in [start, end]
+    mpa: ThresholdRange  # point answers: mean point accuracy over t x bbox_2d_diag, t in [start, end]
+    slices: tuple[str, ...]  # diagnostic fields scores are broken down by
+    ci_level: float
+    bootstrap_resamples: int  # percentile bootstrap of every reported mean
+    bootstrap_seed: int
+
+
 class Params(BaseModel):
     """All sections of params.yaml. Unknown top-level sections are kept (later stages add theirs)."""
 
@@ -136,6 +171,8 @@ class Params(BaseModel):
     views: ViewsParams
     qa: QAParams
     quality: QualityParams
+    model: ModelParams
+    eval: EvalParams
 
     def resolve(self, relative: str | os.PathLike) -> Path:
         """A path of params.yaml, relative to the repository root unless absolute."""

@@ -1,0 +1,274 @@
+"""QA parquet -> prompts, token ids and cached frame tensors, batched for the model.
+
+Frames are decoded from JPEG once per QA set and resized to every size the model reads
+(``FrameCache``); training then only slices uint8 tensors, so the loader never starves the GPU.
+Images live at ``{image_root}/{synthetic|scannetpp}/{scene_id}/images/{frame_id}.jpg``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor
+from transformers import PreTrainedTokenizerBase
+
+from mosaic_assets.atomic import atomic_dir, atomic_file
+from mosaic_assets.params import PromptParams
+
+from .metrics import OPTION_LETTERS, ScoringRecord, answer_kind
+
+IMAGE_MARKER = "<image>"
+DATASETS = ("synthetic", "scannetpp")  # release folders under the image root
+QA_COLUMNS = ("scene_id", "sample_id", "question_type", "question", "options", "answer",
+              "correct_option_index", "source_frame_ids", "metadata", "split")
+SLICE_COLUMNS = ("occ_level", "overlap_level", "vis_level", "gt_scenario")
+
+
+@dataclass(frozen=True)
+class QAItem:
+    id: str
+    scene_id: str
+    frame_ids: tuple[str, ...]
+    question_type: str
+    question: str
+    options: tuple[str, ...]
+    answer: str
+    correct_option_index: int | None
+    metadata: dict[str, Any]
+    slices: dict[str, str]
+
+    @property
+    def kind(self) -> str:
+        return answer_kind(self.question_type, bool(self.options))
+
+
+def _ids(df: pd.DataFrame) -> pd.Series:
+    """The QA id: the ``id`` column, else scene:sample:ordinal-within-the-sample (file order)."""
+    if "id" in df.columns:
+        return df["id"].astype(str)
+    ordinal = df.groupby(["scene_id", "sample_id"], sort=False).cumcount()
+    return df["scene_id"].astype(str) + ":" + df["sample_id"].astype(str) + ":" + ordinal.astype(str)
+
+
+def read_qa(path: Path, split: str | None) -> list[QAItem]:
+    """The QA rows of ``split`` (all rows when None) in file order."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"QA dataset not found: {path}")
+    df = pd.read_parquet(path)
+    missing = [c for c in QA_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: QA dataset lacks columns {missing}")
+    df = df.assign(_id=_ids(df))
+    if split is not None:
+        df = df[df["split"] == split]
+        if df.empty:
+            raise ValueError(f"{path}: no QA in split {split!r}")
+    return [_item(row) for row in df.to_dict("records")]
+
+
+def _item(row: dict[str, Any]) -> QAItem:
+    options = tuple(str(o) for o in (row["options"] if row["options"] is not None else ()))
+    index = row["correct_option_index"]
+    meta = row["metadata"]
+    return QAItem(
+        id=row["_id"],
+        scene_id=str(row["scene_id"]),
+        frame_ids=tuple(str(f) for f in row["source_frame_ids"]),
+        question_type=str(row["question_type"]),
+        question=str(row["question"]),
+        options=options,
+        answer=str(row["answer"]),
+        correct_option_index=None if index is None or pd.isna(index) else int(index),
+        metadata=json.loads(meta) if isinstance(meta, str) else dict(meta or {}),
+        slices={c: str(row[c]) for c in SLICE_COLUMNS if c in row and row[c] is not None and not pd.isna(row[c])},
+    )
+
+
+def scoring_record(item: QAItem) -> ScoringRecord:
+    kind = item.kind
+    if kind == "mc" and item.correct_option_index is None:
+        raise ValueError(f"QA {item.id}: multiple-choice question without correct_option_index")
+    if kind == "point" and "bbox_2d_diag" not in item.metadata:
+        raise ValueError(f"QA {item.id}: point question without metadata field 'bbox_2d_diag'")
+    return ScoringRecord(
+        id=item.id, question_type=item.question_type, kind=kind, ground_truth=item.answer,
+        mc_answer=OPTION_LETTERS[item.correct_option_index] if kind == "mc" else None,
+        bbox_2d_diag=item.metadata.get("bbox_2d_diag") if kind == "point" else None, slices=item.slices,
+    )
+
+
+def prompt_text(item: QAItem, prompt: PromptParams) -> str:
+    """MODEL.md's prompt: image marker, pre-prompt, question, lettered options, post-prompt."""
+    head = f"{IMAGE_MARKER}\n{prompt.pre_prompt}\n\n{item.question}\n\n"
+    if item.kind == "mc":
+        options = "\n".join(f"{OPTION_LETTERS[i]}. {o}" for i, o in enumerate(item.options))
+        return f"{head}Options:\n{options}\n{prompt.mc_post_prompt}"
+    return head + (prompt.point_post_prompt if item.kind == "point" else prompt.na_post_prompt)
+
+
+def target_text(item: QAItem) -> str:
+    return OPTION_LETTERS[item.correct_option_index] if item.kind == "mc" else item.answer
+
+
+def apply_template(template: str, prompt: str) -> tuple[str, str]:
+    """Put the prompt into the chat template and split it at the image marker: (before, after)."""
+    text = template.replace("{prompt}", prompt)
+    if text.count(IMAGE_MARKER) != 1:
+        raise ValueError(f"chat template + prompt must hold exactly one {IMAGE_MARKER}: {text[:120]!r}")
+    before, after = text.split(IMAGE_MARKER)
+    return before, after
+
+
+def training_texts(items: list[QAItem], prompt: PromptParams, template: str) -> list[str]:
+    """The corpus a tokenizer is trained on: every templated prompt and every answer."""
+    return [part for it in items for part in (*apply_template(template, prompt_text(it, prompt)), target_text(it))]
+
+
+# ----------------------------------------------------------------------------- frames
+def frame_path(image_root: Path, scene_id: str, frame_id: str) -> Path:
+    candidates = [image_root / d / scene_id / "images" / f"{frame_id}.jpg" for d in DATASETS]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"frame {frame_id} of scene {scene_id} not found at any of {[str(c) for c in candidates]}")
+
+
+def _resize(image: Image.Image, size: int) -> np.ndarray:
+    """The whole frame squashed to size x size (no crop: 2D answers refer to the full image)."""
+    return np.asarray(image.resize((size, size), Image.Resampling.BICUBIC)).transpose(2, 0, 1)
+
+
+class FrameCache:
+    """Every frame of a QA set, decoded once and resized to each size the model reads, as uint8."""
+
+    INDEX = "index.json"
+
+    def __init__(self, directory: Path) -> None:
+        meta = json.loads((directory / self.INDEX).read_text())
+        self.directory = directory
+        self.row = {p: i for i, p in enumerate(meta["paths"])}
+        self.sizes: tuple[int, ...] = tuple(meta["sizes"])
+        self._files: dict[int, Any] = {}
+
+    @classmethod
+    def build(cls, cache_root: Path, paths: list[Path], sizes: tuple[int, ...]) -> FrameCache:
+        """Reuse the cache of exactly these files (path, size, mtime) and sizes, or write it atomically."""
+        paths = sorted(set(paths))
+        stamp = "\n".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in paths)
+        key = hashlib.sha256(f"{stamp}\n{sorted(set(sizes))}".encode()).hexdigest()[:20]
+        directory = cache_root / key
+        if not (directory / cls.INDEX).is_file():
+            with atomic_dir(directory) as tmp:
+                _write_frames(tmp, paths, tuple(sorted(set(sizes))))
+        return cls(directory)
+
+    def frames(self, size: int, paths: list[Path]) -> Tensor:
+        """uint8 [len(paths), 3, size, size]."""
+        if size not in self._files:
+            self._files[size] = safe_open(self.directory / f"frames_{size}.safetensors", framework="pt")
+        data = self._files[size].get_slice("frames")
+        return torch.stack([data[self.row[str(p)]] for p in paths])
+
+    def __getstate__(self) -> dict[str, Any]:  # file handles do not cross into DataLoader workers
+        return {**self.__dict__, "_files": {}}
+
+
+def _write_frames(directory: Path, paths: list[Path], sizes: tuple[int, ...]) -> None:
+    arrays = {s: np.empty((len(paths), 3, s, s), dtype=np.uint8) for s in sizes}
+    for i, path in enumerate(paths):
+        with Image.open(path) as im:
+            rgb = im.convert("RGB")
+        for s in sizes:
+            arrays[s][i] = _resize(rgb, s)
+    for s, array in arrays.items():
+        with atomic_file(directory / f"frames_{s}.safetensors") as tmp:
+            save_file({"frames": torch.from_numpy(array)}, str(tmp))
+    (directory / FrameCache.INDEX).write_text(json.dumps({"paths": [str(p) for p in paths], "sizes": list(sizes)}))
+
+
+# ----------------------------------------------------------------------------- batches
+@dataclass
+class Batch:
+    ids: list[str]
+    prefix_ids: list[Tensor]  # template tokens before the frames
+    prompt_ids: list[Tensor]  # tokens after the frames, up to where the answer starts
+    answer_ids: list[Tensor]  # answer tokens + eos (empty when generating)
+    frames: dict[int, Tensor]  # image size -> uint8 [total frames, 3, size, size]
+    frame_counts: list[int]  # frames per QA, in order
+
+    def _map(self, fn: Callable[[Tensor], Tensor]) -> Batch:
+        ids = [[fn(t) for t in ts] for ts in (self.prefix_ids, self.prompt_ids, self.answer_ids)]
+        return Batch(self.ids, *ids, {s: fn(f) for s, f in self.frames.items()}, self.frame_counts)
+
+    def to(self, device: torch.device) -> Batch:
+        return self._map(lambda t: t.to(device, non_blocking=True))
+
+    def pin_memory(self) -> Batch:  # called by DataLoader(pin_memory=True)
+        return self._map(Tensor.pin_memory)
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str
+    prefix_ids: Tensor
+    prompt_ids: Tensor
+    answer_ids: Tensor
+    frame_paths: tuple[Path, ...]
+
+
+class QADataset(torch.utils.data.Dataset):
+    """Tokenised QA with their frame files; ``with_answers=False`` for generation."""
+
+    def __init__(self, items: list[QAItem], tokenizer: PreTrainedTokenizerBase, prompt: PromptParams,
+                 template: str, image_root: Path, with_answers: bool) -> None:
+        self.items = items
+        self.examples = [self._example(it, tokenizer, prompt, template, image_root, with_answers) for it in items]
+
+    @staticmethod
+    def _example(item: QAItem, tok: PreTrainedTokenizerBase, prompt: PromptParams, template: str,
+                 image_root: Path, with_answers: bool) -> Example:
+        before, after = apply_template(template, prompt_text(item, prompt))
+
+        def ids(text: str) -> Tensor:
+            return torch.tensor(tok(text, add_special_tokens=False)["input_ids"], dtype=torch.long)
+
+        answer = torch.cat((ids(target_text(item)), torch.tensor([tok.eos_token_id]))) if with_answers else ids("")
+        paths = tuple(frame_path(image_root, item.scene_id, f) for f in item.frame_ids)
+        return Example(item.id, ids(before), ids(after), answer, paths)
+
+    def frame_paths(self) -> list[Path]:
+        return [p for ex in self.examples for p in ex.frame_paths]
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, i: int) -> Example:
+        return self.examples[i]
+
+
+class Collate:
+    """Examples -> Batch, slicing each frame from the cache at every size the model reads."""
+
+    def __init__(self, cache: FrameCache, sizes: tuple[int, ...]) -> None:
+        self.cache, self.sizes = cache, sizes
+
+    def __call__(self, examples: list[Example]) -> Batch:
+        paths = [p for ex in examples for p in ex.frame_paths]
+        return Batch(
+            ids=[ex.id for ex in examples],
+            prefix_ids=[ex.prefix_ids for ex in examples],
+            prompt_ids=[ex.prompt_ids for ex in examples],
+            answer_ids=[ex.answer_ids for ex in examples],
+            frames={s: self.cache.frames(s, paths) for s in self.sizes},
+            frame_counts=[len(ex.frame_paths) for ex in examples],
+        )

@@ -1,0 +1,64 @@
+"""Evaluation: greedy decoding of a checkpoint on a QA split, scored as the official code scores.
+
+Writes ``predictions.jsonl`` (id, question_type, prediction, parsed, score, correct, slices per
+question) and ``scores.json`` (``metrics.score_table``) atomically into the output folder, and logs
+both to an MLflow run with the overall, micro and per-type scores as metrics.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from torch.utils.data import DataLoader
+from transformers import PreTrainedTokenizerBase
+
+from mosaic_assets.params import Params
+
+from .checkpoint import load_checkpoint, read_meta
+from .data import Collate, FrameCache, QADataset, read_qa, scoring_record
+from .metrics import prediction_rows, score_predictions, write_results
+from .modeling import SpatialMosaicVLM
+from .tracking import TrackingConfig, data_version_tags, mlflow_run
+from .train import autocast, select_device
+
+def predict(model: SpatialMosaicVLM, tokenizer: PreTrainedTokenizerBase, dataset: QADataset, cache: FrameCache,
+            batch_size: int, max_new_tokens: int, bf16: bool) -> dict[str, str]:
+    """id -> the raw generated text (special tokens removed)."""
+    device = next(model.parameters()).device
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=Collate(cache, model.image_sizes))
+    model.eval()
+    predictions: dict[str, str] = {}
+    for batch in loader:
+        with autocast(device, bf16):
+            tokens = model.generate(batch.to(device), max_new_tokens)
+        predictions.update(zip(batch.ids, tokenizer.batch_decode(tokens, skip_special_tokens=True)))
+    return predictions
+
+
+def _score_metrics(table: dict[str, Any]) -> dict[str, float]:
+    metrics = {"overall": table["overall"]["score"], "micro": table["micro"]["score"]}
+    metrics.update({f"type.{t}": s["score"] for t, s in table["per_type"].items()})
+    return metrics
+
+
+def evaluate(checkpoint: Path, qa_path: Path, image_root: Path, out_dir: Path, split: str | None, params: Params,
+             tracking: TrackingConfig | None = None, device: str | None = None) -> dict[str, Any]:
+    """Score ``checkpoint`` on ``split`` of the QA dataset; returns the score table."""
+    model, tokenizer, run_cfg = load_checkpoint(checkpoint, select_device(device))
+    items = read_qa(qa_path, split)
+    dataset = QADataset(items, tokenizer, params.model.prompt, run_cfg.model.chat_template, image_root,
+                        with_answers=False)
+    cache = FrameCache.build(params.artifacts / params.model.frame_cache, dataset.frame_paths(), model.image_sizes)
+    predictions = predict(model, tokenizer, dataset, cache, run_cfg.train.eval_batch_size,
+                          params.eval.max_new_tokens, run_cfg.train.bf16)
+    scored, table = score_predictions([scoring_record(i) for i in items], predictions, params.eval)
+    paths = write_results(out_dir, prediction_rows(scored), table)
+    if tracking is not None:
+        run_params = {"checkpoint": str(checkpoint), "split": split, "eval": params.eval.model_dump(mode="json")}
+        tags = {**data_version_tags(qa_path), "mosaic.train_run_id": str(read_meta(checkpoint)["mlflow_run_id"])}
+        with mlflow_run(tracking, f"eval-{out_dir.name}", run_params, tags):
+            mlflow.log_metrics(_score_metrics(table))
+            for path in paths:
+                mlflow.log_artifact(str(path))
+    return table

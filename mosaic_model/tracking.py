@@ -1,0 +1,117 @@
+"""MLflow tracking: a local SQLite store by default, and the tags every run carries.
+
+Tags: ``mlflow.source.git.commit`` (set here: it is missing when runs start from Dagster),
+``mosaic.git.dirty``, the QA dataset's data version (``mosaic.data.sha256`` content hash and
+``mosaic.data.dvc_md5`` when DVC tracks the file) and ``dagster.run_id`` when given.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import yaml
+
+from mosaic_assets.params import REPO_ROOT
+
+DEFAULT_STORE = REPO_ROOT / ".mlflow" / "mlflow.db"
+_HASH_CHUNK = 1 << 20
+_PARAM_VALUE_LIMIT = 6000  # MLflow's limit on one param value
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    uri: str | None  # None: sqlite:///<repo>/.mlflow/mlflow.db
+    experiment: str
+    dagster_run_id: str | None = None
+
+
+def tracking_uri(configured: str | None) -> str:
+    """The configured URI, or the repository's SQLite store (an absolute path, as MLflow needs)."""
+    if configured:
+        return configured
+    DEFAULT_STORE.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{DEFAULT_STORE}"
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip()
+
+
+def git_tags() -> dict[str, str]:
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {"mlflow.source.git.commit": commit or "unknown",
+            "mosaic.git.dirty": "unknown" if status is None else str(bool(status)).lower()}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dvc_md5(path: Path) -> str | None:
+    """The md5 DVC records for ``path``: from ``<path>.dvc`` or an output in the repository's dvc.lock."""
+    path = Path(path).resolve()
+    sidecar = path.with_name(path.name + ".dvc")
+    if sidecar.is_file():
+        outs = yaml.safe_load(sidecar.read_text()).get("outs", [])
+        return outs[0].get("md5") if outs else None
+    lock = REPO_ROOT / "dvc.lock"
+    if not lock.is_file():
+        return None
+    for stage in (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).values():
+        for out in stage.get("outs", []):
+            if (REPO_ROOT / out.get("path", "")).resolve() == path:
+                return out.get("md5")
+    return None
+
+
+def data_version_tags(qa_path: Path) -> dict[str, str]:
+    tags = {"mosaic.data.path": str(qa_path), "mosaic.data.sha256": file_sha256(qa_path)}
+    md5 = dvc_md5(qa_path)
+    if md5:
+        tags["mosaic.data.dvc_md5"] = md5
+    return tags
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config -> {"model.vision.width": "32", ...} (values cut to MLflow's limit)."""
+    flat: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)[:_PARAM_VALUE_LIMIT]
+    return flat
+
+
+@contextmanager
+def mlflow_run(tracking: TrackingConfig, run_name: str, params: dict[str, Any], tags: dict[str, str],
+               run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
+    """Start (or, with ``run_id``, resume) a run with params, tags and system metrics."""
+    mlflow.set_tracking_uri(tracking_uri(tracking.uri))
+    mlflow.set_experiment(tracking.experiment)
+    system_metrics = importlib.util.find_spec("psutil") is not None
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name, log_system_metrics=system_metrics) as run:
+        if run_id is None:
+            mlflow.log_params(flatten(params))
+        all_tags = {**git_tags(), **tags}
+        if tracking.dagster_run_id:
+            all_tags["dagster.run_id"] = tracking.dagster_run_id
+        mlflow.set_tags(all_tags)
+        yield run
