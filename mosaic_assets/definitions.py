@@ -4,6 +4,7 @@ from __future__ import annotations
 import dagster as dg
 
 from .defs.assets import scenes as scene_assets
+from .defs.executors import pipeline_executor
 from .defs.partitions import scene_partitions
 from .defs.resources import MosaicParams
 
@@ -35,5 +36,5 @@ defs = dg.Definitions(
     asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
     jobs=jobs,
     resources={"mosaic": MosaicParams()},
-    executor=dg.multiprocess_executor,
+    executor=pipeline_executor(),
 )

@@ -20,6 +20,7 @@ def _register() -> None:
     main.add_command(scenes.scenes)
     main.add_command(pipeline.run)
     main.add_command(pipeline.ui)
+    main.add_command(pipeline.worker)
     main.add_command(validate.validate)
     main.add_command(qa.qa)
 

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 
 import click
+from tqdm import tqdm
 
 from ..params import REPO_ROOT, default_params
 
@@ -21,12 +21,18 @@ UI_HOST = "127.0.0.1"
 def run(scene_ids: tuple[str, ...], workers: int, no_downstream: bool) -> None:
     """Materialize every asset on the catalog's scenes, with runs recorded in the Dagster instance."""
     from ..catalog import load_catalog
-    from ..defs.runner import run_pipeline
+    from ..defs.runner import RunOutcome, run_pipeline
 
     params = default_params()
     ids = list(scene_ids) or [e.scene_id for e in load_catalog(params)]
     t0 = time.perf_counter()
-    outcomes = run_pipeline(ids, workers, downstream=not no_downstream)
+    with tqdm(total=len(ids), desc="scene partitions", unit="scene") as bar:
+        def scene_done(outcome: RunOutcome) -> None:
+            if not outcome.success:
+                bar.write(f"FAILED {outcome.what}: {outcome.error}")
+            bar.update(1)
+
+        outcomes = run_pipeline(ids, workers, downstream=not no_downstream, on_scene=scene_done)
     failed = [o for o in outcomes if not o.success]
     for o in outcomes:
         click.echo(f"{'ok    ' if o.success else 'FAILED'} {o.what:<16} run {o.run_id}" + (f"  {o.error}" if o.error else ""))
@@ -45,5 +51,25 @@ def ui(port: int) -> None:
 
     prepare_dagster_home()
     cmd = [sys.executable, "-m", "dagster", "dev", "-h", UI_HOST, "-p", str(port), "-m", "mosaic_assets.definitions"]
-    click.echo(f"Dagster UI on http://{UI_HOST}:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
-    sys.exit(subprocess.call(cmd, cwd=REPO_ROOT))
+    click.echo(f"Dagster UI on http://{UI_HOST}:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", err=True)
+    # exec: `dagster dev` takes this process over, so Ctrl-C / SIGINT reach it (and it stops its children).
+    os.chdir(REPO_ROOT)
+    os.execv(sys.executable, cmd)
+
+
+@click.command("worker")
+@click.option("--name", default=None, help="Worker name (the node name is NAME@host; default: a unique one).")
+@click.option("--concurrency", type=int, default=os.cpu_count() or 1, show_default=True,
+              help="Steps this worker runs at once.")
+def worker(name: str | None, concurrency: int) -> None:
+    """A dagster-celery worker for the distributed mode (MOSAIC_EXECUTOR=celery; README "Running distributed")."""
+    from ..defs.executors import celery_config_path
+    from ..defs.runner import prepare_dagster_home
+
+    prepare_dagster_home()
+    bin_dir = os.path.dirname(sys.executable)  # dagster-celery starts `celery` from PATH: this environment's
+    os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    cmd = [os.path.join(bin_dir, "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
+           "-y", str(celery_config_path())] + (["--name", name] if name else []) + ["--", f"--concurrency={concurrency}"]
+    os.chdir(REPO_ROOT)
+    os.execv(cmd[0], cmd)

@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..params import REPO_ROOT
 
 DAGSTER_HOME_DIR = ".dagster_home"
+INSTANCE_YAML_ENV = "MOSAIC_DAGSTER_YAML"  # the instance config to install (distributed: deploy/celery/dagster.yaml)
 
 
 def prepare_dagster_home(root: Path = REPO_ROOT) -> Path:
     """Point DAGSTER_HOME at the project-local home (unless the user set one) holding our dagster.yaml."""
     home = Path(os.environ.get("DAGSTER_HOME") or root / DAGSTER_HOME_DIR)
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(root / "dagster.yaml", home / "dagster.yaml")
+    shutil.copyfile(root / os.environ.get(INSTANCE_YAML_ENV, "dagster.yaml"), home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
@@ -54,8 +56,11 @@ def _execute(job_name: str, partition_key: str | None, tags: dict[str, str]) -> 
 
 
 def run_pipeline(scene_ids: list[str], workers: int, tags: dict[str, str] | None = None,
-                 downstream: bool = True) -> list[RunOutcome]:
-    """Catalog, then every scene partition, then (if all scenes succeeded) the all-scene assets."""
+                 downstream: bool = True, on_scene: Callable[[RunOutcome], None] | None = None) -> list[RunOutcome]:
+    """Catalog, then every scene partition, then (if all scenes succeeded) the all-scene assets.
+
+    ``on_scene`` is called as each scene partition finishes (the CLI's progress bar).
+    """
     from ..definitions import jobs
 
     prepare_dagster_home()
@@ -64,7 +69,11 @@ def run_pipeline(scene_ids: list[str], workers: int, tags: dict[str, str] | None
     if not outcomes[0].success:
         return outcomes
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        outcomes += list(pool.map(_execute, ["per_scene"] * len(scene_ids), scene_ids, [tags] * len(scene_ids)))
+        futures = [pool.submit(_execute, "per_scene", sid, tags) for sid in scene_ids]
+        for done in as_completed(futures):
+            if on_scene:
+                on_scene(done.result())
+        outcomes += [f.result() for f in futures]
     if downstream and any(j.name == "datasets" for j in jobs) and all(o.success for o in outcomes):
         outcomes.append(_execute("datasets", None, tags))
     return outcomes

@@ -1,0 +1,387 @@
+"""Real services for the operations tests: each one on a free loopback port, in its own process
+group, stopped by the test that started it (bounded waits everywhere).
+
+PostgreSQL and Redis are Debian's servers; the Dagster webserver + daemon and the Celery workers are
+started through the project's own commands (`mosaic ui`, `mosaic worker`) from its own configuration.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent  # the environment that runs the tests holds `mosaic` and `celery`
+HOST = "127.0.0.1"
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check: Callable[[], T | None], timeout: float, what: str, proc: subprocess.Popen | None = None,
+             log: Path | None = None, every: float = 0.5) -> T:
+    """Poll ``check`` until it returns a truthy value; fail with the log's tail on timeout or exit."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what}: process exited with {proc.returncode}\n{tail(log)}")
+        try:
+            value = check()
+        except Exception:  # not up yet (connection refused, missing row, ...)
+            value = None
+        if value:
+            return value
+        time.sleep(every)
+    raise TimeoutError(f"{what}: not ready after {timeout:.0f} s\n{tail(log)}")
+
+
+def tail(log: Path | None, n: int = 40) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-n:]) if log and log.exists() else ""
+
+
+@dataclass
+class Service:
+    name: str
+    proc: subprocess.Popen
+    log: Path
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
+        """Signal the whole process group, wait, then kill what is left of it."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # children that outlived their parent
+        except ProcessLookupError:
+            pass
+        self.proc.wait(10)
+
+
+def start(name: str, cmd: list[str], log_dir: Path, env: dict[str, str] | None = None,
+          cwd: Path = REPO) -> Service:
+    log = log_dir / f"{name}.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=env, cwd=cwd, start_new_session=True)
+    return Service(name, proc, log)
+
+
+@contextmanager
+def running(service: Service, sig: int = signal.SIGTERM) -> Iterator[Service]:
+    try:
+        yield service
+    finally:
+        service.stop(sig)
+
+
+def project_env(**extra: str | os.PathLike) -> dict[str, str]:
+    """The test's environment plus ``extra``, with this environment's scripts first on PATH."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOSAIC_", "DAGSTER_"))}
+    env.update({"PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}", "DAGSTER_DISABLE_TELEMETRY": "1",
+                "PYTHONUNBUFFERED": "1"})
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+def _pg_bin(tool: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}")) or [shutil.which(tool)]
+    if not found[-1]:
+        raise FileNotFoundError(f"PostgreSQL's {tool} not found (Debian package postgresql, scripts/setup_env.sh)")
+    return found[-1]
+
+
+def _as_postgres_user(cmd: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: run it as the Debian package's `postgres` user then."""
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@contextmanager
+def postgres(log_dir: Path) -> Iterator[str]:
+    """A fresh cluster in a temporary data folder; yields the URL of its empty `dagster` database."""
+    import psycopg2
+
+    data = Path(tempfile.mkdtemp(prefix="mosaic-pg-"))
+    try:
+        if os.geteuid() == 0:
+            shutil.chown(data, "postgres", "postgres")
+        subprocess.run(_as_postgres_user([_pg_bin("initdb"), "-D", str(data), "-U", "dagster", "--auth=trust",
+                                          "-E", "UTF8", "--no-sync"]),
+                       check=True, capture_output=True, timeout=120)
+        port = free_port()
+        server = start("postgres", _as_postgres_user([
+            _pg_bin("postgres"), "-D", str(data), "-p", str(port), "-k", str(data),
+            "-c", f"listen_addresses={HOST}", "-c", "fsync=off", "-c", "max_connections=200"]), log_dir)
+        with running(server, signal.SIGINT):  # SIGINT: PostgreSQL's fast shutdown
+            admin = f"postgresql://dagster@{HOST}:{port}/postgres"
+            wait_for(lambda: psycopg2.connect(admin).close() or True, 60, "postgres", server.proc, server.log)
+            conn = psycopg2.connect(admin)
+            conn.autocommit = True
+            conn.cursor().execute("CREATE DATABASE dagster")
+            conn.close()
+            yield f"postgresql://dagster@{HOST}:{port}/dagster"
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+# --- Redis ---------------------------------------------------------------------------------------
+
+@contextmanager
+def redis_server(log_dir: Path) -> Iterator[str]:
+    """An in-memory Redis (no persistence); yields its URL without database number."""
+    import redis
+
+    port = free_port()
+    server = start("redis", ["redis-server", "--port", str(port), "--bind", HOST, "--save", "",
+                             "--appendonly", "no"], log_dir)
+    with running(server):
+        wait_for(lambda: redis.Redis(host=HOST, port=port).ping(), 30, "redis", server.proc, server.log)
+        yield f"redis://{HOST}:{port}"
+
+
+# --- the project's own commands --------------------------------------------------------------------
+
+@contextmanager
+def dagster_ui(env: dict[str, str], log_dir: Path) -> Iterator["DagsterUI"]:
+    """`mosaic ui` (dagster dev: webserver + daemon) on a free port; stopped with SIGINT as dagster dev wants."""
+    port = free_port()
+    server = start("dagster-dev", [str(BIN / "mosaic"), "ui", "--port", str(port)], log_dir, env)
+    with running(server, signal.SIGINT):
+        ui = DagsterUI(f"http://{HOST}:{port}")
+        wait_for(ui.repository, 240, "dagster dev: code location", server.proc, server.log, every=2)
+        ui.graphql("mutation SetNuxSeen { setNuxSeen }")  # what the first-visit dialog's Skip button sends
+        yield ui
+
+
+@contextmanager
+def celery_worker(name: str, env: dict[str, str], log_dir: Path) -> Iterator[Service]:
+    """`mosaic worker` with one slot; ready once Celery says so in its log."""
+    worker = start(f"worker-{name}", [str(BIN / "mosaic"), "worker", "--name", name, "--concurrency", "1"],
+                   log_dir, env)
+    with running(worker):
+        wait_for(lambda: " ready." in worker.log.read_text(errors="replace"), 120, f"celery worker {name}",
+                 worker.proc, worker.log, every=1)
+        yield worker
+
+
+# --- the GraphQL API the UI itself calls ---------------------------------------------------------------
+
+REPOSITORY_QUERY = """
+query { workspaceOrError { __typename ... on Workspace { locationEntries { name
+  locationOrLoadError { __typename ... on RepositoryLocation { name repositories { name } }
+                        ... on PythonError { message } } } } } }
+"""
+ASSET_NODES_QUERY = "query { assetNodes { assetKey { path } isPartitioned } }"
+LAUNCH_RUN = """
+mutation LaunchPipelineExecution($executionParams: ExecutionParams!) {
+  launchPipelineExecution(executionParams: $executionParams) {
+    __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+    ... on InvalidSubsetError { message } ... on RunConfigValidationInvalid { errors { message } } } }
+"""
+LAUNCH_BACKFILL = """
+mutation LaunchPartitionBackfill($backfillParams: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $backfillParams) {
+    __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message }
+    ... on PartitionSetNotFoundError { message } ... on InvalidSubsetError { message } } }
+"""
+RUN_STATUS = 'query($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { status } } }'
+BACKFILL_STATUS = """
+query($id: String!) { partitionBackfillOrError(backfillId: $id) { __typename
+  ... on PartitionBackfill { status runs(limit: 1000) { runId status tags { key value } } } } }
+"""
+MATERIALIZATIONS = """
+query($path: [String!]!, $partition: String!) { assetOrError(assetKey: {path: $path}) { __typename
+  ... on Asset { assetMaterializations(partitions: [$partition], limit: 1) { runId partition
+    metadataEntries { __typename label ... on UrlMetadataEntry { url } ... on MarkdownMetadataEntry { mdStr } } } } } }
+"""
+RUN_LOGS = """
+query($runId: ID!) { logsForRun(runId: $runId, limit: 10000) { __typename ... on EventConnection { events {
+  __typename ... on MessageEvent { message stepKey } ... on DisplayableEvent { metadataEntries { label
+  ... on TextMetadataEntry { text } } } } } } }
+"""
+TERMINAL_RUN = {"SUCCESS", "FAILURE", "CANCELED"}
+TERMINAL_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+
+@dataclass(frozen=True)
+class DagsterUI:
+    url: str
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        req = urllib.request.Request(f"{self.url}/graphql", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            answer = json.load(resp)
+        if answer.get("errors"):
+            raise RuntimeError(f"GraphQL errors: {answer['errors']}")
+        return answer["data"]
+
+    def repository(self) -> dict[str, str] | None:
+        """The repository selector once the code location has loaded (None before)."""
+        (entry,) = self.graphql(REPOSITORY_QUERY)["workspaceOrError"]["locationEntries"]
+        loc = entry["locationOrLoadError"]
+        if loc and loc["__typename"] == "PythonError":
+            raise RuntimeError(f"code location failed to load: {loc['message']}")
+        if not loc:
+            return None
+        return {"repositoryLocationName": loc["name"], "repositoryName": loc["repositories"][0]["name"]}
+
+    def partitioned_assets(self) -> list[list[str]]:
+        return [a["assetKey"]["path"] for a in self.graphql(ASSET_NODES_QUERY)["assetNodes"] if a["isPartitioned"]]
+
+    def launch_partition(self, assets: list[list[str]], partition: str) -> str:
+        """What the UI's Materialize button sends for one partition: a run of the asset job."""
+        params = {"selector": {**self.repository(), "pipelineName": "__ASSET_JOB",
+                               "assetSelection": [{"path": p} for p in assets]},
+                  "mode": "default", "runConfigData": {},
+                  "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]}}
+        result = self.graphql(LAUNCH_RUN, {"executionParams": params})["launchPipelineExecution"]
+        assert result["__typename"] == "LaunchRunSuccess", result
+        return result["run"]["runId"]
+
+    def launch_backfill(self, assets: list[list[str]], partitions: list[str]) -> str:
+        """What the UI's Materialize dialog sends for several partitions: an asset backfill."""
+        params = {"assetSelection": [{"path": p} for p in assets], "partitionNames": partitions}
+        result = self.graphql(LAUNCH_BACKFILL, {"backfillParams": params})["launchPartitionBackfill"]
+        assert result["__typename"] == "LaunchBackfillSuccess", result
+        return result["backfillId"]
+
+    def latest_materialization(self, asset: list[str], partition: str) -> dict[str, Any]:
+        (event,) = self.graphql(MATERIALIZATIONS, {"path": asset, "partition": partition})["assetOrError"][
+            "assetMaterializations"]
+        return event
+
+    def run_logs(self, run_id: str) -> list[dict[str, Any]]:
+        return self.graphql(RUN_LOGS, {"runId": run_id})["logsForRun"]["events"]
+
+    def wait_run(self, run_id: str, timeout: float) -> str:
+        def status() -> str | None:
+            s = self.graphql(RUN_STATUS, {"runId": run_id})["runOrError"]["status"]
+            return s if s in TERMINAL_RUN else None
+        return wait_for(status, timeout, f"run {run_id}", every=2)
+
+    def wait_backfill(self, backfill_id: str, timeout: float) -> list[dict[str, Any]]:
+        """The backfill's runs once it has finished and all its runs have ended."""
+        def finished() -> list[dict[str, Any]] | None:
+            b = self.graphql(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+            done = b["status"] in TERMINAL_BACKFILL and all(r["status"] in TERMINAL_RUN for r in b["runs"])
+            return b["runs"] if done else None
+        return wait_for(finished, timeout, f"backfill {backfill_id}", every=2)
+
+
+# --- headless Chromium ---------------------------------------------------------------------------------
+
+CHROMIUM_FLAGS = [  # ../shared/spec/STACK.md and the machine notes: no background connections on this network
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--hide-scrollbars", "--window-size=1600,1000", "--remote-debugging-port=0",
+]
+
+
+class Browser:
+    """Debian's headless Chromium driven over the DevTools protocol (one page, loopback only).
+
+    Instead of a fixed virtual-time budget it waits for what the page must show: the Dagster UI is a
+    React app that renders after its GraphQL answers arrive.
+    """
+
+    def __init__(self, log_dir: Path):
+        from websockets.sync.client import connect
+
+        exe = shutil.which("chromium")
+        if not exe:
+            raise FileNotFoundError("chromium not found (Debian package chromium, scripts/setup_env.sh)")
+        self._profile = tempfile.TemporaryDirectory(prefix="mosaic-chromium-")
+        self.service = start("chromium", [exe, *CHROMIUM_FLAGS, f"--user-data-dir={self._profile.name}",
+                                          "about:blank"], log_dir)
+        port_file = Path(self._profile.name) / "DevToolsActivePort"
+        port = wait_for(lambda: port_file.read_text().split()[0], 60, "chromium", self.service.proc,
+                        self.service.log, every=0.2)
+        pages = wait_for(lambda: [t for t in json.load(urllib.request.urlopen(f"http://{HOST}:{port}/json/list"))
+                                  if t["type"] == "page"], 30, "chromium page", self.service.proc)
+        self._ws = connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=30).__enter__()
+        self._next_id = 0
+
+    def close(self) -> None:
+        self._ws.__exit__(None, None, None)
+        self.service.stop()
+        self._profile.cleanup()
+
+    def __enter__(self) -> "Browser":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self._next_id += 1
+        self._ws.send(json.dumps({"id": self._next_id, "method": method, "params": params}))
+        while True:  # skip the protocol's events until our answer
+            message = json.loads(self._ws.recv(timeout=120))
+            if message.get("id") == self._next_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+
+    def evaluate(self, expression: str) -> Any:
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+    def open(self, url: str, *texts: str, timeout: float = 120) -> str:
+        """Navigate and wait until the page's text shows every one of ``texts``; returns the DOM."""
+        self.call("Page.navigate", url=url)
+        expr = "document.body ? document.body.innerText : ''"
+        wait_for(lambda: all(t in self.evaluate(expr) for t in texts), timeout, f"{url} showing {texts}",
+                 self.service.proc, self.service.log)
+        time.sleep(1)  # let images and charts of the same answer paint
+        return self.evaluate("document.documentElement.outerHTML")
+
+    def wait_js(self, condition: str, what: str, timeout: float = 60) -> Any:
+        """Wait until a JavaScript expression is truthy; returns its value."""
+        return wait_for(lambda: self.evaluate(condition), timeout, what, self.service.proc, self.service.log)
+
+    def click(self, element: str, what: str) -> None:
+        """Click the element a JavaScript expression finds (waits for it to exist)."""
+        self.wait_js(f"!!({element})", what)
+        self.evaluate(f"({element}).click()")
+
+    def screenshot(self, path: Path) -> Path:
+        import base64
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
+        return path
+
+
+# --- measurements ---------------------------------------------------------------------------------------
+
+ARTIFACTS = REPO / "test-artifacts" / "ops"  # git-ignored: screenshots, logs and wall times of these tests
+
+
+def record_wall_time(name: str, seconds: float, **details: Any) -> None:
+    """Add one measurement to test-artifacts/ops/wall_times.json (the report quotes it)."""
+    path = ARTIFACTS / "wall_times.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[name] = {"seconds": round(seconds, 1), **details}
+    path.write_text(json.dumps(data, indent=1) + "\n")

@@ -1,0 +1,88 @@
+"""The default single-machine mode end to end: `mosaic ui` (Dagster webserver + daemon, SQLite
+instance, multiprocess executor) on loopback, driven like a person would, in Debian's headless
+Chromium, through the GraphQL calls the UI itself makes."""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import write_small_params
+from stack import ARTIFACTS, Browser, DagsterUI, dagster_ui, project_env, record_wall_time
+
+from mosaic_assets.catalog import load_catalog
+from mosaic_assets.params import load_params
+
+PARTITION = "synth_0001"
+SHOTS = ARTIFACTS / "ui"
+MARKDOWN_BUTTON = ("[...[...document.querySelectorAll('tr')].find(r => r.cells[0] && r.cells[0].innerText.trim() === "
+                   "{label!r}).querySelectorAll('button, a')].find(e => e.innerText.includes('Show Markdown'))")
+DIALOG_IMAGE = "(document.querySelector('[role=dialog] img, .bp5-dialog img') || {}).src"
+CLOSE_DIALOG = ("[...document.querySelectorAll('[role=dialog] button, .bp5-dialog button')]"
+                ".find(b => b.innerText.trim() === 'Close')")
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory) -> tuple[DagsterUI, Path]:
+    root = tmp_path_factory.mktemp("single_machine")
+    params = write_small_params(root, n_scenes=3)
+    with dagster_ui(project_env(MOSAIC_PARAMS=params, DAGSTER_HOME=root / "dagster_home"), root) as server:
+        yield server, params
+
+
+def _check_asset_page(ui: DagsterUI, browser: Browser, asset: list[str]) -> None:
+    """Every metadata entry of the partition's materialization is on the asset's page: labels, table
+    rows, links (Data Docs, MLflow) and inline images (behind the Show Markdown button)."""
+    entries = ui.latest_materialization(asset, PARTITION)["metadataEntries"]
+    name = "_".join(asset)
+    browser.open(f"{ui.url}/assets/{'/'.join(asset)}?partition={PARTITION}", PARTITION,
+                       *(e["label"] for e in entries))
+    browser.screenshot(SHOTS / f"3_asset_{name}.png")
+    for e in entries:
+        if e["__typename"] == "UrlMetadataEntry":
+            assert browser.evaluate(f"[...document.links].some(a => a.href === {e['url']!r})"), e
+        if e["__typename"] == "MarkdownMetadataEntry" and "data:image/png" in e["mdStr"]:
+            browser.click(MARKDOWN_BUTTON.format(label=e["label"]), f"{name}: Show Markdown of {e['label']}")
+            src = browser.wait_js(DIALOG_IMAGE, f"{name}: image of {e['label']}")
+            assert src.startswith("data:image/png;base64,") and src[22:] in e["mdStr"]
+            browser.screenshot(SHOTS / f"4_asset_{name}_{e['label']}.png")
+            browser.click(CLOSE_DIALOG, "Close button")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_materialize_one_partition_in_the_browser(ui, tmp_path):
+    server, _ = ui
+    location = server.repository()["repositoryLocationName"]
+    with Browser(tmp_path) as browser:
+        browser.open(f"{server.url}/locations/{location}/asset-groups/scenes", "scene_catalog", "Latest event")
+        browser.screenshot(SHOTS / "1_asset_graph.png")
+        assets = server.partitioned_assets()
+        run_id = server.launch_partition(assets, PARTITION)
+        assert server.wait_run(run_id, 900) == "SUCCESS"
+        step_keys = sorted({e["stepKey"] for e in server.run_logs(run_id) if e.get("stepKey")})
+        assert set(step_keys) >= {"scenes", "frames"}
+        browser.open(f"{server.url}/runs/{run_id}", "Success", *step_keys)
+        browser.screenshot(SHOTS / "2_run.png")
+        for asset in assets:
+            _check_asset_page(server, browser, asset)
+    messages = [e.get("message", "") for e in server.run_logs(run_id)]
+    assert any(re.fullmatch(rf"{PARTITION}: frames (\d+)/\1", m) for m in messages), "no per-frame progress logged"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_backfill_all_partitions(ui):
+    """What the UI's Materialize dialog sends for every partition: one asset backfill; all succeed."""
+    server, params = ui
+    partitions = [e.scene_id for e in load_catalog(load_params(params))]
+    assets = server.partitioned_assets()
+    t0 = time.monotonic()
+    runs = server.wait_backfill(server.launch_backfill(assets, partitions), 1500)
+    wall = time.monotonic() - t0
+    by_partition: dict[str, Any] = {t["value"]: r["status"] for r in runs for t in r["tags"] if t["key"] == "dagster/partition"}
+    assert by_partition == {p: "SUCCESS" for p in partitions}
+    record_wall_time("backfill_multiprocess", wall, partitions=len(partitions), assets=["/".join(a) for a in assets],
+                     executor="multiprocess", instance="sqlite")
