@@ -117,7 +117,6 @@ class QualityParams(_Section):
     max_letter_kl: float  # KL divergence (nats) of a task's correct-letter shares to uniform
     letter_share_tolerance: float  # every letter's share within 1/k +- this (k options)
     min_group_size: int  # balance is judged only for groups with at least this many QA
-    splits: tuple[str, ...]  # the allowed values of the QA ``split`` column
     gx_dir: str  # under paths.artifacts: one GX file context with Data Docs per validated asset
     free_answer_tasks: tuple[str, ...]  # task types or task keys whose QA have no options
 
