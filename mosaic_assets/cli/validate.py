@@ -21,7 +21,7 @@ def validate(table: Path, scope: str, docs_dir: Path | None) -> None:
     observed value); exit 1 when any expectation fails, 2 when the table lacks needed columns."""
     import pandas as pd
 
-    from ..quality.suites import qa_task_catalog
+    from ..quality.suites import qa_tasks
     from ..quality.tables import TableSchemaError
     from ..quality.validation import validate_qa, validate_rows
 
@@ -29,7 +29,7 @@ def validate(table: Path, scope: str, docs_dir: Path | None) -> None:
     frame = pd.read_parquet(table)
     try:
         if scope.startswith("qa_"):
-            report = validate_qa(frame, scope, params, qa_task_catalog(params), docs_dir)
+            report = validate_qa(frame, scope, params, qa_tasks(params), docs_dir)
         else:
             report = validate_rows(frame, scope, params, docs_dir)
     except TableSchemaError as exc:

@@ -74,6 +74,7 @@ def qa_records(qa: pd.DataFrame, n_options: Mapping[str, int]) -> ValidationFram
         "row": qa["scene_id"].astype(str) + " sample " + qa["sample_id"].astype(str) + " " + keys + ": "
                + qa["question"].astype(str),
         "scene_id": qa["scene_id"], "sample_id": qa["sample_id"], "task_key": keys, "split": qa["split"],
+        "split_task": qa["split"].fillna("(no split)") + ":" + keys,
         "question": qa["question"], "answer": qa["answer"].astype(str),
         "n_options": options.map(len),
         "expected_n_options": keys.map(n_options).astype("Int64"),
@@ -91,16 +92,16 @@ def qa_records(qa: pd.DataFrame, n_options: Mapping[str, int]) -> ValidationFram
 
 
 def letters_per_task(qa: pd.DataFrame) -> pd.Series:
-    """Number of options (letters) per task_type of the multiple-choice rows."""
+    """Number of options (letters) per task key of the multiple-choice rows."""
     mc = qa[qa["options"].map(len) >= 2]
-    return mc["options"].map(len).groupby(mc["task_type"]).max()
+    return mc["options"].map(len).groupby(task_keys(mc)).max()
 
 
 def letter_counts(qa: pd.DataFrame) -> pd.DataFrame:
-    """Correct-letter counts per task_type (rows) and letter (columns) of the multiple-choice rows."""
+    """Correct-letter counts per task key (rows: the unit the QA package balances) and letter (columns)."""
     mc = qa[qa["options"].map(len) >= 2]
     letters = mc["correct_option_index"].astype(int).map(lambda i: LETTERS[i])
-    counts = pd.crosstab(mc["task_type"], letters)
+    counts = pd.crosstab(task_keys(mc), letters)
     return counts.reindex(columns=sorted(counts.columns), fill_value=0)
 
 
@@ -112,10 +113,10 @@ def _judged(sizes: pd.Series, min_size: int, unit: str) -> tuple[list, str]:
 
 
 def letter_balance(qa: pd.DataFrame, min_size: int) -> ValidationFrame:
-    """Per task: letter shares, KL divergence to uniform and the largest |share - 1/k|."""
+    """Per task key: letter shares, KL divergence to uniform and the largest |share - 1/k|."""
     n_letters = letters_per_task(qa)
     counts = letter_counts(qa)
-    judged, note = _judged(counts.sum(axis=1), min_size, "tasks")
+    judged, note = _judged(counts.sum(axis=1), min_size, "task keys")
     rows = []
     for task in judged:
         k = int(n_letters[task])
@@ -124,10 +125,10 @@ def letter_balance(qa: pd.DataFrame, min_size: int) -> ValidationFrame:
         shares = shares / n
         nonzero = shares[shares > 0]
         text = " ".join(f"{letter} {s:.2f}" for letter, s in zip(LETTERS, shares))
-        rows.append({"row": f"{task} letter shares {text} (n {n})", "task_type": task, "n": n,
+        rows.append({"row": f"{task} letter shares {text} (n {n})", "task_key": task, "n": n,
                      "kl_to_uniform": float(np.sum(nonzero * np.log(nonzero * k))),
                      "max_share_deviation": float(np.max(np.abs(shares - 1.0 / k)))})
-    columns = ["row", "task_type", "n", "kl_to_uniform", "max_share_deviation"]
+    columns = ["row", "task_key", "n", "kl_to_uniform", "max_share_deviation"]
     return ValidationFrame("qa_letter_balance", pd.DataFrame(rows, columns=columns), note, True)
 
 
@@ -182,9 +183,9 @@ def scene_splits(qa: pd.DataFrame) -> ValidationFrame:
 
 
 def task_coverage(qa: pd.DataFrame) -> ValidationFrame:
-    """Per task key present: its QA count."""
-    counts = task_keys(qa).value_counts().sort_index()
-    frame = pd.DataFrame({"row": [f"{k} ({n} QA)" for k, n in counts.items()], "task_key": counts.index,
+    """Per (split, task key) present: its QA count."""
+    counts = (qa["split"].fillna("(no split)") + ":" + task_keys(qa)).value_counts().sort_index()
+    frame = pd.DataFrame({"row": [f"{k} ({n} QA)" for k, n in counts.items()], "split_task": counts.index,
                           "n": counts.to_numpy()})
     return ValidationFrame("qa_coverage", frame, describe_all=True)
 

@@ -18,7 +18,7 @@ import pandas as pd
 from ..atomic import atomic_dir
 from ..params import Params
 from .report import QualityReport, outcome
-from .suites import SCOPES, TaskCatalog, suite_parameters, suite_path
+from .suites import SCOPES, QATasks, suite_parameters, suite_path
 from .tables import (QA_COLUMNS, VIEW_COLUMNS, VISIBILITY_COLUMNS, ValidationFrame, qa_frames, require_columns,
                      view_samples, visibility_rows)
 
@@ -69,12 +69,12 @@ def run_suites(frames: Sequence[ValidationFrame], parameters: Mapping[str, Any],
                          docs_dir / DOCS_INDEX if docs_dir else None)
 
 
-def validate_qa(qa: pd.DataFrame, scope: str, params: Params, catalog: TaskCatalog,
+def validate_qa(qa: pd.DataFrame, scope: str, params: Params, tasks: QATasks,
                 docs_dir: Path | None = None) -> QualityReport:
     """The suites of ``scope`` ("qa_shard" or "qa_dataset") on a QA table."""
     require_columns(qa, QA_COLUMNS, "QA")
-    frames = qa_frames(qa, catalog.n_options, catalog.directions, params.quality.min_group_size, SCOPES[scope])
-    return run_suites(frames, suite_parameters(params, catalog.n_options), docs_dir)
+    frames = qa_frames(qa, tasks.n_options, tasks.directions, params.quality.min_group_size, SCOPES[scope])
+    return run_suites(frames, suite_parameters(params, tasks, qa["split"].dropna().unique()), docs_dir)
 
 
 def validate_rows(table: pd.DataFrame, scope: str, params: Params, docs_dir: Path | None = None) -> QualityReport:

@@ -7,28 +7,30 @@ import json
 
 import pandas as pd
 
-from mosaic_assets.quality.suites import TaskCatalog
+from mosaic_assets.quality.suites import QATasks
 
 SCENE = "synth_0000"
-CATALOG = TaskCatalog(
+MOSAIC_KEYS = ("object_count", "occlusion_aware_existence/left_right", "occlusion_aware_spatial_relation/full_3d")
+TASKS = QATasks(
     n_options={"object_count": 4, "occlusion_aware_existence/left_right": 2,
                "occlusion_aware_spatial_relation/full_3d": 4, "numeric/count": 0},
+    split_keys={"train": MOSAIC_KEYS, "bench": MOSAIC_KEYS, "transfer": ("numeric/count",)},
     directions={"x": ("left", "right"), "y": ("higher", "lower"), "z": ("closer", "farther")},
 )
 N = 24  # QA per multiple-choice task
 
 
 def _row(i: int, task_type: str, subtask: str | None, question: str, options: list[str], answer: str,
-         metadata: dict) -> dict:
+         metadata: dict, scene_id: str = SCENE, split: str = "train") -> dict:
     k = 2 + i % 4  # 2..5 frames
     return {
-        "scene_id": SCENE, "sample_id": i, "task_type": task_type, "subtask": subtask, "question": question,
-        "options": options, "answer": answer, "correct_option_index": options.index(answer) if options else -1,
+        "scene_id": scene_id, "sample_id": i, "task_type": task_type, "subtask": subtask, "question": question,
+        "options": options, "answer": answer, "correct_option_index": options.index(answer) if options else None,
         "frames": list(range(k)), "source_frame_ids": [f"frame_{10 * (i + j):06d}" for j in range(k)],
         "query_frame_id": 0, "metadata": json.dumps(metadata), "occlusion_avg": 0.1 + 0.8 * (i % 5) / 4,
         "occ_level": ["low", "medium", "high"][i % 3], "overlap_avg": 0.05 + 0.01 * (i % 20),
         "overlap_level": ["low", "medium"][i % 2], "vis_level": "partially_visible",
-        "gt_scenario": "partial_coverage", "split": "train",
+        "gt_scenario": "partial_coverage", "split": split,
     }
 
 
@@ -61,9 +63,15 @@ def _relation(i: int) -> dict:
 
 
 def good_shard() -> pd.DataFrame:
+    """A train shard of the three multiple-choice tasks of TASKS, 24 QA each, balanced by construction."""
     rows = [_count(i) for i in range(N)] + [_existence(N + i) for i in range(N)] + [_relation(2 * N + i) for i in range(N)]
-    rows += [_row(3 * N + i, "numeric", "count", f"How many tables are there? (#{i})", [], "2", {}) for i in range(4)]
     return pd.DataFrame(rows)
+
+
+def transfer_shard() -> pd.DataFrame:
+    """A transfer shard of free-answer counts (no options, null correct_option_index)."""
+    return pd.DataFrame([_row(i, "numeric", "count", f"How many tables are there? (#{i})", [], str(1 + i % 3), {},
+                              scene_id="synth_0022", split="transfer") for i in range(6)])
 
 
 def all_answers_a(shard: pd.DataFrame, task_type: str) -> pd.DataFrame:

@@ -6,9 +6,9 @@ import json
 
 import pandas as pd
 import pytest
-from quality_shards import CATALOG, SCENE, all_answers_a
+from quality_shards import SCENE, TASKS, all_answers_a, transfer_shard
 
-from mosaic_assets.quality.suites import SCOPES, TaskCatalog, suite_path
+from mosaic_assets.quality.suites import SCOPES, QATasks, suite_path
 from mosaic_assets.quality.tables import TableSchemaError
 from mosaic_assets.quality.validation import load_suite, validate_qa, validate_rows
 
@@ -27,8 +27,8 @@ def test_suites_are_gx_json_with_parameters_from_params():
     assert {e["kwargs"]["max_value"]["$PARAMETER"] for e in letters} == {"max_letter_kl", "letter_share_tolerance"}
 
 
-def test_good_shard_passes(shard, params):
-    report = validate_qa(shard, "qa_dataset", params, CATALOG)
+def test_good_dataset_passes(shard, params):
+    report = validate_qa(pd.concat([shard, transfer_shard()], ignore_index=True), "qa_dataset", params, TASKS)
     assert report.success, report.text()
     assert {o.suite for o in report.outcomes} == set(SCOPES["qa_dataset"])
     letters = [o for o in report.outcomes if o.target == "kl_to_uniform"]
@@ -36,7 +36,7 @@ def test_good_shard_passes(shard, params):
 
 
 def test_unbalanced_letters_fail(shard, params):
-    report = validate_qa(all_answers_a(shard, "object_count"), "qa_shard", params, CATALOG)
+    report = validate_qa(all_answers_a(shard, "object_count"), "qa_shard", params, TASKS)
     failed = _failed_lines(report)
     assert {o.target for o in report.failed} == {"kl_to_uniform", "max_share_deviation"}, report.text()
     assert any("expect_column_values_to_be_between on kl_to_uniform (min_value=0, max_value=0.01)" in line
@@ -51,7 +51,7 @@ def test_duplicated_option_fails(shard, params):
     wrong = [j for j, o in enumerate(opts) if o != shard.at[i, "answer"]]
     opts[wrong[1]] = opts[wrong[0]]
     shard.at[i, "options"] = opts
-    report = validate_qa(shard, "qa_shard", params, CATALOG)
+    report = validate_qa(shard, "qa_shard", params, TASKS)
     (line,) = _failed_lines(report)
     assert "expect_column_pair_values_to_be_equal on n_distinct_options / n_options" in line
     assert f"{SCENE} sample 0 object_count" in line and "n_distinct_options=3, n_options=4" in line
@@ -59,7 +59,7 @@ def test_duplicated_option_fails(shard, params):
 
 def test_scene_in_two_splits_fails(shard, params):
     shard.loc[shard.index[::2], "split"] = "bench"
-    report = validate_qa(shard, "qa_shard", params, CATALOG)
+    report = validate_qa(shard, "qa_shard", params, TASKS)
     (line,) = _failed_lines(report)
     assert "qa_splits: expect_column_values_to_be_unique on scene_id" in line
     assert f"scene {SCENE} in splits bench, train" in line
@@ -74,7 +74,7 @@ def test_yes_no_and_direction_imbalance_fail(shard, params):
     yes = [True] * 16 + [False] * 8
     shard.loc[existence, "answer"] = ["Yes" if y else "No" for y in yes]
     shard.loc[existence, "correct_option_index"] = [0 if y else 1 for y in yes]
-    report = validate_qa(shard, "qa_shard", params, CATALOG)
+    report = validate_qa(shard, "qa_shard", params, TASKS)
     by_suite = {o.suite: o.line() for o in report.failed}
     assert "occlusion_aware_existence/left_right Yes 0.667 No 0.333 (n 24) (yes_share=0.6667)" in by_suite[
         "qa_yes_no_balance"]
@@ -84,9 +84,9 @@ def test_yes_no_and_direction_imbalance_fail(shard, params):
 
 def test_duplicate_question_fails(shard, params):
     shard.loc[1, ["sample_id", "question"]] = shard.loc[0, ["sample_id", "question"]].to_list()
-    report = validate_qa(shard, "qa_shard", params, CATALOG)
+    report = validate_qa(shard, "qa_shard", params, TASKS)
     (line,) = _failed_lines(report)
-    assert "expect_compound_columns_to_be_unique on scene_id, sample_id, question: 2 of 76 rows unexpected" in line
+    assert "expect_compound_columns_to_be_unique on scene_id, sample_id, question: 2 of 72 rows unexpected" in line
 
 
 def test_frames_overlap_and_index_out_of_range_fail(shard, params):
@@ -94,25 +94,41 @@ def test_frames_overlap_and_index_out_of_range_fail(shard, params):
     shard.at[0, "source_frame_ids"] = [f"frame_{i:06d}" for i in range(6)]
     shard.at[1, "overlap_avg"] = 0.45
     shard.at[2, "correct_option_index"] = 4
-    report = validate_qa(shard, "qa_shard", params, CATALOG)
+    report = validate_qa(shard, "qa_shard", params, TASKS)
     observed = {o.target: o.observed for o in report.failed}
     assert "n_frames=6" in observed["n_frames"] and "overlap_avg=0.45" in observed["overlap_avg"]
     assert "correct_option_index=4" in observed["n_options / correct_option_index"]
     assert "option_at_index=(no option at this index)" in observed["answer / option_at_index"]
 
 
+def test_free_answer_shard_passes(params):
+    report = validate_qa(transfer_shard(), "qa_shard", params, TASKS)
+    assert report.success, report.text()
+
+
 def test_missing_task_fails_dataset_coverage_only(shard, params):
-    catalog = TaskCatalog({**CATALOG.n_options, "best_view_selection": 4}, CATALOG.directions)
-    assert validate_qa(shard, "qa_shard", params, catalog).success
-    report = validate_qa(shard, "qa_dataset", params, catalog)
+    train = (*TASKS.split_keys["train"], "best_view_selection")
+    tasks = QATasks({**TASKS.n_options, "best_view_selection": 4}, {**TASKS.split_keys, "train": train},
+                    TASKS.directions)
+    assert validate_qa(shard, "qa_shard", params, tasks).success
+    report = validate_qa(shard, "qa_dataset", params, tasks)
     (line,) = _failed_lines(report)
-    assert "expect_column_distinct_values_to_equal_set on task_key" in line and "missing: best_view_selection" in line
+    assert "expect_column_distinct_values_to_equal_set on split_task" in line
+    assert "missing: train:best_view_selection" in line
+
+
+def test_task_outside_its_split_fails(shard, params):
+    shard.loc[shard.index[:3], "split"] = "transfer"
+    shard.loc[shard.index[:3], "scene_id"] = "synth_0022"
+    report = validate_qa(shard, "qa_shard", params, TASKS)
+    (line,) = _failed_lines(report)
+    assert "expect_column_values_to_be_in_set on split_task" in line and "split_task=transfer:object_count" in line
 
 
 def test_small_groups_are_noted_not_judged(shard, params):
     small = shard.drop(shard.index[(shard["task_type"] == "object_count")][10:])
     small.loc[small["task_type"] == "object_count", "correct_option_index"] = 0
-    report = validate_qa(small, "qa_shard", params, CATALOG)
+    report = validate_qa(small, "qa_shard", params, TASKS)
     assert not report.success  # the answers no longer match their options, but letters are not judged
     assert {o.suite for o in report.failed} == {"qa_records"}
     assert any("object_count (10)" in n for n in report.notes)
@@ -143,12 +159,12 @@ def test_view_sample_over_cap_fails(params):
 
 def test_missing_columns_raise(shard, params):
     with pytest.raises(TableSchemaError, match="split"):
-        validate_qa(shard.drop(columns="split"), "qa_shard", params, CATALOG)
+        validate_qa(shard.drop(columns="split"), "qa_shard", params, TASKS)
 
 
 def test_data_docs_written_atomically(shard, params, tmp_path):
     docs = tmp_path / "docs"
-    report = validate_qa(shard, "qa_shard", params, CATALOG, docs)
+    report = validate_qa(shard, "qa_shard", params, TASKS, docs)
     assert report.docs_index is not None and report.docs_index.is_file()
     html = report.docs_index.read_text()
     assert "qa_letter_balance" in html and "qa_records" in html

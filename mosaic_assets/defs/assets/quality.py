@@ -42,11 +42,11 @@ def materialized_path(instance: dg.DagsterInstance, key: dg.AssetKey, partition:
 
 
 def _validate(table: pd.DataFrame, scope: str, params: Params, docs: Path) -> QualityReport:
-    from ...quality.suites import qa_task_catalog
+    from ...quality.suites import qa_tasks
     from ...quality.validation import validate_qa, validate_rows
 
     if scope.startswith("qa_"):
-        return validate_qa(table, scope, params, qa_task_catalog(params), docs)
+        return validate_qa(table, scope, params, qa_tasks(params), docs)
     return validate_rows(table, scope, params, docs)
 
 
