@@ -33,7 +33,7 @@ def _check_columns(df: pd.DataFrame, columns: dict[str, str], scene_id: str, sou
     for name, kind in columns.items():
         if name not in df.columns:
             raise SceneError(scene_id, source, "missing column", field=name)
-        if not _KIND_CHECKS[kind](df[name]):
+        if len(df) and not _KIND_CHECKS[kind](df[name]):  # an empty table (no sample) has no dtype to judge
             raise SceneError(scene_id, source, f"expected {kind} values, got dtype {df[name].dtype}", field=name)
 
 
