@@ -49,13 +49,13 @@ class FirstHitStats:
 
 @dataclass(frozen=True)
 class VisibilityResult:
-    table: pd.DataFrame  # columns of SCHEMA
+    table: pd.DataFrame  # columns of SCHEMA, as read back from Parquet (lists are numpy arrays, null bbox None)
     seconds_per_frame: np.ndarray  # (n_frames,) wall time of each frame
 
 
 def first_hit_instance(hits: FirstHits, face_instance: np.ndarray) -> np.ndarray:
     """(H, W) instance id of each pixel's first hit; -1 for background or no hit."""
-    return np.where(hits.hit, face_instance[np.maximum(hits.face, 0)], -1)
+    return np.append(face_instance, -1)[hits.face]  # face -1 (no hit) picks the appended -1
 
 
 def first_hit_stats(inst: np.ndarray, depth: np.ndarray, ids: np.ndarray) -> FirstHitStats:
@@ -157,13 +157,15 @@ def compute_visibility(scene: Scene, params: VisibilityParams,
     parts, seconds = [], []
     for i, frame in enumerate(scene.frames):
         t0 = time.perf_counter()
-        parts.append(engine.frame(frame))
+        rows = engine.frame(frame)
         seconds.append(time.perf_counter() - t0)
+        if len(rows):
+            parts.append(pa.Table.from_pandas(rows, schema=SCHEMA, preserve_index=False))
         if progress:
             progress(i + 1, len(scene.frames))
-    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({c: [] for c in SCHEMA.names})
-    table = table.sort_values(["frame_id", "instance_id"], kind="stable").reset_index(drop=True)
-    return VisibilityResult(table, np.asarray(seconds))
+    table = pa.concat_tables(parts) if parts else SCHEMA.empty_table()
+    table = table.sort_by([("frame_id", "ascending"), ("instance_id", "ascending")])
+    return VisibilityResult(table.to_pandas(), np.asarray(seconds))
 
 
 def write_visibility(table: pd.DataFrame, path: Path) -> None:
