@@ -15,13 +15,15 @@ def main() -> None:
 
 def _register() -> None:
     # One line per stage module; each module exposes the click command(s) it adds.
-    from . import pipeline, qa, scenes, validate
+    from . import pipeline, qa, scenes, validate, visibility
 
     main.add_command(scenes.scenes)
     main.add_command(pipeline.run)
     main.add_command(pipeline.ui)
     main.add_command(pipeline.worker)
     main.add_command(validate.validate)
+    main.add_command(visibility.visibility)
+    main.add_command(visibility.views)
     main.add_command(qa.qa)
 
 
