@@ -209,11 +209,12 @@ def test_depth_images_agree_with_mesh_vertices_projected_with_the_colmap_poses(w
         d, zi = depth[row, col], z[front][inside]
         first = (d > 0) & (zi <= d + 0.02)  # vertices that are the first surface along their pixel
         ok = np.abs(zi - d) < 0.03
-        smooth = (ndimage.maximum_filter(depth, 3) - ndimage.minimum_filter(depth, 3))[row, col] < 0.05
+        spread = ndimage.maximum_filter(depth, 3) - ndimage.minimum_filter(depth, 3)
+        smooth = spread[row, col] < 0.03  # no depth step in the pixel's 3x3 neighbourhood
         agree, total = agree + int(np.sum(first & ok)), total + int(first.sum())
         agree_smooth += int(np.sum(first & smooth & ok))
         total_smooth += int(np.sum(first & smooth))
-    assert total > 1000 and total_smooth > 0.5 * total
+    assert total > 1000 and total_smooth > 1000
     assert agree / total > 0.85, f"only {agree}/{total} first-surface vertices agree with the depth images"
     assert agree_smooth / total_smooth > 0.99, f"{agree_smooth}/{total_smooth} agree away from depth edges"
 

@@ -177,6 +177,8 @@ def workstation(a: Arranger) -> None:
         mouse = a.model("mouse")
         mw = mouse.bounds[1, 0] - mouse.bounds[0, 0]
         a.on(desk, top, mouse, cx - hand * (anchor_w / 2 + a.u(NEIGHBOUR_GAP) + mw / 2), ky, a.u((-0.2, 0.2)))
+    if a.rng.random() < 0.25:
+        a.anywhere_on(desk, top, a.model("printer"))
     if a.rng.random() < 0.5:
         a.beside(desk, a.model("trash_can"), int(a.rng.choice([-1, 1])))
 
@@ -240,11 +242,16 @@ def bookshelf(a: Arranger) -> None:
 
 
 def storage(a: Arranger) -> None:
-    """A low cabinet against a wall, often with a tv on top."""
+    """A low cabinet against a wall, often with a tv on top facing the room."""
     cab = a.against_wall(a.model("cabinet"))
-    if cab is not None and a.rng.random() < 0.5:
-        top = a.world.objects[cab].model.surfaces[0]
-        a.on(cab, top, a.model("tv"), a.u((-0.1, 0.1)), (top.y[0] + top.y[1]) / 2, a.u((-0.1, 0.1)))
+    if cab is None or a.rng.random() >= 0.5:
+        return
+    top = a.world.objects[cab].model.surfaces[0]
+    tv = a.model("tv")
+    slack = (top.x[1] - top.x[0] - (tv.bounds[1, 0] - tv.bounds[0, 0])) / 2
+    for _ in range(PLACEMENT_TRIES if slack > 0 else 0):
+        if a.on(cab, top, tv, a.u((-slack, slack)), (top.y[0] + top.y[1]) / 2, a.u((-0.05, 0.05))) is not None:
+            break
 
 
 def clutter(a: Arranger) -> None:

@@ -233,7 +233,7 @@ def bed(k: Kit) -> Model:
 
 
 def cabinet(k: Kit) -> Model:
-    w, d, h, plinth = k.u(0.6, 1.2), k.u(0.4, 0.55), k.u(0.6, 1.0), 0.08
+    w, d, h, plinth = k.u(0.6, 1.4), k.u(0.4, 0.55), k.u(0.6, 1.0), 0.08
     parts = [Part(k.box((w, d - 0.02, h - plinth), (0, -0.01, (h + plinth) / 2))),
              Part(k.box((w - 0.06, d - 0.08, plinth), (0, -0.04, plinth / 2)), 0.5)]
     n_doors = 1 if w < 0.8 else 2
@@ -369,7 +369,7 @@ def _display(k: Kit, label: str, w: float, h: float, neck: float, base: tuple[fl
 
 
 def tv(k: Kit) -> Model:
-    w = k.u(0.8, 1.3)
+    w = k.u(0.6, 1.1)
     return _display(k, "tv", w, w * 9 / 16, k.u(0.04, 0.1), (w * 0.4, 0.22))
 
 
@@ -451,14 +451,16 @@ def towel(k: Kit) -> Model:
 
 
 def printer(k: Kit) -> Model:
-    w, d, h = k.u(0.38, 0.48), k.u(0.3, 0.4), k.u(0.15, 0.25)
-    tray = k.box((w * 0.7, 0.006, 0.2), (0, 0, 0), rotation=_rot_x(np.deg2rad(25)))
-    tray.apply_translation((0, -d / 2 + 0.01 - 0.2 * np.sin(np.deg2rad(25)) / 2, h + 0.2 * np.cos(np.deg2rad(25)) / 2))
+    """A body with a scanner lid, a paper tray sloping up at the back and an output tray at the front."""
+    w, d, h = k.u(0.38, 0.48), k.u(0.3, 0.38), k.u(0.15, 0.25)
+    tilt, tray = np.deg2rad(k.u(15, 30)), 0.14
+    paper = k.box((w * 0.7, 0.006, tray), (0, 0, 0), rotation=_rot_x(tilt))
+    paper.apply_translation((0, -d / 2 + 0.01 - tray * np.sin(tilt) / 2, h + tray * np.cos(tilt) / 2))
     parts = [Part(k.box((w, d, h * 0.85), (0, 0, h * 0.425))),
              Part(k.box((w, d * 0.9, h * 0.15), (0, -d * 0.05, h * 0.925)), 0.85),
-             Part(k.box((w * 0.6, 0.12, 0.008), (0, d / 2 + 0.06, h * 0.35)), 0.7),
+             Part(k.box((w * 0.6, 0.06, 0.008), (0, d / 2 + 0.03, h * 0.35)), 0.7),
              Part(k.box((0.12, 0.01, 0.04), (w * 0.3, d / 2 + 0.005, h * 0.7)), color=SCREEN),
-             Part(tray, color=PAPER)]
+             Part(paper, color=PAPER)]
     return Model("printer", tuple(parts))
 
 

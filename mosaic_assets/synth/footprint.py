@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import ndimage
@@ -15,19 +16,20 @@ class Footprint:
     half: np.ndarray  # (2,)
     yaw: float
 
-    @property
+    @cached_property
     def axes(self) -> np.ndarray:
         """(2, 2): rows are the rectangle's unit x and y axes in world coordinates."""
         c, s = np.cos(self.yaw), np.sin(self.yaw)
         return np.array([[c, s], [-s, c]])
 
+    @cached_property
     def corners(self) -> np.ndarray:
         signs = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], dtype=float)
         return self.center + (signs * self.half) @ self.axes
 
     def overlaps(self, other: "Footprint", margin: float = 0.0) -> bool:
         """Separating-axis test: True unless some axis separates the rectangles by at least ``margin``."""
-        a, b = self.corners(), other.corners()
+        a, b = self.corners, other.corners
         for axis in np.concatenate([self.axes, other.axes]):
             pa, pb = a @ axis, b @ axis
             if pa.min() >= pb.max() + margin or pb.min() >= pa.max() + margin:

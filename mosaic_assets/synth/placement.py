@@ -101,7 +101,7 @@ class World:
         """Inside the room and colliding with no placed object except those in ``ignore``."""
         fp = candidate.footprint
         lx, ly = self.room_size
-        corners = fp.corners()
+        corners = fp.corners
         z0, z1 = candidate.z_range
         if np.any(np.abs(corners[:, 0]) > lx / 2 + CONTACT) or np.any(np.abs(corners[:, 1]) > ly / 2 + CONTACT):
             return False
@@ -142,7 +142,7 @@ def on_surface(surface: Surface, model: Model, x: float, y: float, yaw: float) -
     if hi[2] - lo[2] > surface.clearance:
         return False
     fp = Footprint(np.array([x, y]) + _rot2(yaw) @ ((lo[:2] + hi[:2]) / 2), (hi[:2] - lo[:2]) / 2, yaw)
-    c = fp.corners()
+    c = fp.corners
     return bool(np.all(c[:, 0] >= surface.x[0] - CONTACT) and np.all(c[:, 0] <= surface.x[1] + CONTACT)
                 and np.all(c[:, 1] >= surface.y[0] - CONTACT) and np.all(c[:, 1] <= surface.y[1] + CONTACT))
 
