@@ -1,7 +1,8 @@
 """Frame overlap (DATA.md section 3): the IoU of the visible surfaces of two frames.
 
-V_i is the set of voxels (edge ``views.voxel_size``, a grid anchored at the mesh's bounding-box
-minimum) that contain the FIRST-HIT POINTS of frame i's pixels at the working resolution
+V_i is the set of voxels (edge ``views.voxel_size``, a grid whose voxel CENTRES start at the mesh's
+bounding-box minimum, so that axis-aligned walls and floors lie mid-voxel rather than on a boundary
+where float32 hits would flip between two layers) that contain the FIRST-HIT POINTS of frame i's pixels at the working resolution
 (``visibility.long_side``, near plane ``visibility.near_plane``; background surfaces included). This
 is the first-hit variant of DATA.md, not the visible-vertex variant.
 
@@ -50,7 +51,7 @@ class VoxelGrid:
     def around(cls, vertices: np.ndarray, size: float) -> "VoxelGrid":
         if not size > 0:
             raise ValueError(f"views.voxel_size must be > 0, got {size}")
-        lo = vertices.min(axis=0) if len(vertices) else np.zeros(3)
+        lo = (vertices.min(axis=0) if len(vertices) else np.zeros(3)) - size / 2
         hi = vertices.max(axis=0) if len(vertices) else np.zeros(3)
         return cls(lo, size, np.floor((hi - lo) / size).astype(np.int64) + 1)
 
