@@ -83,10 +83,12 @@ def generate_scene_qa(scene: Scene, visibility: pd.DataFrame, views: pd.DataFram
 
     Raises SceneError (scene, file, field) when a table does not match the scene.
     """
+    if split is not None and split not in SPLIT_GROUPS:
+        raise ValueError(f"scene {scene.scene_id}: unknown split {split!r}; expected one of {sorted(SPLIT_GROUPS)}")
     check_visibility(visibility, scene, visibility_path)
     check_views(views, scene, views_path)
     index = SceneIndex(scene, visibility, params.qa, params.visibility.near_plane)
     contexts = sample_contexts(index, views)
-    groups = SPLIT_GROUPS[split] if split else GROUPS
+    groups = SPLIT_GROUPS[split] if split is not None else GROUPS
     return [row for spec in task_specs(params, groups)
             for row in _task_rows(spec, contexts, params, scene.scene_id, split)]

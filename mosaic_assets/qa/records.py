@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +61,6 @@ class QARow:
     gt_scenario: str
     split: str | None  # train / bench / transfer from the scene list; null for a scene outside it
 
-
-assert [f.name for f in fields(QARow)] == SCHEMA.names
 
 
 def qa_id(scene_id: str, sample_id: int, question_type: str, question: str) -> str:

@@ -107,3 +107,14 @@ def test_splits_are_scene_disjoint_and_route_task_groups(shards, params):
     assert counts.to_numpy().sum() == sum(t.num_rows for t in out.values())
     n_mc = sum(int(t.column("correct_option_index").drop_null().length()) for t in out.values())
     assert letter_table(out).to_numpy().sum() == n_mc
+
+
+def test_generation_for_a_split_yields_its_groups_only(shards, params):
+    from mosaic_assets.qa.generate import generate_scene_qa
+
+    shard = shards[1]
+    group_of = {s.question_type: s.group for s in task_specs(params)}
+    for split in ("bench", "transfer"):
+        rows = generate_scene_qa(shard.scene, shard.visibility, shard.views, params, split=split)
+        assert {r.split for r in rows} == {split}
+        assert {group_of[r.question_type] for r in rows} == set(SPLIT_GROUPS[split])

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 
 import numpy as np
 import pytest
 
 from mosaic_assets.qa.options import LetterBalancer
+from mosaic_assets.qa.records import SCHEMA, QARow
 from mosaic_assets.qa.relations import camera_extents, relation
 from mosaic_assets.qa.selection import select, stratum_quotas
 from mosaic_assets.qa.tasks.count import count_distractors
@@ -81,3 +83,7 @@ def test_decoys_are_far_apart_and_inside(params):
         for i, p in enumerate(points):
             assert 0 <= p[0] < 640 and 0 <= p[1] < 480
             assert all(math.dist(p, q) >= 0.15 * 800 for q in points[:i])
+
+
+def test_record_fields_match_the_parquet_schema():
+    assert [f.name for f in fields(QARow)] == SCHEMA.names

@@ -75,6 +75,7 @@ def _draft(params: QAParams, c: Candidate, rng: np.random.Generator, yes: bool) 
         decoys = decoy_points(width, height, [], params.n_options - 1, params, rng)
         metadata = {"target_category": label, "target_instance": None, "target_instance_id": None,
                     "is_visible_in_query_frame": False, "bbox_center": None, "bbox_2d": None,
+                    "occlusion_ratio_in_frame": None, "fov_occlusion_ratio": None,
                     "distractor_points": [list(p) for p in decoys]}
         return Draft(question, NO, metadata, (), label, tuple(yes_at(p) for p in decoys))
     o = ctx.obs[k][iid]
