@@ -330,7 +330,7 @@ def table_plant(k: Kit) -> Model:
 
 def lamp(k: Kit, base_r: float, pole: float, shade_r: float, shade_h: float) -> Model:
     base_h = 0.025
-    parts = [Part(k.cylinder(base_r, base_h, (0, 0, base_h / 2)), 0.6, None),
+    parts = [Part(k.cylinder(base_r, base_h, (0, 0, base_h / 2)), 0.6),
              Part(k.cylinder(0.012, pole, (0, 0, base_h + pole / 2)), color=METAL),
              Part(k.tube(shade_r - 0.004, shade_r, shade_h, (0, 0, base_h + pole + shade_h / 2 - 0.02)))]
     return Model("lamp", tuple(parts))

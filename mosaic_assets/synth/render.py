@@ -35,7 +35,7 @@ class Renderer:
 
     def _cast(self, camera: Camera, world_to_cam: np.ndarray) -> dict[str, np.ndarray]:
         origins, directions = camera_rays(camera, world_to_cam)
-        rays = np.concatenate([origins, directions], axis=-1).astype(np.float32)
+        rays = np.concatenate([origins, directions], axis=-1, dtype=np.float32)
         return {k: v.numpy() for k, v in self.scene.cast_rays(o3d.core.Tensor(rays)).items()}
 
     def depth(self, camera: Camera, world_to_cam: np.ndarray) -> np.ndarray:
