@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from mosaic_assets.params import REPO_ROOT
 DEFAULT_STORE = REPO_ROOT / ".mlflow" / "mlflow.db"
 _HASH_CHUNK = 1 << 20
 _PARAM_VALUE_LIMIT = 6000  # MLflow's limit on one param value
+SYSTEM_METRICS_ENV = "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,8 @@ def mlflow_run(tracking: TrackingConfig, run_name: str, params: dict[str, Any], 
     """Start (or, with ``run_id``, resume) a run with params, tags and system metrics."""
     mlflow.set_tracking_uri(tracking_uri(tracking.uri))
     mlflow.set_experiment(tracking.experiment)
-    system_metrics = importlib.util.find_spec("psutil") is not None
+    # system metrics need psutil; MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING, when set, decides instead
+    system_metrics = None if SYSTEM_METRICS_ENV in os.environ else importlib.util.find_spec("psutil") is not None
     with mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name, log_system_metrics=system_metrics) as run:
         if run_id is None:
             mlflow.log_params(flatten(params))

@@ -149,7 +149,8 @@ def train(cfg: RunConfig, qa_path: Path, image_root: Path, run_dir: Path, params
     sampler = ScheduleSampler(len(dataset), t.batch_size, t.seed, start_step * t.grad_accum_steps,
                               t.max_steps * t.grad_accum_steps)
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=Collate(cache, model.image_sizes),
-                        num_workers=t.num_workers, pin_memory=dev.type == "cuda")
+                        num_workers=t.num_workers, pin_memory=dev.type == "cuda",
+                        generator=torch.Generator().manual_seed(t.seed))  # keeps the global RNG (dropout) untouched
     run = contextlib.nullcontext() if tracking is None else mlflow_run(
         tracking, run_dir.name, _run_params(cfg, qa_path, image_root, parameter_counts(model)),
         data_version_tags(qa_path), run_id=mlflow_run_id)

@@ -1,0 +1,103 @@
+"""The tiny VLM: forward/backward, the no-geometry ablation, LoRA, batched greedy decoding, missing weights."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mosaic_model.config import MissingWeightsError, load_run_config
+from mosaic_model.data import Batch, Collate, FrameCache, QADataset, read_qa, training_texts
+from mosaic_model.modeling import SpatialMosaicVLM, pool_frames
+from mosaic_model.tokenizer import train_bpe
+
+from model_fixtures import tiny_config
+
+
+def _setup(qa_set, params, overrides=None, n: int = 4, with_answers: bool = True):
+    cfg = load_run_config("tiny", overrides)
+    items = read_qa(qa_set.parquet, "train")
+    prompt, template = params.model.prompt, cfg.model.chat_template
+    tok = train_bpe(training_texts(items, prompt, template), cfg.model.tokenizer)
+    torch.manual_seed(0)
+    model = SpatialMosaicVLM(cfg.model, tok)
+    data = QADataset(items[:n], tok, prompt, template, qa_set.image_root, with_answers=with_answers)
+    cache = FrameCache.build(params.artifacts / "frames", data.frame_paths(), model.image_sizes)
+    return model, tok, Collate(cache, model.image_sizes)(list(data))
+
+
+def test_forward_backward_reaches_every_trainable_part_and_not_the_frozen_geometry(qa_set, params):
+    model, _, batch = _setup(qa_set, params)
+    model.train()
+    out = model(batch)
+    assert out.loss.isfinite() and out.loss > 0
+    out.loss.backward()
+    for part in ("vision", "fusion", "projector", "lm"):
+        grads = [p.grad for p in getattr(model, part).parameters() if p.requires_grad and p.grad is not None]
+        assert grads and any(g.abs().sum() > 0 for g in grads), part
+    assert not any(p.requires_grad for p in model.geometry.parameters())
+    n_image = [c * 16 for c in batch.frame_counts]  # 28 / 7 = 4x4 visual tokens per frame
+    expected_len = max(len(a) + len(b) + len(c) + i for a, b, c, i in
+                       zip(batch.prefix_ids, batch.prompt_ids, batch.answer_ids, n_image))
+    assert out.logits.shape[:2] == (4, expected_len)
+
+
+def test_no_geometry_ablation_has_no_geometry_encoder_or_fusion(qa_set, params):
+    model, _, batch = _setup(qa_set, params, {"model": {"geometry": {"enabled": False}}})
+    assert model.geometry is None and model.fusion is None
+    assert not any(name.startswith(("geometry.", "fusion.")) for name in model.state_dict())
+    model(batch).loss.backward()
+
+
+def test_lora_trains_only_adapters_of_the_language_model(qa_set, params):
+    model, _, batch = _setup(qa_set, params, {"model": {"lora": {"enabled": True}}})
+    trainable_lm = [n for n, p in model.lm.named_parameters() if p.requires_grad]
+    assert trainable_lm and all("lora_" in n for n in trainable_lm)
+    model(batch).loss.backward()
+    assert all(p.grad is not None for n, p in model.lm.named_parameters() if p.requires_grad)
+
+
+def test_batched_greedy_decoding_equals_one_by_one(qa_set, params):
+    model, _, batch = _setup(qa_set, params, with_answers=False)
+    model.eval()
+    together = model.generate(batch, max_new_tokens=5)
+    offsets = [0, *torch.tensor(batch.frame_counts).cumsum(0).tolist()]
+    for i in range(len(batch.ids)):
+        frames = {s: f[offsets[i]:offsets[i + 1]] for s, f in batch.frames.items()}
+        single = Batch([batch.ids[i]], [batch.prefix_ids[i]], [batch.prompt_ids[i]], [batch.answer_ids[i]],
+                       frames, [batch.frame_counts[i]])
+        assert model.generate(single, max_new_tokens=5) == [together[i]]
+    assert all(len(t) <= 5 for t in together)
+
+
+def test_paper_config_names_every_missing_weight_path(tmp_path):
+    present = tmp_path / "siglip.bin"
+    present.write_bytes(b"")
+    cfg = load_run_config("paper", {"model": {
+        "vision": {"weights": str(present)}, "geometry": {"weights": str(tmp_path / "VGGT-1B" / "model.pt")},
+        "lm": {"pretrained_dir": str(tmp_path / "qwen2-7b")}, "tokenizer": {"pretrained_dir": None}}})
+    with pytest.raises(MissingWeightsError) as err:
+        SpatialMosaicVLM(cfg.model, train_bpe(["a b"], tiny_config().model.tokenizer))
+    message = str(err.value)
+    assert f"geometry.weights: {tmp_path / 'VGGT-1B' / 'model.pt'} does not exist" in message
+    assert f"lm.pretrained_dir: {tmp_path / 'qwen2-7b'} does not exist" in message
+    assert "tokenizer.pretrained_dir: not set, but config 'paper' requires pretrained weights" in message
+    assert "vision.weights" not in message  # that file exists
+
+
+def test_frame_pooling_averages_each_2x2_cell():
+    tokens = torch.arange(16.0).reshape(1, 16, 1)  # a 4x4 grid, row-major
+    assert pool_frames(tokens, 2).flatten().tolist() == [2.5, 4.5, 10.5, 12.5]
+    with pytest.raises(ValueError, match="square"):
+        pool_frames(torch.zeros(1, 6, 1), 2)
+
+
+def test_frame_cache_decodes_each_frame_once_and_is_reused(qa_set, params, tmp_path):
+    paths = sorted((qa_set.image_root / "synthetic" / "synth_0000" / "images").glob("*.jpg"))[:3]
+    cache = FrameCache.build(tmp_path, paths, (28, 14))
+    again = FrameCache.build(tmp_path, list(reversed(paths)), (14, 28))
+    assert again.directory == cache.directory and len(list(tmp_path.iterdir())) == 1
+    with Image.open(paths[1]) as im:
+        expected = torch.from_numpy(np.array(im.convert("RGB").resize((14, 14), Image.Resampling.BICUBIC)))
+    assert torch.equal(cache.frames(14, [paths[1]])[0], expected.permute(2, 0, 1))
+    assert cache.frames(28, paths).shape == (3, 3, 28, 28) and cache.frames(28, paths).dtype == torch.uint8
