@@ -15,6 +15,8 @@ def main() -> None:
 
 def _register() -> None:
     # One line per stage module; each module exposes the click command(s) it adds.
+    from mosaic_model import cli as model_cli
+
     from . import pipeline, qa, scenes, validate, visibility
 
     main.add_command(scenes.scenes)
@@ -25,6 +27,7 @@ def _register() -> None:
     main.add_command(visibility.visibility)
     main.add_command(visibility.views)
     main.add_command(qa.qa)
+    model_cli.register(main)  # train, evaluate, score
 
 
 _register()
