@@ -9,7 +9,8 @@ import pytest
 from quality_shards import all_answers_a, good_shard
 
 from mosaic_assets.atomic import atomic_file
-from mosaic_assets.defs.assets.quality import gx_check
+from mosaic_assets.defs.assets.quality import gx_check, qa_dataset_quality, qa_shards_quality
+from mosaic_assets.defs.partitions import scene_partitions
 from mosaic_assets.defs.resources import MosaicParams
 
 SHARDS = dg.StaticPartitionsDefinition(["good", "unbalanced"])
@@ -24,7 +25,7 @@ def toy_qa_shards(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})
 
 
-toy_qa_quality = gx_check(toy_qa_shards, "qa_shard", "toy_qa_quality")
+toy_qa_quality = gx_check(toy_qa_shards.key, "qa_shard", "toy_qa_quality", SHARDS)
 
 
 @dg.asset(partitions_def=SHARDS, deps=[toy_qa_shards])
@@ -65,3 +66,11 @@ def test_passing_check_lets_downstream_run(small_params_file):
     assert materialized == {"toy_qa_shards", "toy_training"}
     (evaluation,) = result.get_asset_check_evaluations()
     assert evaluation.passed and evaluation.metadata["n_failed"].value == 0
+
+
+def test_pipeline_checks_are_blocking_on_qa_assets():
+    (shards,) = qa_shards_quality.check_specs
+    (dataset,) = qa_dataset_quality.check_specs
+    assert shards.asset_key == dg.AssetKey("qa_shards") and shards.blocking
+    assert shards.partitions_def == scene_partitions
+    assert dataset.asset_key == dg.AssetKey("qa_dataset") and dataset.blocking and dataset.partitions_def is None

@@ -5,6 +5,8 @@ partition) records under the metadata key ``path``, validates it with the suites
 (:mod:`mosaic_assets.quality`), writes a GX context with Data Docs under
 ``<artifacts>/<quality.gx_dir>/<check>/<partition or all>/`` and returns the per-expectation results,
 the failed ones with their observed values, a link to the Data Docs and, for QA tables, the review plots.
+Within a run, a failed check stops the assets downstream of the checked one; across runs, the
+pipeline runner starts the ``datasets`` job only when every per-scene run (checks included) succeeded.
 
 (No `from __future__ import annotations` in asset modules: Dagster inspects the context annotation.)
 """
@@ -20,6 +22,7 @@ from ...params import Params
 from ...quality.report import QualityReport
 from ...quality.suites import SCOPES
 from ..metadata import figure_md
+from ..partitions import scene_partitions
 from ..resources import MosaicParams
 
 PATH_KEY = "path"  # metadata key of the checked asset's Parquet table
@@ -78,9 +81,12 @@ def check_result(report: QualityReport, figures: Mapping[str, Figure], source: P
                                description=summary[:2000])
 
 
-def gx_check(asset: dg.AssetsDefinition, scope: str, name: str) -> dg.AssetChecksDefinition:
-    """A blocking check of ``asset`` (per partition when it is partitioned) with the suites of ``scope``."""
-    partitions_def = asset.partitions_def
+def gx_check(asset: dg.AssetKey, scope: str, name: str,
+             partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetChecksDefinition:
+    """A blocking check of ``asset`` (per partition with ``partitions_def``) with the suites of ``scope``.
+
+    The asset is named by key, so this module never imports the checked assets' modules.
+    """
 
     @dg.asset_check(asset=asset, name=name, blocking=True, partitions_def=partitions_def,
                     description=f"Great Expectations suites {', '.join(SCOPES[scope])} (expectations/*.json); "
@@ -88,7 +94,7 @@ def gx_check(asset: dg.AssetsDefinition, scope: str, name: str) -> dg.AssetCheck
     def _check(context: dg.AssetCheckExecutionContext, mosaic: MosaicParams) -> dg.AssetCheckResult:
         params = mosaic.load()
         partition = context.partition_key if partitions_def is not None else None
-        source = materialized_path(context.instance, asset.key, partition)
+        source = materialized_path(context.instance, asset, partition)
         table = pd.read_parquet(source)
         docs = params.artifacts / params.quality.gx_dir / name / (partition or "all")
         report = _validate(table, scope, params, docs)
@@ -96,3 +102,7 @@ def gx_check(asset: dg.AssetsDefinition, scope: str, name: str) -> dg.AssetCheck
         return check_result(report, _figures(table, scope, params), source)
 
     return _check
+
+
+qa_shards_quality = gx_check(dg.AssetKey("qa_shards"), "qa_shard", "qa_shards_quality", scene_partitions)
+qa_dataset_quality = gx_check(dg.AssetKey("qa_dataset"), "qa_dataset", "qa_dataset_quality")
