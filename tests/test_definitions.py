@@ -13,6 +13,7 @@ from mosaic_assets.definitions import defs
 from mosaic_assets.defs.assets.scenes import frames, scene_catalog, scenes
 from mosaic_assets.defs.partitions import scene_partitions
 from mosaic_assets.defs.resources import MosaicParams
+from mosaic_assets.defs.runner import failure_message
 from mosaic_assets.params import load_params
 
 
@@ -63,7 +64,7 @@ def test_bad_scene_fails_alone(small_params_file):
                             resources=resources, instance=instance, raise_on_error=False)
     assert not broken.success
     (failure,) = [e for e in broken.all_events if e.is_step_failure]
-    message = failure.event_specific_data.error.message
+    message = failure_message(failure)
     assert "synth_0000" in message and "segments_anno.json" in message
     other = dg.materialize([scene_catalog, scenes], selection=[scenes], partition_key="synth_0001",
                            resources=resources, instance=instance)

@@ -36,6 +36,14 @@ class RunOutcome:
     error: str = ""
 
 
+def failure_message(step_failure_event) -> str:
+    """The innermost error of a step failure (the user code's own message, e.g. a SceneError)."""
+    err = step_failure_event.event_specific_data.error
+    while err.cause is not None:
+        err = err.cause
+    return err.message.strip()
+
+
 def _execute(job_name: str, partition_key: str | None, tags: dict[str, str]) -> RunOutcome:
     import dagster as dg
 
@@ -51,7 +59,7 @@ def _execute(job_name: str, partition_key: str | None, tags: dict[str, str]) -> 
     error = ""
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]
-        error = "; ".join(f"{e.step_key}: {e.event_specific_data.error.message.strip()}" for e in failures)
+        error = "; ".join(f"{e.step_key}: {failure_message(e)}" for e in failures)
     return RunOutcome(partition_key or job_name, result.run_id, result.success, error)
 
 
