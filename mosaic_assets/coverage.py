@@ -62,13 +62,14 @@ def _project(camera: Camera, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return camera.fx * p[:, 0] / p[:, 2] + camera.cx, camera.fy * p[:, 1] / p[:, 2] + camera.cy
 
 
-def pixel_extent(extent: np.ndarray) -> tuple[int, int, int, int] | None:
-    """Pixel index box (c0, r0, c1, r1), inclusive, of the pixel centres inside a float extent; None if empty."""
-    if not np.isfinite(extent).all():
-        return None
-    c0, r0 = np.ceil(extent[:2] - 0.5).astype(np.int64)
-    c1, r1 = np.floor(extent[2:] - 0.5).astype(np.int64)
-    return (int(c0), int(r0), int(c1), int(r1)) if c0 <= c1 and r0 <= r1 else None
+def pixel_boxes(uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel index boxes (K, 4) [c0, r0, c1, r1], inclusive, of the pixel centres inside float extents
+    [u_min, v_min, u_max, v_max]; and whether each box holds any pixel centre."""
+    finite = np.isfinite(uv).all(axis=1)
+    lo = np.ceil(np.where(finite[:, None], uv[:, :2], 0.0) - 0.5)
+    hi = np.floor(np.where(finite[:, None], uv[:, 2:], -1.0) - 0.5)
+    boxes = np.column_stack([lo, hi]).astype(np.int64)
+    return boxes, finite & (boxes[:, 0] <= boxes[:, 2]) & (boxes[:, 1] <= boxes[:, 3])
 
 
 def _overlap(lo: np.ndarray, hi: np.ndarray, a: int, b: int) -> np.ndarray:
@@ -116,23 +117,27 @@ class Coverage:
 DEPTH_SLACK = 1e-4
 
 
-def plan_rays(instance_id: int, box: tuple[int, int, int, int], z_max: float, frame: FrameCast,
+def plan_rays(instance_id: int, box: np.ndarray, z_max: float, frame: FrameCast,
               max_outside_rays: int) -> RayPlan:
-    """The rays that decide the instance's coverage within its pixel box ``box``.
+    """The rays that decide the instance's coverage within its pixel box ``box`` [c0, r0, c1, r1] (inclusive).
 
     Inside the image the first hits decide most pixels without casting: a pixel whose first hit is
     this instance is covered; a pixel with no hit, or whose first hit lies beyond the instance's
     deepest vertex ``z_max``, is not (the instance would have been hit first). Only the remaining
     pixels, where something nearer may hide it, need a ray. Outside the image: one ray per block.
     """
-    c0, r0, c1, r1 = box
+    c0, r0, c1, r1 = (int(x) for x in box)
     W, H = frame.camera.width, frame.camera.height
     ci0, ci1, ri0, ri1 = max(c0, 0), min(c1, W - 1), max(r0, 0), min(r1, H - 1)
     n_in = max(0, ci1 - ci0 + 1) * max(0, ri1 - ri0 + 1)
     window = (slice(ri0, ri1 + 1), slice(ci0, ci1 + 1)) if n_in else (slice(0, 0), slice(0, 0))
     seen = frame.instance[window] == instance_id
     rr, cc = np.nonzero(~seen & (frame.depth[window] <= z_max * (1 + DEPTH_SLACK)))
-    stride = max(1, int(np.ceil(np.sqrt(((c1 - c0 + 1) * (r1 - r0 + 1) - n_in) / max_outside_rays))))
+    outside_area = (c1 - c0 + 1) * (r1 - r0 + 1) - n_in
+    if outside_area == 0:
+        return RayPlan(cc + ci0 + 0.5, rr + ri0 + 0.5, np.ones(len(rr), bool), np.zeros(len(rr), np.int64),
+                       int(seen.sum()))
+    stride = max(1, int(np.ceil(np.sqrt(outside_area / max_outside_rays))))
     cs, cn, cn_img = _blocks(c0, c1, W, stride)
     rs, rn, rn_img = _blocks(r0, r1, H, stride)
     weight = (np.outer(rn, cn) - np.outer(rn_img, cn_img)).ravel()

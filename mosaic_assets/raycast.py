@@ -16,7 +16,7 @@ import numpy as np
 import open3d as o3d
 
 from .errors import SceneError
-from .geometry import is_rigid, pixel_grid
+from .geometry import is_rigid
 from .scene.layout import IPHONE_CAMERAS, IPHONE_IMAGES, MESH
 from .scene.types import Camera, Frame, Scene
 
@@ -60,21 +60,28 @@ def check_frame(scene: Scene, frame: Frame) -> None:
                          field=f"{frame.frame_id}.camera")
 
 
-def near_plane_rays(camera: Camera, world_to_cam: np.ndarray, near: float, u: np.ndarray | None = None,
-                    v: np.ndarray | None = None) -> np.ndarray:
-    """Open3D rays (n, 6) float32 through pixel centres (u, v) (default: every pixel, row-major), on the near plane.
+def near_plane_rays(camera: Camera, world_to_cam: np.ndarray, near: float, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Open3D rays (n, 6) float32 through pixel centres (u, v), starting on the near plane.
 
     The rays of :func:`geometry.camera_rays`, written as one linear map of (u, v, 1) so that large
     batches are built in float32 in three passes.
     """
-    if u is None or v is None:
-        u, v = (g.ravel() for g in pixel_grid(camera.width, camera.height))
     R, t = world_to_cam[:3, :3], world_to_cam[:3, 3]
     M = R.T @ np.linalg.inv(camera.K)  # world direction of pixel (u, v) = M @ (u, v, 1)
     B = np.vstack([near * M + np.outer(-R.T @ t, [0.0, 0.0, 1.0]), M]).astype(np.float32)  # (origin, direction)
     rays = np.multiply.outer(np.ravel(u).astype(np.float32), B[:, 0])
     rays += np.multiply.outer(np.ravel(v).astype(np.float32), B[:, 1])
     rays += B[:, 2]
+    return rays
+
+
+def image_rays(camera: Camera, world_to_cam: np.ndarray, near: float) -> o3d.core.Tensor:
+    """The rays of every pixel (H, W, 6), built by Open3D (pixel centres, camera-frame z of directions = 1),
+    moved onto the near plane; the same rays as :func:`near_plane_rays` with default u, v."""
+    rays = o3d.t.geometry.RaycastingScene.create_rays_pinhole(
+        o3d.core.Tensor(camera.K), o3d.core.Tensor(np.asarray(world_to_cam, dtype=np.float64)), camera.width, camera.height)
+    view = rays.numpy()  # shares memory with the tensor
+    view[..., :3] += np.float32(near) * view[..., 3:]
     return rays
 
 
@@ -137,8 +144,7 @@ class MeshCaster:
 
     def first_hits(self, camera: Camera, world_to_cam: np.ndarray, near: float) -> FirstHits:
         """Depth-tested render of the whole mesh at ``camera``'s resolution."""
-        rays = near_plane_rays(camera, world_to_cam, near)
-        out = self._whole.cast_rays(o3d.core.Tensor(rays))
+        out = self._whole.cast_rays(image_rays(camera, world_to_cam, near))
         t = out["t_hit"].numpy().astype(np.float64).reshape(camera.height, camera.width)
         hit = np.isfinite(t)
         face = np.where(hit, out["primitive_ids"].numpy().astype(np.int64).reshape(t.shape), -1)

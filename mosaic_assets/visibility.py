@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .atomic import atomic_file
-from .coverage import FrameCast, frame_coverage, pixel_extent, plan_rays, projected_extents
+from .coverage import FrameCast, frame_coverage, pixel_boxes, plan_rays, projected_extents
 from .geometry import transform_points
 from .params import VisibilityParams
 from .raycast import FirstHits, MeshCaster, check_frame
@@ -111,13 +111,10 @@ class SceneVisibility:
                          hits.depth)
         stats = first_hit_stats(cast.instance, hits.depth, self.ids)
         extents = projected_extents(self.caster.instances, cam, frame.world_to_cam, p.near_plane)
-        candidates, plans = [], []
-        for k in np.flatnonzero(self.annotated):
-            box = pixel_extent(extents.uv[k])
-            if box is not None:
-                candidates.append(k)
-                plans.append(plan_rays(int(self.ids[k]), box, float(extents.z_max[k]), cast, p.full_px_max_outside_rays))
-        k = np.array(candidates, dtype=np.int64)
+        boxes, nonempty = pixel_boxes(extents.uv)
+        k = np.flatnonzero(self.annotated & nonempty)
+        plans = [plan_rays(int(self.ids[j]), boxes[j], float(extents.z_max[j]), cast, p.full_px_max_outside_rays)
+                 for j in k]
         cov = frame_coverage(self.caster, cast, self.ids[k].tolist(), plans)
         keep = cov.full_px > 0
         return self._rows(frame, cam.width, cam.height, stats, k[keep], cov.unoccluded_px[keep], cov.full_px[keep])
