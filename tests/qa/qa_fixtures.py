@@ -7,12 +7,16 @@ only reads the table, so its answers can be checked against the same table and t
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mosaic_assets.geometry import look_at, project
+from mosaic_assets.params import Params
+from mosaic_assets.qa.generate import generate_scene_qa
+from mosaic_assets.qa.records import as_frame, to_table
 from mosaic_assets.scene.types import Camera, Frame, Instance, OrientedBox, Scene
 
 WIDTH, HEIGHT, FOCAL = 640, 480, 420.0
@@ -25,6 +29,7 @@ FURNITURE = {
     "wall": ((6.0, 0.1, 2.6), 1),
 }
 OCCLUSION_MENU = (0.0, 0.0, 0.1, 0.3, 0.55, 0.8, 0.97, 1.0)
+N_SAMPLES = 60  # like views.samples_per_scene: enough for every question type to reach its cap
 
 
 def box_room(scene_id: str = "fixture_0000", seed: int = 0, n_frames: int = 24, source: str = "synthetic") -> Scene:
@@ -106,3 +111,18 @@ def views_table(scene: Scene, n_samples: int = 20, seed: int = 0) -> pd.DataFram
                      "pairwise_overlaps": overlaps, "max_overlap": max(overlaps), "mean_overlap": mean,
                      "overlap_level": "low" if mean < 0.1 else "medium" if mean < 0.3 else "high"})
     return pd.DataFrame(rows)
+
+
+@dataclass
+class Shard:
+    scene: Scene
+    visibility: pd.DataFrame
+    views: pd.DataFrame
+    qa: pd.DataFrame
+
+
+def make_shard(seed: int, params: Params, split: str | None = None) -> Shard:
+    scene = box_room(f"fixture_{seed:04d}", seed=seed)
+    vis, views = visibility_table(scene, seed), views_table(scene, N_SAMPLES, seed)
+    qa = as_frame(to_table(generate_scene_qa(scene, vis, views, params, split=split)))
+    return Shard(scene, vis, views, qa)

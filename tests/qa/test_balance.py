@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-from conftest import make_shard
+from qa_fixtures import make_shard
 
 from mosaic_assets.params import load_params
 from mosaic_assets.qa.relations import DIRECTIONS, EXISTENCE_PHRASE

@@ -5,7 +5,7 @@ import math
 import re
 
 import pandas as pd
-from checker import check_shard
+from qa_checker import check_shard
 
 from mosaic_assets.qa.generate import task_specs
 from mosaic_assets.qa.tasks.base import ZERO_SHOT

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from checker import check_shard
+from qa_checker import check_shard
 from click.testing import CliRunner
 
 from mosaic_assets.cli import main

@@ -1,0 +1,78 @@
+"""The QA assets on two small synthetic scenes whose visibility and view tables are made here and
+announced as materializations (the upstream assets are another stage's)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from mosaic_assets.catalog import load_catalog
+from mosaic_assets.defs.assets.qa import VIEW_SAMPLES, VISIBILITY, qa_dataset, qa_shards, shard_path
+from mosaic_assets.defs.resources import MosaicParams
+from mosaic_assets.overlap import compute_overlap
+from mosaic_assets.params import load_params
+from mosaic_assets.qa.generate import SPLIT_GROUPS, task_specs
+from mosaic_assets.qa.records import as_frame, read_table
+from mosaic_assets.scene.scannetpp import load_scene
+from mosaic_assets.synth import generate_scene
+from mosaic_assets.views import eligible_frames, sample_views, write_views
+from mosaic_assets.visibility import compute_visibility, write_visibility
+
+
+
+def _root_conftest():
+    """tests/conftest.py under its own module name (tests/qa has a conftest too)."""
+    path = Path(__file__).parents[1] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("tests_root_conftest", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+pytestmark = pytest.mark.slow
+
+
+def _upstream(instance: dg.DagsterInstance, params, entry, root: Path) -> None:
+    generate_scene(entry.release_root, entry.scene_id, seed=entry.synth_seed, index=entry.synth_index,
+                   params=params.synthetic)
+    scene = load_scene(entry.scene_dir)
+    vp = params.visibility
+    table = compute_visibility(scene, vp).table
+    overlap = compute_overlap(scene, vp.long_side, vp.near_plane, params.views.voxel_size)
+    views = sample_views(scene.scene_id, overlap, eligible_frames(table, overlap.frame_ids), params.views,
+                         vp.overlap_level_edges)
+    for key, path, write, data in ((VISIBILITY, root / f"{entry.scene_id}_vis.parquet", write_visibility, table),
+                                   (VIEW_SAMPLES, root / f"{entry.scene_id}_views.parquet", write_views, views)):
+        write(data, path)
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            key, partition=entry.scene_id, metadata={"path": dg.MetadataValue.path(str(path))}))
+
+
+def test_shards_and_dataset(tmp_path):
+    params_file = _root_conftest().write_small_params(tmp_path, extra={"views": {"max_overlap": 0.6}})
+    params = load_params(params_file)
+    resources = {"mosaic": MosaicParams(params_file=str(params_file))}
+    entries = load_catalog(params)
+    with dg.instance_for_test() as instance:
+        for entry in entries:
+            _upstream(instance, params, entry, tmp_path)
+            result = dg.materialize([qa_shards], partition_key=entry.scene_id, instance=instance,
+                                    resources=resources)
+            assert result.success
+            meta = result.asset_materializations_for_node("qa_shards")[0].metadata
+            shard = as_frame(read_table(shard_path(params, entry.scene_id)))
+            assert meta["n_qa"].value == len(shard) > 0 and set(shard["split"]) == {entry.split}
+        result = dg.materialize([qa_dataset], instance=instance, resources=resources)
+        assert result.success
+    meta = result.asset_materializations_for_node("qa_dataset")[0].metadata
+    dataset = as_frame(read_table(Path(meta["path"].value)))
+    group_of = {s.question_type: s.group for s in task_specs(params)}
+    assert sorted(dataset["scene_id"].unique()) == sorted(e.scene_id for e in entries)
+    for split, rows in dataset.groupby("split"):
+        assert {group_of[t] for t in rows["question_type"]} <= set(SPLIT_GROUPS[split])
+        assert meta[f"n_qa_{split}"].value == len(rows)
+    exports = meta["exports"].value
+    llava = json.loads(Path(exports["train_llava"]).read_text())
+    assert len(llava) == meta["n_qa_train"].value
