@@ -82,7 +82,8 @@ def _draft(params: QAParams, c: Candidate, rng: np.random.Generator, yes: bool) 
     centre = o.bbox_center
     decoys = decoy_points(width, height, [centre], params.n_options - 2, params, rng)
     metadata = {"target_category": label, "target_instance": instance_name(label, iid), "target_instance_id": iid,
-                "is_visible_in_query_frame": True, "bbox_center": list(centre), "bbox_2d": list(o.bbox_2d), "bbox_2d_diag": o.bbox_diag,
+                "is_visible_in_query_frame": True, "bbox_center": list(centre), "bbox_2d": list(o.bbox_2d),
+                "bbox_2d_diag": o.bbox_diag,
                 "occlusion_ratio_in_frame": o.occlusion_ratio, "fov_occlusion_ratio": o.fov_ratio,
                 "distractor_points": [list(p) for p in decoys]}
     return Draft(question, yes_at(centre), metadata, (iid,), label, (*(yes_at(p) for p in decoys), NO))
