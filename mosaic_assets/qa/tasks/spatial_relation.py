@@ -4,8 +4,9 @@
 Asked for pairs of :mod:`.pairs` whose boxes are separated on ALL three axes. The question text does
 not name the axis, so each pair is asked about ONE axis (a stable hash of sample, frame and the two
 ids picks it) and never twice per sample. Options: the true direction on the evaluated axis and the
-OPPOSITE directions of all three axes, so exactly one option is true and every distractor is decidedly false (unlike the seed's
-last record, which offers a true "Higher than" as a distractor). Stratum: the true direction.
+OPPOSITE directions of all three axes, so exactly one option is true and every distractor is
+decidedly false (unlike the seed's last record, which offers a true "Higher than" as a distractor).
+Stratum: the true direction.
 """
 from __future__ import annotations
 
