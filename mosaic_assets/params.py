@@ -121,23 +121,14 @@ class QualityParams(_Section):
     free_answer_tasks: tuple[str, ...]  # task types or task keys whose QA have no options
 
 
-class PromptParams(_Section):
-    """The benchmark prompt around a question (MODEL.md; lmms-eval spatial_mosaic's post-prompts)."""
-
-    pre_prompt: str
-    mc_post_prompt: str  # multiple choice
-    na_post_prompt: str  # numeric answer
-    point_post_prompt: str  # 2D point answer
-
-
 class ModelParams(_Section):
     config: str  # size config under configs/model/ (tiny, small, paper) used by the pipeline
     runs: str  # under paths.artifacts: one folder per training run (checkpoints) and evaluation
     frame_cache: str  # under paths.artifacts: frames decoded and resized once, as uint8 tensors
     tracking_uri: str | None  # MLflow; None = sqlite:///<repo>/.mlflow/mlflow.db
     experiment: str  # MLflow experiment name
+    mlflow_ui_url: str  # an `mlflow ui` serving the store; asset metadata links runs there
     eval_split: str  # QA split the bench scores are computed on
-    prompt: PromptParams
 
 
 class ThresholdRange(_Section):

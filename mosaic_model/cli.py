@@ -43,7 +43,8 @@ def _tracking(enabled: bool, uri: str | None, dagster_run_id: str | None) -> Any
 @click.option("--config", "config", default=None, help="Size (tiny | small | paper) or a YAML path; default: params.yaml model.config.")
 @click.option("--qa", "qa_path", type=_EXISTING, required=True, help="QA dataset parquet.")
 @click.option("--images", "image_root", type=_EXISTING, required=True, help="Root holding {synthetic|scannetpp}/<scene>/images.")
-@click.option("--run-dir", type=_PATH, default=None, help="Checkpoints go here; an interrupted run in it resumes. Default: <artifacts>/<model.runs>/<config>.")
+@click.option("--run-dir", type=_PATH, default=None,
+              help="Checkpoints go here; an interrupted run in it resumes. Default: <artifacts>/<model.runs>/<size>-<data hash>-<config hash>.")
 @click.option("--set", "assignments", multiple=True, help="Override a config field, e.g. train.max_steps=10 or model.geometry.enabled=false.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--tracking/--no-tracking", default=True, show_default=True, help="Log the run to MLflow.")
@@ -53,12 +54,12 @@ def train(config: str | None, qa_path: Path, image_root: Path, run_dir: Path | N
           device: str, tracking: bool, tracking_uri: str | None, dagster_run_id: str | None) -> None:
     """Train SpatialMosaicVLM on the train split of a QA dataset; prints the final checkpoint and losses."""
     from .config import load_run_config
+    from .train import run_name
     from .train import train as run_training
 
     params = load_params()
-    name = config or params.model.config
-    cfg = load_run_config(name, _overrides(assignments))
-    run_dir = run_dir or params.artifacts / params.model.runs / Path(name).stem
+    cfg = load_run_config(config or params.model.config, _overrides(assignments))
+    run_dir = run_dir or params.artifacts / params.model.runs / run_name(cfg, qa_path)
     result = run_training(cfg, qa_path, image_root, run_dir, params, _tracking(tracking, tracking_uri, dagster_run_id),
                           device=device)
     click.echo(json.dumps({"checkpoint": str(result.checkpoint), "mlflow_run_id": result.mlflow_run_id,
@@ -81,9 +82,9 @@ def evaluate(checkpoint: Path, qa_path: Path, image_root: Path, out_dir: Path, s
     from .evaluate import evaluate as run_evaluation
 
     params = load_params()
-    table = run_evaluation(checkpoint, qa_path, image_root, out_dir, split or params.model.eval_split, params,
-                           _tracking(tracking, tracking_uri, dagster_run_id), device=device)
-    click.echo(json.dumps(table, indent=2))
+    result = run_evaluation(checkpoint, qa_path, image_root, out_dir, split or params.model.eval_split, params,
+                            _tracking(tracking, tracking_uri, dagster_run_id), device=device)
+    click.echo(json.dumps(result.table, indent=2))
 
 
 @click.command()

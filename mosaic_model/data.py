@@ -1,8 +1,10 @@
 """QA parquet -> prompts, token ids and cached frame tensors, batched for the model.
 
-Frames are decoded from JPEG once per QA set and resized to every size the model reads
-(``FrameCache``); training then only slices uint8 tensors, so the loader never starves the GPU.
-Images live at ``{image_root}/{synthetic|scannetpp}/{scene_id}/images/{frame_id}.jpg``.
+Prompts and targets are the official LLaVA training export's (``mosaic_assets.qa.export``), so the
+model trains and is evaluated on exactly the released format. Frames are decoded from JPEG once per
+QA set and resized to every size the model reads (``FrameCache``); training then only slices uint8
+tensors, so the loader never starves the GPU. Images live at
+``{image_root}/{data_source}/{scene_id}/images/{frame_id}.jpg``.
 """
 from __future__ import annotations
 
@@ -23,25 +25,28 @@ from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
 from mosaic_assets.atomic import atomic_dir, atomic_file
-from mosaic_assets.params import PromptParams
+from mosaic_assets.qa.export import IMAGE, image_path, llava_record
+from mosaic_assets.qa.options import letter
 
-from .metrics import OPTION_LETTERS, ScoringRecord, answer_kind
+from .metrics import ScoringRecord, answer_kind
 
-IMAGE_MARKER = "<image>"
-DATASETS = ("synthetic", "scannetpp")  # release folders under the image root
-QA_COLUMNS = ("scene_id", "sample_id", "question_type", "question", "options", "answer",
+QA_COLUMNS = ("qa_id", "data_source", "scene_id", "question_type", "question", "options", "answer",
               "correct_option_index", "source_frame_ids", "metadata", "split")
 SLICE_COLUMNS = ("occ_level", "overlap_level", "vis_level", "gt_scenario")
 
 
 @dataclass(frozen=True)
 class QAItem:
+    """One QA with its prompt and target exactly as the official LLaVA training export writes them."""
+
     id: str
+    data_source: str
     scene_id: str
     frame_ids: tuple[str, ...]
     question_type: str
-    question: str
-    options: tuple[str, ...]
+    prompt: str  # "<image>\nThese are frames of a video.\n\n{question}\n\nOptions: ..."
+    target: str  # the option letter, or the free answer
+    has_options: bool
     answer: str
     correct_option_index: int | None
     metadata: dict[str, Any]
@@ -49,15 +54,7 @@ class QAItem:
 
     @property
     def kind(self) -> str:
-        return answer_kind(self.question_type, bool(self.options))
-
-
-def _ids(df: pd.DataFrame) -> pd.Series:
-    """The QA id: the ``id`` column, else scene:sample:ordinal-within-the-sample (file order)."""
-    if "id" in df.columns:
-        return df["id"].astype(str)
-    ordinal = df.groupby(["scene_id", "sample_id"], sort=False).cumcount()
-    return df["scene_id"].astype(str) + ":" + df["sample_id"].astype(str) + ":" + ordinal.astype(str)
+        return answer_kind(self.question_type, self.has_options)
 
 
 def read_qa(path: Path, split: str | None) -> list[QAItem]:
@@ -68,29 +65,23 @@ def read_qa(path: Path, split: str | None) -> list[QAItem]:
     missing = [c for c in QA_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"{path}: QA dataset lacks columns {missing}")
-    df = df.assign(_id=_ids(df))
     if split is not None:
         df = df[df["split"] == split]
         if df.empty:
             raise ValueError(f"{path}: no QA in split {split!r}")
-    return [_item(row) for row in df.to_dict("records")]
+    return [_item(q) for q in df.itertuples(index=False)]
 
 
-def _item(row: dict[str, Any]) -> QAItem:
-    options = tuple(str(o) for o in (row["options"] if row["options"] is not None else ()))
-    index = row["correct_option_index"]
-    meta = row["metadata"]
+def _item(q: Any) -> QAItem:
+    human, gpt = (turn["value"] for turn in llava_record(q)["conversations"])
+    index = q.correct_option_index
     return QAItem(
-        id=row["_id"],
-        scene_id=str(row["scene_id"]),
-        frame_ids=tuple(str(f) for f in row["source_frame_ids"]),
-        question_type=str(row["question_type"]),
-        question=str(row["question"]),
-        options=options,
-        answer=str(row["answer"]),
+        id=str(q.qa_id), data_source=str(q.data_source), scene_id=str(q.scene_id),
+        frame_ids=tuple(str(f) for f in q.source_frame_ids), question_type=str(q.question_type),
+        prompt=human, target=gpt, has_options=len(q.options) > 0, answer=str(q.answer),
         correct_option_index=None if index is None or pd.isna(index) else int(index),
-        metadata=json.loads(meta) if isinstance(meta, str) else dict(meta or {}),
-        slices={c: str(row[c]) for c in SLICE_COLUMNS if c in row and row[c] is not None and not pd.isna(row[c])},
+        metadata=json.loads(q.metadata),
+        slices={c: str(getattr(q, c)) for c in SLICE_COLUMNS if isinstance(getattr(q, c, None), str)},
     )
 
 
@@ -102,45 +93,31 @@ def scoring_record(item: QAItem) -> ScoringRecord:
         raise ValueError(f"QA {item.id}: point question without metadata field 'bbox_2d_diag'")
     return ScoringRecord(
         id=item.id, question_type=item.question_type, kind=kind, ground_truth=item.answer,
-        mc_answer=OPTION_LETTERS[item.correct_option_index] if kind == "mc" else None,
+        mc_answer=letter(item.correct_option_index) if kind == "mc" else None,
         bbox_2d_diag=item.metadata.get("bbox_2d_diag") if kind == "point" else None, slices=item.slices,
     )
-
-
-def prompt_text(item: QAItem, prompt: PromptParams) -> str:
-    """MODEL.md's prompt: image marker, pre-prompt, question, lettered options, post-prompt."""
-    head = f"{IMAGE_MARKER}\n{prompt.pre_prompt}\n\n{item.question}\n\n"
-    if item.kind == "mc":
-        options = "\n".join(f"{OPTION_LETTERS[i]}. {o}" for i, o in enumerate(item.options))
-        return f"{head}Options:\n{options}\n{prompt.mc_post_prompt}"
-    return head + (prompt.point_post_prompt if item.kind == "point" else prompt.na_post_prompt)
-
-
-def target_text(item: QAItem) -> str:
-    return OPTION_LETTERS[item.correct_option_index] if item.kind == "mc" else item.answer
 
 
 def apply_template(template: str, prompt: str) -> tuple[str, str]:
     """Put the prompt into the chat template and split it at the image marker: (before, after)."""
     text = template.replace("{prompt}", prompt)
-    if text.count(IMAGE_MARKER) != 1:
-        raise ValueError(f"chat template + prompt must hold exactly one {IMAGE_MARKER}: {text[:120]!r}")
-    before, after = text.split(IMAGE_MARKER)
+    if text.count(IMAGE) != 1:
+        raise ValueError(f"chat template + prompt must hold exactly one {IMAGE}: {text[:120]!r}")
+    before, after = text.split(IMAGE)
     return before, after
 
 
-def training_texts(items: list[QAItem], prompt: PromptParams, template: str) -> list[str]:
-    """The corpus a tokenizer is trained on: every templated prompt and every answer."""
-    return [part for it in items for part in (*apply_template(template, prompt_text(it, prompt)), target_text(it))]
+def training_texts(items: list[QAItem], template: str) -> list[str]:
+    """The corpus a tokenizer is trained on: every templated prompt and every target."""
+    return [part for it in items for part in (*apply_template(template, it.prompt), it.target)]
 
 
 # ----------------------------------------------------------------------------- frames
-def frame_path(image_root: Path, scene_id: str, frame_id: str) -> Path:
-    candidates = [image_root / d / scene_id / "images" / f"{frame_id}.jpg" for d in DATASETS]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f"frame {frame_id} of scene {scene_id} not found at any of {[str(c) for c in candidates]}")
+def frame_path(image_root: Path, item: QAItem, frame_id: str) -> Path:
+    path = image_path(image_root, item.data_source, item.scene_id, frame_id)
+    if not path.is_file():
+        raise FileNotFoundError(f"QA {item.id}: frame {frame_id} not found at {path}")
+    return path
 
 
 def _resize(image: Image.Image, size: int) -> np.ndarray:
@@ -229,21 +206,21 @@ class Example:
 class QADataset(torch.utils.data.Dataset):
     """Tokenised QA with their frame files; ``with_answers=False`` for generation."""
 
-    def __init__(self, items: list[QAItem], tokenizer: PreTrainedTokenizerBase, prompt: PromptParams,
-                 template: str, image_root: Path, with_answers: bool) -> None:
+    def __init__(self, items: list[QAItem], tokenizer: PreTrainedTokenizerBase, template: str, image_root: Path,
+                 with_answers: bool) -> None:
         self.items = items
-        self.examples = [self._example(it, tokenizer, prompt, template, image_root, with_answers) for it in items]
+        self.examples = [self._example(it, tokenizer, template, image_root, with_answers) for it in items]
 
     @staticmethod
-    def _example(item: QAItem, tok: PreTrainedTokenizerBase, prompt: PromptParams, template: str,
-                 image_root: Path, with_answers: bool) -> Example:
-        before, after = apply_template(template, prompt_text(item, prompt))
+    def _example(item: QAItem, tok: PreTrainedTokenizerBase, template: str, image_root: Path,
+                 with_answers: bool) -> Example:
+        before, after = apply_template(template, item.prompt)
 
         def ids(text: str) -> Tensor:
             return torch.tensor(tok(text, add_special_tokens=False)["input_ids"], dtype=torch.long)
 
-        answer = torch.cat((ids(target_text(item)), torch.tensor([tok.eos_token_id]))) if with_answers else ids("")
-        paths = tuple(frame_path(image_root, item.scene_id, f) for f in item.frame_ids)
+        answer = torch.cat((ids(item.target), torch.tensor([tok.eos_token_id]))) if with_answers else ids("")
+        paths = tuple(frame_path(image_root, item, f) for f in item.frame_ids)
         return Example(item.id, ids(before), ids(after), answer, paths)
 
     def frame_paths(self) -> list[Path]:

@@ -6,6 +6,7 @@ both to an MLflow run with the overall, micro and per-type scores as metrics.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,23 +43,31 @@ def _score_metrics(table: dict[str, Any]) -> dict[str, float]:
     return metrics
 
 
+@dataclass(frozen=True)
+class EvalResult:
+    table: dict[str, Any]  # metrics.score_table
+    predictions: Path
+    scores: Path
+    mlflow_run_id: str | None
+
+
 def evaluate(checkpoint: Path, qa_path: Path, image_root: Path, out_dir: Path, split: str | None, params: Params,
-             tracking: TrackingConfig | None = None, device: str | None = None) -> dict[str, Any]:
-    """Score ``checkpoint`` on ``split`` of the QA dataset; returns the score table."""
+             tracking: TrackingConfig | None = None, device: str | None = None) -> EvalResult:
+    """Score ``checkpoint`` on ``split`` of the QA dataset (all rows when None)."""
     model, tokenizer, run_cfg = load_checkpoint(checkpoint, select_device(device))
     items = read_qa(qa_path, split)
-    dataset = QADataset(items, tokenizer, params.model.prompt, run_cfg.model.chat_template, image_root,
-                        with_answers=False)
+    dataset = QADataset(items, tokenizer, run_cfg.model.chat_template, image_root, with_answers=False)
     cache = FrameCache.build(params.artifacts / params.model.frame_cache, dataset.frame_paths(), model.image_sizes)
     predictions = predict(model, tokenizer, dataset, cache, run_cfg.train.eval_batch_size,
                           params.eval.max_new_tokens, run_cfg.train.bf16)
     scored, table = score_predictions([scoring_record(i) for i in items], predictions, params.eval)
-    paths = write_results(out_dir, prediction_rows(scored), table)
-    if tracking is not None:
-        run_params = {"checkpoint": str(checkpoint), "split": split, "eval": params.eval.model_dump(mode="json")}
-        tags = {**data_version_tags(qa_path), "mosaic.train_run_id": str(read_meta(checkpoint)["mlflow_run_id"])}
-        with mlflow_run(tracking, f"eval-{out_dir.name}", run_params, tags):
-            mlflow.log_metrics(_score_metrics(table))
-            for path in paths:
-                mlflow.log_artifact(str(path))
-    return table
+    predictions_path, scores_path = write_results(out_dir, prediction_rows(scored), table)
+    if tracking is None:
+        return EvalResult(table, predictions_path, scores_path, None)
+    run_params = {"checkpoint": str(checkpoint), "split": split, "eval": params.eval.model_dump(mode="json")}
+    tags = {**data_version_tags(qa_path), "mosaic.train_run_id": str(read_meta(checkpoint)["mlflow_run_id"])}
+    with mlflow_run(tracking, f"eval-{out_dir.name}", run_params, tags) as run:
+        mlflow.log_metrics(_score_metrics(table))
+        mlflow.log_artifact(str(predictions_path))
+        mlflow.log_artifact(str(scores_path))
+    return EvalResult(table, predictions_path, scores_path, run.info.run_id)

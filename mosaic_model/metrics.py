@@ -40,7 +40,6 @@ MC_QUESTION_TYPES = frozenset({
 })
 NA_QUESTION_TYPES = frozenset({"obj_count_occ_na", "obj_distance_occ_na", "obj_obj_distance_occ_na", "obj_size_occ_na"})
 POINT_QUESTION_TYPES = frozenset({"obj_localization_occ_na"})
-OPTION_LETTERS = "ABCDEFGHIJ"
 PREDICTIONS = "predictions.jsonl"
 SCORES = "scores.json"
 _POINT_PATTERNS = (

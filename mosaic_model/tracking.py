@@ -25,6 +25,7 @@ DEFAULT_STORE = REPO_ROOT / ".mlflow" / "mlflow.db"
 _HASH_CHUNK = 1 << 20
 _PARAM_VALUE_LIMIT = 6000  # MLflow's limit on one param value
 SYSTEM_METRICS_ENV = "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"
+SQLITE_PREFIX = "sqlite:///"
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,14 @@ def tracking_uri(configured: str | None) -> str:
     if configured:
         return configured
     DEFAULT_STORE.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{DEFAULT_STORE}"
+    return f"{SQLITE_PREFIX}{DEFAULT_STORE}"
+
+
+def artifact_location(uri: str) -> str | None:
+    """Artifacts of a SQLite store go beside the database (MLflow's default is ./mlruns in the cwd)."""
+    if uri.startswith(SQLITE_PREFIX):
+        return (Path(uri.removeprefix(SQLITE_PREFIX)).parent / "artifacts").as_uri()
+    return None  # a tracking server decides
 
 
 def _git(*args: str) -> str | None:
@@ -106,8 +114,11 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 def mlflow_run(tracking: TrackingConfig, run_name: str, params: dict[str, Any], tags: dict[str, str],
                run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
     """Start (or, with ``run_id``, resume) a run with params, tags and system metrics."""
-    mlflow.set_tracking_uri(tracking_uri(tracking.uri))
-    mlflow.set_experiment(tracking.experiment)
+    uri = tracking_uri(tracking.uri)
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.get_experiment_by_name(tracking.experiment)
+    mlflow.set_experiment(experiment_id=experiment.experiment_id if experiment else
+                          mlflow.create_experiment(tracking.experiment, artifact_location=artifact_location(uri)))
     # system metrics need psutil; MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING, when set, decides instead
     system_metrics = None if SYSTEM_METRICS_ENV in os.environ else importlib.util.find_spec("psutil") is not None
     with mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name, log_system_metrics=system_metrics) as run:

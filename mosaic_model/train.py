@@ -8,6 +8,8 @@ repeats exactly the steps an uninterrupted run takes after k (bitwise on the CPU
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +30,7 @@ from .config import RunConfig, TrainConfig
 from .data import Collate, FrameCache, QADataset, read_qa, training_texts
 from .modeling import SpatialMosaicVLM
 from .tokenizer import build_tokenizer, load_tokenizer
-from .tracking import TrackingConfig, data_version_tags, mlflow_run
+from .tracking import TrackingConfig, data_version_tags, file_sha256, mlflow_run
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,12 @@ def parameter_counts(model: nn.Module) -> dict[str, int]:
     return counts
 
 
+def run_name(cfg: RunConfig, qa_path: Path) -> str:
+    """<size>-<QA content hash>-<config hash>: the same data and config resume the same run folder."""
+    config_hash = hashlib.sha256(json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    return f"{cfg.model.name}-{file_sha256(qa_path)[:12]}-{config_hash[:8]}"
+
+
 def _rng_state() -> dict[str, Any]:
     state = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -122,12 +130,12 @@ def train(cfg: RunConfig, qa_path: Path, image_root: Path, run_dir: Path, params
     dev = select_device(device)
     latest = latest_checkpoint(run_dir)
     items = read_qa(qa_path, t.split)
-    prompt, template = params.model.prompt, cfg.model.chat_template
+    template = cfg.model.chat_template
     tokenizer = (load_tokenizer(latest / TOKENIZER) if latest
-                 else build_tokenizer(cfg.model.tokenizer, training_texts(items, prompt, template)))
+                 else build_tokenizer(cfg.model.tokenizer, training_texts(items, template)))
     torch.manual_seed(t.seed)
     model = SpatialMosaicVLM(cfg.model, tokenizer)
-    dataset = QADataset(items, tokenizer, prompt, template, image_root, with_answers=True)
+    dataset = QADataset(items, tokenizer, template, image_root, with_answers=True)
     cache = FrameCache.build(params.artifacts / params.model.frame_cache, dataset.frame_paths(), model.image_sizes)
 
     start_step, mlflow_run_id = 0, None

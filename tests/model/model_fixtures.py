@@ -38,7 +38,7 @@ def _row(i: int, question: str, qtype: str, task: str, subtask: str | None, opti
     n_frames = 2 + i % 4
     scene = SCENES[i % 2]
     return {
-        "scene_id": scene, "sample_id": i // 4, "task_type": task, "subtask": subtask, "question_type": qtype,
+        "scene_id": scene, "sample_id": i // 4, "qa_id": f"qa-{i:02d}", "data_source": "synthetic", "task_type": task, "subtask": subtask, "question_type": qtype,
         "question": question, "options": options, "answer": options[correct], "correct_option_index": correct,
         "frames": list(range(n_frames)), "source_frame_ids": [_frame_id((i + j) % FRAMES_PER_SCENE) for j in range(n_frames)],
         "query_frame_id": 0, "metadata": json.dumps({}), "occlusion_avg": 0.1 * (i % 10),

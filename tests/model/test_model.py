@@ -17,11 +17,11 @@ from model_fixtures import tiny_config
 def _setup(qa_set, params, overrides=None, n: int = 4, with_answers: bool = True):
     cfg = load_run_config("tiny", overrides)
     items = read_qa(qa_set.parquet, "train")
-    prompt, template = params.model.prompt, cfg.model.chat_template
-    tok = train_bpe(training_texts(items, prompt, template), cfg.model.tokenizer)
+    template = cfg.model.chat_template
+    tok = train_bpe(training_texts(items, template), cfg.model.tokenizer)
     torch.manual_seed(0)
     model = SpatialMosaicVLM(cfg.model, tok)
-    data = QADataset(items[:n], tok, prompt, template, qa_set.image_root, with_answers=with_answers)
+    data = QADataset(items[:n], tok, template, qa_set.image_root, with_answers=with_answers)
     cache = FrameCache.build(params.artifacts / "frames", data.frame_paths(), model.image_sizes)
     return model, tok, Collate(cache, model.image_sizes)(list(data))
 
@@ -101,3 +101,13 @@ def test_frame_cache_decodes_each_frame_once_and_is_reused(qa_set, params, tmp_p
         expected = torch.from_numpy(np.array(im.convert("RGB").resize((14, 14), Image.Resampling.BICUBIC)))
     assert torch.equal(cache.frames(14, [paths[1]])[0], expected.permute(2, 0, 1))
     assert cache.frames(28, paths).shape == (3, 3, 28, 28) and cache.frames(28, paths).dtype == torch.uint8
+
+
+def test_prompts_and_targets_are_the_official_training_format(qa_set):
+    first = read_qa(qa_set.parquet, "train")[0]
+    assert first.prompt == ("<image>\nThese are frames of a video.\n\nHow many chair(s) are visible across these "
+                            "frames?\n\nOptions:\nA. 1\nB. 2\nC. 3\nD. 4\n"
+                            "Answer with the option's letter from the given choices directly.")
+    assert (first.target, first.kind, first.id) == ("A", "mc", "qa-00")
+    with pytest.raises(ValueError, match="no QA in split 'bench'"):
+        read_qa(qa_set.parquet, "bench")

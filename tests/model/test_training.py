@@ -30,7 +30,7 @@ def test_tiny_model_overfits_32_questions(qa_set, params, tmp_path):
     print("\noverfit curve (step, loss):", [(h.step, round(h.loss, 4)) for h in result.history[::10]])
     assert len(losses) == tiny_config().train.max_steps
     assert sum(losses[-10:]) / 10 < sum(losses[:10]) / 10 / 10
-    table = evaluate(result.checkpoint, qa_set.parquet, qa_set.image_root, tmp_path / "eval", "train", params)
+    table = evaluate(result.checkpoint, qa_set.parquet, qa_set.image_root, tmp_path / "eval", "train", params).table
     print("accuracy on the 32 training QA:", table["micro"]["score"])
     assert table["micro"]["n"] == 32 and table["micro"]["score"] >= 90.0
     rows = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()]
@@ -41,10 +41,10 @@ def test_tiny_model_overfits_32_questions(qa_set, params, tmp_path):
 def test_checkpoint_round_trip_gives_identical_logits(qa_set, params, tmp_path):
     cfg = tiny_config()
     items = read_qa(qa_set.parquet, "train")
-    tok = train_bpe(training_texts(items, params.model.prompt, cfg.model.chat_template), cfg.model.tokenizer)
+    tok = train_bpe(training_texts(items, cfg.model.chat_template), cfg.model.tokenizer)
     torch.manual_seed(1)
     model = SpatialMosaicVLM(cfg.model, tok).eval()
-    data = QADataset(items[:6], tok, params.model.prompt, cfg.model.chat_template, qa_set.image_root, True)
+    data = QADataset(items[:6], tok, cfg.model.chat_template, qa_set.image_root, True)
     batch = Collate(FrameCache.build(tmp_path / "frames", data.frame_paths(), model.image_sizes), model.image_sizes)(list(data))
     checkpoint = save_checkpoint(tmp_path / "run", 3, model, tok, cfg, {"note": "test"}, None)
     assert set(load_file(str(checkpoint / WEIGHTS))) == set(model.state_dict())  # nothing pretrained: all saved
@@ -100,12 +100,14 @@ def test_mlflow_runs_carry_commit_data_version_and_dagster_run_id(qa_set, params
     assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1, 2, 3]
     assert {"lr", "samples_per_s", "grad_norm"} <= set(run.data.metrics)
     assert any(k.startswith("system/") for k in run.data.metrics)
+    assert run.info.artifact_uri.startswith((tmp_path / "artifacts").as_uri())  # beside the database, not ./mlruns
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.json", "checkpoint"} <= artifacts
     assert WEIGHTS in {a.path.split("/")[-1] for a in client.list_artifacts(run.info.run_id, "checkpoint")}
 
-    evaluate(result.checkpoint, parquet, qa_set.image_root, tmp_path / "eval", "train", params, tracking)
+    evaluated = evaluate(result.checkpoint, parquet, qa_set.image_root, tmp_path / "eval", "train", params, tracking)
     eval_run = client.search_runs([run.info.experiment_id], "tags.`mosaic.train_run_id` = '%s'" % run.info.run_id)[0]
+    assert eval_run.info.run_id == evaluated.mlflow_run_id
     assert {"overall", "micro"} <= set(eval_run.data.metrics)
     assert {a.path for a in client.list_artifacts(eval_run.info.run_id)} == {"predictions.jsonl", "scores.json"}
     assert eval_run.data.tags["mlflow.source.git.commit"] == commit

@@ -1,0 +1,98 @@
+"""Model assets: SpatialMosaicVLM trained on the QA dataset, and its bench scores (thin wrappers of mosaic_model).
+
+Both are downstream of ``qa_dataset``, so its blocking quality checks stop them. Training resumes
+an interrupted run (the run folder is named by the model size, the QA content hash and the config
+hash); every run is tracked in MLflow with the Dagster run id as a tag.
+
+(No `from __future__ import annotations` in asset modules: Dagster inspects the context annotation.)
+"""
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from mosaic_model.dagster_resource import MLflowResource
+
+from ...params import Params
+from ..metadata import figure_md
+from ..resources import MosaicParams
+from .quality import materialized_path
+
+GROUP = "model"
+QA_DATASET = dg.AssetKey("qa_dataset")
+_SCORE_SCHEMA = dg.TableSchema(columns=[
+    dg.TableColumn("group", "string"), dg.TableColumn("score", "float"), dg.TableColumn("n", "int"),
+    dg.TableColumn("ci_low", "float"), dg.TableColumn("ci_high", "float"),
+])
+
+
+def frames_root(params: Params) -> Path:
+    """Where the ``frames`` asset writes {data_source}/{scene_id}/images/{frame_id}.jpg."""
+    return params.artifacts / "frames"
+
+
+def _score_rows(summaries: dict[str, dict[str, Any]]) -> list[dg.TableRecord]:
+    return [dg.TableRecord({"group": name, "score": s["score"], "n": s["n"], "ci_low": s["ci"][0], "ci_high": s["ci"][1]})
+            for name, s in summaries.items()]
+
+
+@dg.asset(group_name=GROUP, deps=[QA_DATASET],
+          description="SpatialMosaicVLM (size: params.yaml model.config) trained on the train split; "
+                      "safetensors checkpoint + config, tracked in MLflow.")
+def checkpoint(context: dg.AssetExecutionContext, mosaic: MosaicParams, mlflow_tracking: MLflowResource
+               ) -> dg.MaterializeResult:
+    from mosaic_model.config import load_run_config
+    from mosaic_model.plots import loss_figure
+    from mosaic_model.train import run_name, train
+
+    params = mosaic.load()
+    qa_path = materialized_path(context.instance, QA_DATASET, None)
+    cfg = load_run_config(params.model.config)
+    run_dir = params.artifacts / params.model.runs / run_name(cfg, qa_path)
+    context.log.info(f"training {cfg.model.name} in {run_dir} ({cfg.train.max_steps} steps)")
+    result = train(cfg, qa_path, frames_root(params), run_dir, params, mlflow_tracking.tracking(context.run.run_id))
+    metadata: dict[str, Any] = {
+        "path": dg.MetadataValue.path(str(result.checkpoint)),
+        "config": cfg.model.name,
+        "steps_run": len(result.history),
+        "mlflow_run_id": str(result.mlflow_run_id),
+        "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(result.mlflow_run_id)),
+    }
+    if result.history:
+        h = result.history
+        metadata["final_loss"] = h[-1].loss
+        metadata["loss_curve"] = figure_md(loss_figure([x.step for x in h], [x.loss for x in h], [x.lr for x in h]),
+                                           f"{cfg.model.name} training loss")
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(group_name=GROUP, deps=[checkpoint, QA_DATASET],
+          description="Greedy-decoded predictions of the checkpoint on the bench split, scored as the official "
+                      "lmms-eval spatial_mosaic task (overall, micro, per type, slices, 95 % CIs).")
+def bench_scores(context: dg.AssetExecutionContext, mosaic: MosaicParams, mlflow_tracking: MLflowResource
+                 ) -> dg.MaterializeResult:
+    from mosaic_model.evaluate import evaluate
+    from mosaic_model.plots import score_figure
+
+    params = mosaic.load()
+    trained = materialized_path(context.instance, checkpoint.key, None)
+    qa_path = materialized_path(context.instance, QA_DATASET, None)
+    split = params.model.eval_split
+    out = trained.parent.parent.parent / "eval" / f"{split}-{trained.name}"  # <run>/eval/<split>-<step>
+    result = evaluate(trained, qa_path, frames_root(params), out, split, params,
+                      mlflow_tracking.tracking(context.run.run_id))
+    table = result.table
+    slices = {f"{name}={level}": s for name, levels in table["slices"].items() for level, s in levels.items()}
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(result.scores)),
+        "predictions": dg.MetadataValue.path(str(result.predictions)),
+        "overall": table["overall"]["score"],
+        "micro": table["micro"]["score"],
+        "n_questions": table["micro"]["n"],
+        "per_question_type": dg.MetadataValue.table(_score_rows(table["per_type"]), schema=_SCORE_SCHEMA),
+        "slices": dg.MetadataValue.table(_score_rows(slices), schema=_SCORE_SCHEMA),
+        "scores_plot": figure_md(score_figure(table), f"{split}: overall {table['overall']['score']:.1f}"),
+        "ci_method": table["ci_method"],
+        "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(result.mlflow_run_id)),
+    })
