@@ -29,7 +29,7 @@ def run(scene_ids: tuple[str, ...], workers: int, no_downstream: bool) -> None:
     with tqdm(total=len(ids), desc="scene partitions", unit="scene") as bar:
         def scene_done(outcome: RunOutcome) -> None:
             if not outcome.success:
-                bar.write(f"FAILED {outcome.what}: {outcome.error}")
+                bar.write(f"FAILED {outcome.what}: {outcome.error}", file=sys.stderr)
             bar.update(1)
 
         outcomes = run_pipeline(ids, workers, downstream=not no_downstream, on_scene=scene_done)

@@ -35,6 +35,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Broken(Exception):
+    """A check found a failure that waiting will not fix (wait_for re-raises it at once)."""
+
+
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, proc: subprocess.Popen | None = None,
              log: Path | None = None, every: float = 0.5) -> T:
     """Poll ``check`` until it returns a truthy value; fail with the log's tail on timeout or exit."""
@@ -44,6 +48,8 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, proc: sub
             raise RuntimeError(f"{what}: process exited with {proc.returncode}\n{tail(log)}")
         try:
             value = check()
+        except Broken:
+            raise
         except Exception:  # not up yet (connection refused, missing row, ...)
             value = None
         if value:
@@ -190,7 +196,7 @@ def celery_worker(name: str, env: dict[str, str], log_dir: Path) -> Iterator[Ser
 REPOSITORY_QUERY = """
 query { workspaceOrError { __typename ... on Workspace { locationEntries { name
   locationOrLoadError { __typename ... on RepositoryLocation { name repositories { name } }
-                        ... on PythonError { message } } } } } }
+                        ... on PythonError { message causes { message } } } } } } }
 """
 ASSET_NODES_QUERY = "query { assetNodes { assetKey { path } isPartitioned } }"
 LAUNCH_RUN = """
@@ -218,7 +224,7 @@ query($path: [String!]!, $partition: String!) { assetOrError(assetKey: {path: $p
 RUN_LOGS = """
 query($runId: ID!) { logsForRun(runId: $runId, limit: 10000) { __typename ... on EventConnection { events {
   __typename ... on MessageEvent { message stepKey } ... on DisplayableEvent { metadataEntries { label
-  ... on TextMetadataEntry { text } } } } } } }
+  ... on TextMetadataEntry { text } } } ... on ErrorEvent { error { message } } } } } }
 """
 TERMINAL_RUN = {"SUCCESS", "FAILURE", "CANCELED"}
 TERMINAL_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
@@ -242,7 +248,7 @@ class DagsterUI:
         (entry,) = self.graphql(REPOSITORY_QUERY)["workspaceOrError"]["locationEntries"]
         loc = entry["locationOrLoadError"]
         if loc and loc["__typename"] == "PythonError":
-            raise RuntimeError(f"code location failed to load: {loc['message']}")
+            raise Broken(f"code location failed to load: {loc['message']} {loc['causes']}")
         if not loc:
             return None
         return {"repositoryLocationName": loc["name"], "repositoryName": loc["repositories"][0]["name"]}
@@ -274,6 +280,11 @@ class DagsterUI:
 
     def run_logs(self, run_id: str) -> list[dict[str, Any]]:
         return self.graphql(RUN_LOGS, {"runId": run_id})["logsForRun"]["events"]
+
+    def run_errors(self, run_id: str) -> list[str]:
+        """The errors a run logged (step failures name the step; their messages name the scene)."""
+        return [f"{e.get('stepKey') or '-'}: {e['error']['message'].strip()}"
+                for e in self.run_logs(run_id) if e.get("error")]
 
     def wait_run(self, run_id: str, timeout: float) -> str:
         def status() -> str | None:

@@ -61,7 +61,7 @@ def test_materialize_one_partition_in_the_browser(ui, tmp_path):
         browser.screenshot(SHOTS / "1_asset_graph.png")
         assets = server.partitioned_assets()
         run_id = server.launch_partition(assets, PARTITION)
-        assert server.wait_run(run_id, 900) == "SUCCESS"
+        assert server.wait_run(run_id, 900) == "SUCCESS", server.run_errors(run_id)
         step_keys = sorted({e["stepKey"] for e in server.run_logs(run_id) if e.get("stepKey")})
         assert set(step_keys) >= {"scenes", "frames"}
         browser.open(f"{server.url}/runs/{run_id}", "Success", *step_keys)
@@ -83,6 +83,6 @@ def test_backfill_all_partitions(ui):
     runs = server.wait_backfill(server.launch_backfill(assets, partitions), 1500)
     wall = time.monotonic() - t0
     by_partition: dict[str, Any] = {t["value"]: r["status"] for r in runs for t in r["tags"] if t["key"] == "dagster/partition"}
-    assert by_partition == {p: "SUCCESS" for p in partitions}
+    assert by_partition == {p: "SUCCESS" for p in partitions}, [server.run_errors(r["runId"]) for r in runs]
     record_wall_time("backfill_multiprocess", wall, partitions=len(partitions), assets=["/".join(a) for a in assets],
                      executor="multiprocess", instance="sqlite")
