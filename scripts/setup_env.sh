@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${MOSAIC_PYTHON:-python3.11}
-APT_PACKAGES=(libusb-1.0-0)
+APT_PACKAGES=(libusb-1.0-0 chromium redis-server postgresql)  # ops tests: browser, Celery broker, run storage
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
