@@ -12,7 +12,7 @@ rendered at ``visibility.long_side``. Open3D uses every core of the machine.
 - naive: each instance rendered separately by brute force, on ``--naive-frames`` frames spread over the
   path: per instance, a whole-mesh render of the full image (its visible pixels) and a render of the
   instance alone over every pixel of its projected extent (unoccluded and full, with the same
-  extended-plane blocks as the engine). Its rows must equal the engine's on those frames (checked).
+  extended-plane blocks as the engine). Its rows are compared with the engine's on those frames.
 
 Reported: median and mean seconds per frame, (frame x instance) rows per second of both, the speedup
 (rows/s ratio, and seconds-per-frame ratio on the naive frames), and setup seconds (scene build).
@@ -56,6 +56,22 @@ def naive_frame(engine: SceneVisibility, frame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["instance_id", "visible_px", "unoccluded_px", "full_px"])
 
 
+def compare(engine: pd.DataFrame, naive: pd.DataFrame) -> dict:
+    """Row sets and the largest differences between the two methods on the same frames. (Both are exact
+    renders; a pixel whose ray grazes a shared triangle edge may count in one BVH and not the other.)"""
+    m = engine.merge(naive, on=["frame", "instance_id"], how="outer", suffixes=("", "_naive"), indicator=True)
+    both = m[m["_merge"] == "both"]
+    out = {"rows_only_in_one": int((m["_merge"] != "both").sum())}
+    for col in ("visible_px", "unoccluded_px", "full_px"):
+        out[f"max_abs_diff_{col}"] = int((both[col] - both[f"{col}_naive"]).abs().max())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        naive_occ = 1 - both.visible_px_naive / both.unoccluded_px_naive
+        naive_fov = 1 - both.unoccluded_px_naive / both.full_px_naive
+    out["max_abs_diff_occlusion_ratio"] = round(float((both.occlusion_ratio - naive_occ).abs().max()), 6)
+    out["max_abs_diff_fov_ratio"] = round(float((both.fov_ratio - naive_fov).abs().max()), 6)
+    return out
+
+
 def timed(fn, *args):
     t0 = time.perf_counter()
     out = fn(*args)
@@ -79,13 +95,13 @@ def main() -> None:
         tables.append(table)
         seconds.append(dt)
     picks = np.linspace(0, len(scene.frames) - 1, args.naive_frames).round().astype(int)
-    naive_seconds, mismatches, naive_rows = [], 0, 0
+    naive_seconds, naive_tables = [], []
     for i in picks:
         naive, dt = timed(naive_frame, engine, scene.frames[i])
         naive_seconds.append(dt)
-        naive_rows += len(naive)
-        mine = tables[i][["instance_id", "visible_px", "unoccluded_px", "full_px"]].reset_index(drop=True)
-        mismatches += 0 if mine.equals(naive.astype(mine.dtypes.to_dict())) else 1
+        naive_tables.append(naive.assign(frame=i))
+    agreement = compare(pd.concat([tables[i].assign(frame=i) for i in picks]), pd.concat(naive_tables))
+    naive_rows = sum(len(t) for t in naive_tables)
     seconds, naive_seconds = np.array(seconds), np.array(naive_seconds)
     rows = np.array([len(t) for t in tables])
     engine_rps, naive_rps = rows.sum() / seconds.sum(), naive_rows / naive_seconds.sum()
@@ -101,7 +117,7 @@ def main() -> None:
                    "rows": int(rows.sum()), "rows_per_second": round(float(engine_rps), 1)},
         "naive": {"frames": len(picks), "median_seconds_per_frame": round(float(np.median(naive_seconds)), 4),
                   "rows": naive_rows, "rows_per_second": round(float(naive_rps), 1),
-                  "frames_whose_rows_differ_from_engine": mismatches},
+                  "agreement_with_engine": agreement},
         "speedup_rows_per_second": round(float(engine_rps / naive_rps), 1),
         "speedup_seconds_per_frame_same_frames": round(float(np.median(naive_seconds) / np.median(seconds[picks])), 1),
     }

@@ -188,3 +188,37 @@ def test_cli_reports_a_bad_scene_and_exits_1(tmp_path):
     res = CliRunner().invoke(main, ["visibility", str(hand.scene_dir), "--out", str(tmp_path / "v.parquet")])
     assert res.exit_code == 1 and "error: scene" in res.output and hand.scene_id in res.output
     assert not (tmp_path / "v.parquet").exists()
+
+
+# ---- Dagster assets ----
+
+@pytest.mark.slow
+def test_visibility_assets_materialize_one_partition(small_params_file):
+    import dagster as dg
+
+    from mosaic_assets.defs.assets.scenes import frames, scene_catalog, scenes
+    from mosaic_assets.defs.assets.visibility import view_samples, visibility, visibility_path, views_path
+    from mosaic_assets.defs.resources import MosaicParams
+    from mosaic_assets.views import overlap_path
+
+    params = load_params(small_params_file)
+    resources = {"mosaic": MosaicParams(params_file=str(small_params_file))}
+    instance = dg.DagsterInstance.ephemeral()
+    assert dg.materialize([scene_catalog], resources=resources, instance=instance).success
+    result = dg.materialize([scene_catalog, scenes, frames, visibility, view_samples],
+                            selection=[scenes, frames, visibility, view_samples], partition_key="synth_0000",
+                            resources=resources, instance=instance)
+    assert result.success
+    meta = {m.asset_key.to_user_string(): m.metadata for node in ("visibility", "view_samples")
+            for m in result.asset_materializations_for_node(node)}
+    vis, views = meta["visibility"], meta["view_samples"]
+    table = pq.read_table(visibility_path(params, "synth_0000")).to_pandas()
+    assert vis["path"].value == str(visibility_path(params, "synth_0000"))
+    assert vis["n_rows"].value == len(table) > 0 and vis["n_visible_rows"].value == int(table.is_visible.sum())
+    assert "data:image/png;base64," in vis["occlusion_truncation_histogram"].value
+    assert vis["seconds_per_frame_median"].value > 0
+    samples = read_views(views_path(params, "synth_0000"))
+    assert views["n_samples"].value == len(samples) > 0
+    assert (samples.max_overlap <= params.views.max_overlap).all()
+    assert "data:image/png;base64," in views["overlap_heatmap"].value
+    assert len(read_overlap(overlap_path(views_path(params, "synth_0000"))).frame_ids) == 12
