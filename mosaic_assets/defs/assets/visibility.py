@@ -38,11 +38,11 @@ def views_path(params: Params, scene_id: str) -> Path:
 
 
 def ratio_histogram(table: pd.DataFrame, scene_id: str) -> Figure:
-    """Occlusion ratio (rows with unoccluded pixels) and field-of-view truncation (all rows)."""
-    fig = Figure(figsize=(8, 3))
+    """Occlusion ratio (rows with unoccluded pixels) and field-of-view truncation (all rows), log counts."""
+    fig = Figure(figsize=(9, 3.2), layout="constrained")
     for ax, col, what in zip(fig.subplots(1, 2), ("occlusion_ratio", "fov_ratio"), ("occlusion", "truncation")):
         values = table[col].dropna().to_numpy()
-        ax.hist(values, bins=RATIO_BINS, color="tab:blue" if col == "occlusion_ratio" else "tab:orange")
+        ax.hist(values, bins=RATIO_BINS, color="tab:blue" if col == "occlusion_ratio" else "tab:orange", log=True)
         ax.set(title=f"{what} ({len(values)} rows)", xlabel=col, ylabel="(frame, instance) rows", xlim=(0, 1))
     fig.suptitle(scene_id)
     return fig
@@ -50,7 +50,7 @@ def ratio_histogram(table: pd.DataFrame, scene_id: str) -> Figure:
 
 def overlap_heatmap(overlap: FrameOverlap, cap: float, scene_id: str) -> Figure:
     """The IoU matrix of all frames, with the pairs above the sampler's cap outlined."""
-    fig = Figure(figsize=(6, 5))
+    fig = Figure(figsize=(6, 5), layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(overlap.matrix, vmin=0.0, vmax=1.0, cmap="viridis", interpolation="nearest")
     if len(overlap.frame_ids) > 1:
