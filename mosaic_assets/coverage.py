@@ -5,12 +5,13 @@ that an instance, rendered alone, covers with geometry at or beyond the near pla
 only inside the instance's projected extent: the exact pixel bounding box of its faces clipped at
 the near plane (vertices in front of it plus the points where edges cross it).
 
-Inside the image every pixel of the extent is cast (exact ``unoccluded_px``). Outside the image the
-extent is cut into s x s blocks aligned with the image origin and ONE ray per block is cast (its
-pixel nearest to the block centre), weighted by the block's pixels that lie in the extent and
-outside the image; s = 1 (exact) while that area is at most ``max_outside_rays`` pixels, else the
-smallest stride that keeps the ray count near that budget. Only objects that reach far outside the
-frame (e.g. straddling the camera plane) are estimated this way.
+Inside the image every pixel of the extent is decided exactly: from the first hits on the whole mesh
+where they prove the answer (see :func:`plan_rays`), else by a ray against the instance alone.
+Outside the image the extent is cut into s x s blocks aligned with the image origin and ONE ray per
+block is cast (its pixel nearest to the block centre), weighted by the block's pixels that lie in
+the extent and outside the image; s = 1 (exact) while that area is at most ``max_outside_rays``
+pixels, else the smallest stride that keeps the ray count near that budget. Only objects that reach
+far outside the frame (e.g. straddling the camera plane) are estimated this way.
 """
 from __future__ import annotations
 
@@ -117,6 +118,23 @@ class Coverage:
 DEPTH_SLACK = 1e-4
 
 
+def _outside_samples(box: tuple[int, int, int, int], W: int, H: int,
+                     max_outside_rays: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Block samples of the box's pixels outside the W x H image: columns, rows and pixels each stands for."""
+    c0, r0, c1, r1 = box
+    n_in = max(0, min(c1, W - 1) - max(c0, 0) + 1) * max(0, min(r1, H - 1) - max(r0, 0) + 1)
+    outside_area = (c1 - c0 + 1) * (r1 - r0 + 1) - n_in
+    if outside_area == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    stride = max(1, int(np.ceil(np.sqrt(outside_area / max_outside_rays))))
+    cs, cn, cn_img = _blocks(c0, c1, W, stride)
+    rs, rn, rn_img = _blocks(r0, r1, H, stride)
+    weight = (np.outer(rn, cn) - np.outer(rn_img, cn_img)).ravel()
+    keep = weight > 0
+    rb, cb = np.meshgrid(rs, cs, indexing="ij")
+    return cb.ravel()[keep], rb.ravel()[keep], weight[keep]
+
+
 def plan_rays(instance_id: int, box: np.ndarray, z_max: float, frame: FrameCast,
               max_outside_rays: int) -> RayPlan:
     """The rays that decide the instance's coverage within its pixel box ``box`` [c0, r0, c1, r1] (inclusive).
@@ -129,35 +147,28 @@ def plan_rays(instance_id: int, box: np.ndarray, z_max: float, frame: FrameCast,
     c0, r0, c1, r1 = (int(x) for x in box)
     W, H = frame.camera.width, frame.camera.height
     ci0, ci1, ri0, ri1 = max(c0, 0), min(c1, W - 1), max(r0, 0), min(r1, H - 1)
-    n_in = max(0, ci1 - ci0 + 1) * max(0, ri1 - ri0 + 1)
-    window = (slice(ri0, ri1 + 1), slice(ci0, ci1 + 1)) if n_in else (slice(0, 0), slice(0, 0))
+    inside = ci0 <= ci1 and ri0 <= ri1
+    window = (slice(ri0, ri1 + 1), slice(ci0, ci1 + 1)) if inside else (slice(0, 0), slice(0, 0))
     seen = frame.instance[window] == instance_id
     rr, cc = np.nonzero(~seen & (frame.depth[window] <= z_max * (1 + DEPTH_SLACK)))
-    outside_area = (c1 - c0 + 1) * (r1 - r0 + 1) - n_in
-    if outside_area == 0:
-        return RayPlan(cc + ci0 + 0.5, rr + ri0 + 0.5, np.ones(len(rr), bool), np.zeros(len(rr), np.int64),
-                       int(seen.sum()))
-    stride = max(1, int(np.ceil(np.sqrt(outside_area / max_outside_rays))))
-    cs, cn, cn_img = _blocks(c0, c1, W, stride)
-    rs, rn, rn_img = _blocks(r0, r1, H, stride)
-    weight = (np.outer(rn, cn) - np.outer(rn_img, cn_img)).ravel()
-    keep = weight > 0
-    rb, cb = np.meshgrid(rs, cs, indexing="ij")
-    n_out = int(keep.sum())
-    return RayPlan(u=np.concatenate([cc + ci0, cb.ravel()[keep]]) + 0.5,
-                   v=np.concatenate([rr + ri0, rb.ravel()[keep]]) + 0.5,
-                   inside=np.concatenate([np.ones(len(rr), bool), np.zeros(n_out, bool)]),
-                   weight=np.concatenate([np.zeros(len(rr), np.int64), weight[keep]]),
-                   seen=int(seen.sum()))
+    cols, rows, weight = _outside_samples((c0, r0, c1, r1), W, H, max_outside_rays)
+    return RayPlan(u=np.concatenate([cc + ci0, cols]) + 0.5, v=np.concatenate([rr + ri0, rows]) + 0.5,
+                   inside=np.concatenate([np.ones(len(rr), bool), np.zeros(len(cols), bool)]),
+                   weight=np.concatenate([np.zeros(len(rr), np.int64), weight]), seen=int(seen.sum()))
+
+
+def _concat(plans: list[RayPlan], field: str, dtype: type) -> np.ndarray:
+    return np.concatenate([getattr(p, field) for p in plans]) if plans else np.zeros(0, dtype)
 
 
 def frame_coverage(caster: MeshCaster, frame: FrameCast, instance_ids: list[int], plans: list[RayPlan]) -> Coverage:
     """unoccluded_px and full_px of each planned instance: every plan's rays cast against its instance alone."""
     counts = np.array([len(p.u) for p in plans], dtype=np.int64)
     owner = np.repeat(np.arange(len(plans)), counts)
-    cat = (lambda field: np.concatenate([getattr(p, field) for p in plans])) if plans else (lambda field: np.zeros(0))
-    hit = caster.covered(instance_ids, counts, frame.camera, frame.world_to_cam, frame.near, cat("u"), cat("v"))
+    hit = caster.covered(instance_ids, counts, frame.camera, frame.world_to_cam, frame.near,
+                         _concat(plans, "u", float), _concat(plans, "v", float))
     seen = np.array([p.seen for p in plans], dtype=np.int64)
-    unoccluded = seen + np.bincount(owner, weights=hit & cat("inside").astype(bool), minlength=len(plans)).astype(np.int64)
-    outside = np.rint(np.bincount(owner, weights=hit * cat("weight"), minlength=len(plans))).astype(np.int64)
-    return Coverage(unoccluded, unoccluded + outside)
+    inside_hits = np.bincount(owner, weights=hit & _concat(plans, "inside", bool), minlength=len(plans))
+    outside = np.rint(np.bincount(owner, weights=hit * _concat(plans, "weight", np.int64), minlength=len(plans)))
+    unoccluded = seen + inside_hits.astype(np.int64)
+    return Coverage(unoccluded, unoccluded + outside.astype(np.int64))

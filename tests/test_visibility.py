@@ -15,7 +15,9 @@ import pytest
 import trimesh
 
 from mosaic_assets.errors import SceneError
+from mosaic_assets.geometry import camera_rays, look_at
 from mosaic_assets.params import load_params
+from mosaic_assets.raycast import image_rays, near_plane_rays
 from mosaic_assets.scene.annotations import assign_smallest
 from mosaic_assets.scene.types import Frame, Instance, OrientedBox
 from mosaic_assets.visibility import SCHEMA, compute_visibility, read_visibility, write_visibility
@@ -226,6 +228,18 @@ def test_coarse_outside_sampling_stays_close_to_exact():
     sampled = exact.full_px != exact.unoccluded_px
     assert sampled.sum() >= 3  # the scene has truncated objects
     assert (coarse.fov_ratio - exact.fov_ratio).abs().max() <= 0.02
+
+
+def test_rays_start_on_the_near_plane_through_pixel_centres():
+    cam = camera(20, 15, 17.0)
+    pose = look_at(np.array([1.0, 2.0, 1.5]), np.array([4.0, 3.0, 0.5]))
+    origins, directions = camera_rays(cam, pose)
+    expected = np.concatenate([origins + 0.05 * directions, directions], axis=-1).reshape(-1, 6)
+    u, v = np.meshgrid(np.arange(20) + 0.5, np.arange(15) + 0.5)
+    np.testing.assert_allclose(near_plane_rays(cam, pose, 0.05, u.ravel(), v.ravel()), expected, atol=1e-5)
+    np.testing.assert_allclose(image_rays(cam, pose, 0.05).numpy().reshape(-1, 6), expected, atol=1e-5)
+    depth = (directions.reshape(-1, 3) * 0.05) @ pose[:3, :3].T  # camera-frame offset of the origins
+    np.testing.assert_allclose(depth[:, 2], 0.05)
 
 
 # ---- bad input: defined output or a clear SceneError, never a crash ----

@@ -15,12 +15,10 @@ SCENE_DIR = click.Path(path_type=Path, exists=True, file_okay=False)
 
 
 def _params(long_side: int | None) -> Params:
-    params = load_params()
-    if long_side is None:
-        return params
-    if long_side <= 0:
+    """params.yaml, with the working resolution of ``--long-side`` when given."""
+    if long_side is not None and long_side <= 0:
         raise click.BadParameter(f"must be > 0, got {long_side}", param_hint="--long-side")
-    return load_params(overrides={"visibility": {"long_side": long_side}})
+    return load_params(overrides={"visibility": {"long_side": long_side}} if long_side else None)
 
 
 def _fail(exc: SceneError) -> None:
@@ -39,7 +37,7 @@ def visibility(scene_dir: Path, out: Path, long_side: int | None) -> None:
 
     params = _params(long_side)
     try:
-        result = compute_visibility(load_scene(scene_dir), params.visibility)
+        result = compute_visibility(load_scene(scene_dir, params=params.scannetpp), params.visibility)
     except SceneError as exc:
         _fail(exc)
     write_visibility(result.table, out)
@@ -66,14 +64,14 @@ def views(scene_dir: Path, out: Path, visibility_file: Path | None, long_side: i
     params = _params(long_side)
     vp = params.visibility
     try:
-        scene = load_scene(scene_dir)
+        scene = load_scene(scene_dir, params=params.scannetpp)
         table = read_visibility(visibility_file) if visibility_file else compute_visibility(scene, vp).table
+        other = set(table.scene_id) - {scene.scene_id}
+        if other:
+            raise click.BadParameter(f"rows of scene(s) {sorted(other)}, not {scene.scene_id}", param_hint="--visibility")
         overlap = compute_overlap(scene, vp.long_side, vp.near_plane, params.views.voxel_size)
     except SceneError as exc:
         _fail(exc)
-    other = set(table.scene_id) - {scene.scene_id}
-    if other:
-        raise click.BadParameter(f"rows of scene(s) {sorted(other)}, not {scene.scene_id}", param_hint="--visibility")
     samples = sample_views(scene.scene_id, overlap, eligible_frames(table, overlap.frame_ids), params.views,
                            vp.overlap_level_edges)
     write_overlap(overlap, overlap_path(out))
