@@ -310,6 +310,11 @@ CHROMIUM_FLAGS = [  # ../shared/spec/STACK.md and the machine notes: no backgrou
 ]
 
 
+# No finite animation (a dialog fading in) still running; spinners loop forever and do not count.
+SETTLED = ("document.getAnimations().every(a => a.playState !== 'running' "
+           "|| a.effect.getComputedTiming().iterations === Infinity)")
+
+
 class Browser:
     """Debian's headless Chromium driven over the DevTools protocol (one page, loopback only).
 
@@ -380,6 +385,7 @@ class Browser:
         import base64
 
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.wait_js(SETTLED, "transitions to end before a screenshot", timeout=15)
         path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
         return path
 

@@ -49,6 +49,7 @@ def _check_asset_page(ui: DagsterUI, browser: Browser, asset: list[str]) -> None
             assert src.startswith("data:image/png;base64,") and src[22:] in e["mdStr"]
             browser.screenshot(SHOTS / f"4_asset_{name}_{e['label']}.png")
             browser.click(CLOSE_DIALOG, "Close button")
+            browser.wait_js("!document.querySelector('[role=dialog], .bp5-dialog')", "dialog to close")
 
 
 @pytest.mark.slow
