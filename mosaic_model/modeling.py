@@ -89,11 +89,23 @@ class GeometryEncoder(nn.Module):
 
     @torch.no_grad()
     def forward(self, frames: Tensor) -> Tensor:
-        """uint8 [S, 3, H, W], all frames of one sample -> [S, Tg, 2C]."""
+        """uint8 [B, S, 3, H, W], B samples of S frames each (a sample's frames attend jointly) -> [B, S, Tg, 2C]."""
         last = self.vggt.cfg.depth - 1
-        tokens = self.vggt.aggregator(frames[None].float() / 255, keep_layers={last})[last][0]
-        patches = tokens[:, self.vggt.aggregator.patch_start_idx:]
-        return torch.cat((tokens[:, :1], patches), dim=1) if self.with_camera_token else patches
+        tokens = self.vggt.aggregator(frames.float() / 255, keep_layers={last})[last]
+        patches = tokens[:, :, self.vggt.aggregator.patch_start_idx:]
+        return torch.cat((tokens[:, :, :1], patches), dim=2) if self.with_camera_token else patches
+
+    def encode(self, frames: Tensor, counts: list[int]) -> Tensor:
+        """[N, 3, H, W] frames of samples with ``counts`` frames each -> [N, Tg, 2C], in order.
+
+        Samples with the same number of frames run as one batch (one aggregator call per count).
+        """
+        per_sample = frames.split(counts)
+        encoded: dict[int, Tensor] = {}
+        for count in set(counts):
+            index = [i for i, c in enumerate(counts) if c == count]
+            encoded.update(zip(index, self(torch.stack([per_sample[i] for i in index]))))
+        return torch.cat([encoded[i] for i in range(len(counts))])
 
 
 # ----------------------------------------------------------------------------- fusion and projector
@@ -173,8 +185,7 @@ class SpatialMosaicVLM(nn.Module):
         """One [n_frames * tokens, D_lm] block of image tokens per QA."""
         visual = self.vision(batch.frames[self.vision.image_size])
         if self.geometry is not None:
-            frames = batch.frames[self.geometry.image_size].split(batch.frame_counts)
-            geometry = torch.cat([self.geometry(f) for f in frames])
+            geometry = self.geometry.encode(batch.frames[self.geometry.image_size], batch.frame_counts)
             visual = self.fusion(visual, geometry.to(visual.dtype))
         tokens = pool_frames(self.projector(visual), self.cfg.frame_pool_stride)
         return [t.flatten(0, 1) for t in tokens.split(batch.frame_counts)]

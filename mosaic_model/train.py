@@ -21,13 +21,13 @@ import mlflow
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
-from transformers import get_cosine_schedule_with_warmup
+from transformers import PreTrainedTokenizerBase, get_cosine_schedule_with_warmup
 
 from mosaic_assets.params import Params
 
 from .checkpoint import TOKENIZER, TRAIN_STATE, latest_checkpoint, load_weights, read_meta, save_checkpoint
 from .config import RunConfig, TrainConfig
-from .data import Collate, FrameCache, QADataset, read_qa, training_texts
+from .data import Batch, Collate, FrameCache, QADataset, read_qa, training_texts
 from .modeling import SpatialMosaicVLM
 from .tokenizer import build_tokenizer, load_tokenizer
 from .tracking import TrackingConfig, data_version_tags, file_sha256, mlflow_run
@@ -122,87 +122,105 @@ def _run_params(cfg: RunConfig, qa_path: Path, image_root: Path, counts: dict[st
             "parameters": counts}
 
 
+@dataclass
+class Trainer:
+    """The model, its optimizer and schedule, and what one optimizer step and one checkpoint take."""
+
+    cfg: RunConfig
+    model: SpatialMosaicVLM
+    tokenizer: PreTrainedTokenizerBase
+    device: torch.device
+    run_dir: Path
+    mlflow_run_id: str | None = None
+
+    def __post_init__(self) -> None:
+        t = self.cfg.train
+        self.optimizer = build_optimizer(self.model, t)
+        warmup = math.ceil(t.warmup_ratio * t.max_steps)
+        self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, warmup, t.max_steps)
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+
+    def restore(self, checkpoint: Path) -> int:
+        """Optimizer, schedule and RNG of ``checkpoint`` (its weights are loaded before); returns its step."""
+        state = torch.load(checkpoint / TRAIN_STATE, map_location="cpu", weights_only=True)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng"])
+        meta = read_meta(checkpoint)
+        self.mlflow_run_id = meta["mlflow_run_id"]
+        return meta["step"]
+
+    def step(self, step: int, batches: Iterator[Batch]) -> StepLog:
+        """One optimizer step over ``grad_accum_steps`` micro-batches."""
+        t = self.cfg.train
+        self.model.train()
+        began, loss_sum, n_samples = time.perf_counter(), 0.0, 0
+        for _ in range(t.grad_accum_steps):
+            batch = next(batches).to(self.device)
+            with autocast(self.device, t.bf16):
+                loss = self.model(batch).loss / t.grad_accum_steps
+            loss.backward()
+            loss_sum += loss.item()
+            n_samples += len(batch.ids)
+        grad_norm = float(nn.utils.clip_grad_norm_(self.trainable, t.max_grad_norm))
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return StepLog(step, loss_sum, lr, grad_norm, n_samples / (time.perf_counter() - began))
+
+    def save(self, step: int) -> Path:
+        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "rng": _rng_state()}
+        return save_checkpoint(self.run_dir, step, self.model, self.tokenizer, self.cfg, state, self.mlflow_run_id)
+
+
+def _loader(dataset: QADataset, cache: FrameCache, model: SpatialMosaicVLM, t: TrainConfig, start_step: int,
+            device: torch.device) -> DataLoader:
+    """Micro-batches from ``start_step`` on, in the run's fixed order."""
+    sampler = ScheduleSampler(len(dataset), t.batch_size, t.seed, start_step * t.grad_accum_steps,
+                              t.max_steps * t.grad_accum_steps)
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=Collate(cache, model.image_sizes),
+                      num_workers=t.num_workers, pin_memory=device.type == "cuda",
+                      generator=torch.Generator().manual_seed(t.seed))  # keeps the global RNG (dropout) untouched
+
+
 def train(cfg: RunConfig, qa_path: Path, image_root: Path, run_dir: Path, params: Params,
           tracking: TrackingConfig | None = None, on_step: Callable[[StepLog], None] | None = None,
           device: str | None = None) -> TrainResult:
     """Train (or resume the run in ``run_dir``) up to ``cfg.train.max_steps`` optimizer steps."""
     t = cfg.train
-    dev = select_device(device)
     latest = latest_checkpoint(run_dir)
     items = read_qa(qa_path, t.split)
-    template = cfg.model.chat_template
     tokenizer = (load_tokenizer(latest / TOKENIZER) if latest
-                 else build_tokenizer(cfg.model.tokenizer, training_texts(items, template)))
+                 else build_tokenizer(cfg.model.tokenizer, training_texts(items, cfg.model.chat_template)))
     torch.manual_seed(t.seed)
     model = SpatialMosaicVLM(cfg.model, tokenizer)
-    dataset = QADataset(items, tokenizer, template, image_root, with_answers=True)
-    cache = FrameCache.build(params.artifacts / params.model.frame_cache, dataset.frame_paths(), model.image_sizes)
-
-    start_step, mlflow_run_id = 0, None
     if latest:
         load_weights(model, latest)
-        meta = read_meta(latest)
-        start_step, mlflow_run_id = meta["step"], meta["mlflow_run_id"]
-    model.to(dev)
-    optimizer = build_optimizer(model, t)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, math.ceil(t.warmup_ratio * t.max_steps), t.max_steps)
-    if latest:
-        state = torch.load(latest / TRAIN_STATE, map_location="cpu", weights_only=True)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"])
+    dev = select_device(device)
+    trainer = Trainer(cfg, model.to(dev), tokenizer, dev, run_dir)
+    start_step = trainer.restore(latest) if latest else 0
     if start_step >= t.max_steps:
-        return TrainResult(run_dir, latest, [], mlflow_run_id)
-
-    sampler = ScheduleSampler(len(dataset), t.batch_size, t.seed, start_step * t.grad_accum_steps,
-                              t.max_steps * t.grad_accum_steps)
-    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=Collate(cache, model.image_sizes),
-                        num_workers=t.num_workers, pin_memory=dev.type == "cuda",
-                        generator=torch.Generator().manual_seed(t.seed))  # keeps the global RNG (dropout) untouched
+        return TrainResult(run_dir, latest, [], trainer.mlflow_run_id)
+    dataset = QADataset(items, tokenizer, cfg.model.chat_template, image_root, with_answers=True)
+    cache = FrameCache.build(params.artifacts / params.model.frame_cache, dataset.frame_paths(), model.image_sizes)
+    batches = iter(_loader(dataset, cache, model, t, start_step, dev))
     run = contextlib.nullcontext() if tracking is None else mlflow_run(
         tracking, run_dir.name, _run_params(cfg, qa_path, image_root, parameter_counts(model)),
-        data_version_tags(qa_path), run_id=mlflow_run_id)
+        data_version_tags(qa_path), run_id=trainer.mlflow_run_id)
+    history: list[StepLog] = []
     with run as active:
-        mlflow_run_id = active.info.run_id if active else None
-        history, checkpoint = _loop(model, tokenizer, cfg, run_dir, loader, optimizer, scheduler, start_step, dev,
-                                    mlflow_run_id, on_step)
+        trainer.mlflow_run_id = active.info.run_id if active else None
+        for step in range(start_step + 1, t.max_steps + 1):
+            history.append(trainer.step(step, batches))
+            if active:
+                mlflow.log_metrics({k: v for k, v in asdict(history[-1]).items() if k != "step"}, step=step)
+            if step % t.save_every == 0 or step == t.max_steps:
+                trainer.save(step)
+            if on_step:
+                on_step(history[-1])
+        checkpoint = latest_checkpoint(run_dir)
         if active:
             mlflow.log_dict(cfg.model_dump(mode="json"), "config.json")
             mlflow.log_artifacts(str(checkpoint), "checkpoint")
-    return TrainResult(run_dir, checkpoint, history, mlflow_run_id)
-
-
-def _loop(model: SpatialMosaicVLM, tokenizer: Any, cfg: RunConfig, run_dir: Path, loader: DataLoader,
-          optimizer: torch.optim.Optimizer, scheduler: Any, start_step: int, dev: torch.device,
-          mlflow_run_id: str | None, on_step: Callable[[StepLog], None] | None) -> tuple[list[StepLog], Path]:
-    t = cfg.train
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    batches = iter(loader)
-    history: list[StepLog] = []
-    checkpoint = run_dir
-    for step in range(start_step + 1, t.max_steps + 1):
-        model.train()
-        began, loss_sum, n_samples = time.perf_counter(), 0.0, 0
-        for _ in range(t.grad_accum_steps):
-            batch = next(batches).to(dev)
-            with autocast(dev, t.bf16):
-                loss = model(batch).loss / t.grad_accum_steps
-            loss.backward()
-            loss_sum += loss.item()
-            n_samples += len(batch.ids)
-        grad_norm = float(nn.utils.clip_grad_norm_(trainable, t.max_grad_norm))
-        lr = scheduler.get_last_lr()[0]
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        elapsed = time.perf_counter() - began
-        log = StepLog(step, loss_sum, lr, grad_norm, n_samples / elapsed)
-        history.append(log)
-        if mlflow_run_id:
-            mlflow.log_metrics({k: v for k, v in asdict(log).items() if k != "step"}, step=step)
-        if step % t.save_every == 0 or step == t.max_steps:
-            state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state()}
-            checkpoint = save_checkpoint(run_dir, step, model, tokenizer, cfg, state, mlflow_run_id)
-        if on_step:
-            on_step(log)
-    return history, checkpoint
+    return TrainResult(run_dir, checkpoint, history, trainer.mlflow_run_id)

@@ -111,3 +111,14 @@ def test_prompts_and_targets_are_the_official_training_format(qa_set):
     assert (first.target, first.kind, first.id) == ("A", "mc", "qa-00")
     with pytest.raises(ValueError, match="no QA in split 'bench'"):
         read_qa(qa_set.parquet, "bench")
+
+
+def test_geometry_encoder_batches_samples_of_equal_frame_count_like_one_by_one(qa_set, params):
+    model, _, batch = _setup(qa_set, params, n=6)
+    frames = batch.frames[model.geometry.image_size]
+    together = model.geometry.encode(frames, batch.frame_counts)
+    singles = torch.cat([model.geometry(f[None])[0] for f in frames.split(batch.frame_counts)])
+    assert sorted(batch.frame_counts) != batch.frame_counts  # counts interleave: order must be restored
+    assert torch.allclose(together, singles, atol=1e-5)
+    tokens_per_frame = 1 + (28 // 14) ** 2  # camera token + 2x2 patches, registers dropped
+    assert together.shape == (sum(batch.frame_counts), tokens_per_frame, 2 * 32)

@@ -86,7 +86,15 @@ def test_mlflow_runs_carry_commit_data_version_and_dagster_run_id(qa_set, params
     (tmp_path / "qa.parquet.dvc").write_text("outs:\n- md5: 0123456789abcdef0123456789abcdef\n  path: qa.parquet\n")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     tracking = TrackingConfig(uri, "model-tests", dagster_run_id="dagster-run-42")
-    result = train(tiny_config(max_steps=3, save_every=3), parquet, qa_set.image_root, tmp_path / "run", params, tracking)
+    cfg = tiny_config(max_steps=3, save_every=1)
+
+    def kill_after_step_2(log):
+        if log.step == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(cfg, parquet, qa_set.image_root, tmp_path / "run", params, tracking, on_step=kill_after_step_2)
+    result = train(cfg, parquet, qa_set.image_root, tmp_path / "run", params, tracking)  # resumes the same MLflow run
 
     client = MlflowClient(uri)
     run = client.get_run(result.mlflow_run_id)
@@ -98,6 +106,7 @@ def test_mlflow_runs_carry_commit_data_version_and_dagster_run_id(qa_set, params
     assert run.data.params["train.lr"] == str(tiny_config().train.lr)
     assert run.data.params["model.geometry.vggt.embed_dim"] == "32"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1, 2, 3]
+    assert len(client.search_runs([run.info.experiment_id])) == 1 and run.info.status == "FINISHED"
     assert {"lr", "samples_per_s", "grad_norm"} <= set(run.data.metrics)
     assert any(k.startswith("system/") for k in run.data.metrics)
     assert run.info.artifact_uri.startswith((tmp_path / "artifacts").as_uri())  # beside the database, not ./mlruns
