@@ -23,15 +23,11 @@ def validate(table: Path, scope: str, docs_dir: Path | None) -> None:
 
     from ..quality.suites import qa_tasks
     from ..quality.tables import TableSchemaError
-    from ..quality.validation import validate_qa, validate_rows
+    from ..quality.validation import validate_tables
 
     params = load_params()
-    frame = pd.read_parquet(table)
     try:
-        if scope.startswith("qa_"):
-            report = validate_qa(frame, scope, params, qa_tasks(params), docs_dir)
-        else:
-            report = validate_rows(frame, scope, params, docs_dir)
+        report = validate_tables({scope: pd.read_parquet(table)}, params, qa_tasks(params), docs_dir)
     except TableSchemaError as exc:
         click.echo(f"error: {table}: {exc}", err=True)
         sys.exit(2)

@@ -69,16 +69,22 @@ def run_suites(frames: Sequence[ValidationFrame], parameters: Mapping[str, Any],
                          docs_dir / DOCS_INDEX if docs_dir else None)
 
 
-def validate_qa(qa: pd.DataFrame, scope: str, params: Params, tasks: QATasks,
-                docs_dir: Path | None = None) -> QualityReport:
-    """The suites of ``scope`` ("qa_shard" or "qa_dataset") on a QA table."""
-    require_columns(qa, QA_COLUMNS, "QA")
-    frames = qa_frames(qa, tasks.n_options, tasks.directions, params.quality.min_group_size, SCOPES[scope])
-    return run_suites(frames, suite_parameters(params, tasks, qa["split"].dropna().unique()), docs_dir)
-
-
-def validate_rows(table: pd.DataFrame, scope: str, params: Params, docs_dir: Path | None = None) -> QualityReport:
-    """The suite of ``scope`` ("visibility" or "view_samples") on a visibility or view-sample table."""
-    build, columns = {"visibility": (visibility_rows, VISIBILITY_COLUMNS), "view_samples": (view_samples, VIEW_COLUMNS)}[scope]
+def scope_frames(table: pd.DataFrame, scope: str, params: Params, tasks: QATasks | None) -> list[ValidationFrame]:
+    """The validation frames of ``scope`` (a key of SCOPES) derived from ``table``."""
+    if scope in ("qa_shard", "qa_dataset"):
+        if tasks is None:
+            raise ValueError(f"scope {scope} needs the QA package's tasks")
+        require_columns(table, QA_COLUMNS, "QA")
+        return qa_frames(table, tasks.n_options, tasks.directions, params.quality.min_group_size, SCOPES[scope])
+    build, columns = {"visibility": (visibility_rows, VISIBILITY_COLUMNS),
+                      "view_samples": (view_samples, VIEW_COLUMNS)}[scope]
     require_columns(table, columns, scope)
-    return run_suites([build(table)], suite_parameters(params), docs_dir)
+    return [build(table)]
+
+
+def validate_tables(tables: Mapping[str, pd.DataFrame], params: Params, tasks: QATasks | None = None,
+                    docs_dir: Path | None = None) -> QualityReport:
+    """Validate each table with the suites of its scope (the key), in one GX context and one report."""
+    frames = [vf for scope, table in tables.items() for vf in scope_frames(table, scope, params, tasks)]
+    splits = {s for scope, t in tables.items() if scope.startswith("qa_") for s in t["split"].dropna()}
+    return run_suites(frames, suite_parameters(params, tasks, sorted(splits)), docs_dir)

@@ -81,3 +81,22 @@ def all_answers_a(shard: pd.DataFrame, task_type: str) -> pd.DataFrame:
     out.loc[rows, "options"] = out[rows].apply(lambda r: [r.answer, *(o for o in r.options if o != r.answer)], axis=1)
     out.loc[rows, "correct_option_index"] = 0
     return out
+
+
+def visibility_table() -> pd.DataFrame:
+    """Three visibility rows of SCENE: visible, visible, not visible (null bbox, NaN ratios)."""
+    return pd.DataFrame({
+        "scene_id": SCENE, "frame_id": ["frame_000000", "frame_000010", "frame_000020"], "instance_id": [3, 4, 5],
+        "label": ["chair", "lamp", "sofa"], "bbox_2d": [[10.0, 20.0, 100.0, 200.0], [500.0, 5.0, 640.0, 50.0], None],
+        "image_width": 640, "image_height": 480, "occlusion_ratio": [0.2, 0.6, float("nan")],
+        "fov_ratio": [0.0, 0.1, float("nan")], "visibility": [0.8, 0.36, float("nan")],
+    })
+
+
+def view_table() -> pd.DataFrame:
+    """Two view samples of SCENE under the overlap cap."""
+    return pd.DataFrame({
+        "scene_id": SCENE, "sample_id": [0, 1], "frame_ids": [["frame_000000", "frame_000010"],
+                                                              ["frame_000020", "frame_000030", "frame_000040"]],
+        "pairwise_overlaps": [[0.1], [0.25, 0.2, 0.1]], "max_overlap": [0.1, 0.25], "mean_overlap": [0.1, 0.55 / 3],
+    })

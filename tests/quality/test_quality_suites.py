@@ -6,11 +6,11 @@ import json
 
 import pandas as pd
 import pytest
-from quality_shards import SCENE, TASKS, all_answers_a, transfer_shard
+from quality_shards import SCENE, TASKS, all_answers_a, transfer_shard, view_table, visibility_table
 
 from mosaic_assets.quality.suites import SCOPES, QATasks, suite_path
 from mosaic_assets.quality.tables import TableSchemaError
-from mosaic_assets.quality.validation import load_suite, validate_qa, validate_rows
+from mosaic_assets.quality.validation import load_suite, validate_tables
 
 
 def _failed_lines(report) -> list[str]:
@@ -28,7 +28,7 @@ def test_suites_are_gx_json_with_parameters_from_params():
 
 
 def test_good_dataset_passes(shard, params):
-    report = validate_qa(pd.concat([shard, transfer_shard()], ignore_index=True), "qa_dataset", params, TASKS)
+    report = validate_tables({"qa_dataset": pd.concat([shard, transfer_shard()], ignore_index=True)}, params, TASKS)
     assert report.success, report.text()
     assert {o.suite for o in report.outcomes} == set(SCOPES["qa_dataset"])
     letters = [o for o in report.outcomes if o.target == "kl_to_uniform"]
@@ -36,7 +36,7 @@ def test_good_dataset_passes(shard, params):
 
 
 def test_unbalanced_letters_fail(shard, params):
-    report = validate_qa(all_answers_a(shard, "object_count"), "qa_shard", params, TASKS)
+    report = validate_tables({"qa_shard": all_answers_a(shard, "object_count")}, params, TASKS)
     failed = _failed_lines(report)
     assert {o.target for o in report.failed} == {"kl_to_uniform", "max_share_deviation"}, report.text()
     assert any("expect_column_values_to_be_between on kl_to_uniform (min_value=0, max_value=0.01)" in line
@@ -51,7 +51,7 @@ def test_duplicated_option_fails(shard, params):
     wrong = [j for j, o in enumerate(opts) if o != shard.at[i, "answer"]]
     opts[wrong[1]] = opts[wrong[0]]
     shard.at[i, "options"] = opts
-    report = validate_qa(shard, "qa_shard", params, TASKS)
+    report = validate_tables({"qa_shard": shard}, params, TASKS)
     (line,) = _failed_lines(report)
     assert "expect_column_pair_values_to_be_equal on n_distinct_options / n_options" in line
     assert f"{SCENE} sample 0 object_count" in line and "n_distinct_options=3, n_options=4" in line
@@ -59,7 +59,7 @@ def test_duplicated_option_fails(shard, params):
 
 def test_scene_in_two_splits_fails(shard, params):
     shard.loc[shard.index[::2], "split"] = "bench"
-    report = validate_qa(shard, "qa_shard", params, TASKS)
+    report = validate_tables({"qa_shard": shard}, params, TASKS)
     (line,) = _failed_lines(report)
     assert "qa_splits: expect_column_values_to_be_unique on scene_id" in line
     assert f"scene {SCENE} in splits bench, train" in line
@@ -74,7 +74,7 @@ def test_yes_no_and_direction_imbalance_fail(shard, params):
     yes = [True] * 16 + [False] * 8
     shard.loc[existence, "answer"] = ["Yes" if y else "No" for y in yes]
     shard.loc[existence, "correct_option_index"] = [0 if y else 1 for y in yes]
-    report = validate_qa(shard, "qa_shard", params, TASKS)
+    report = validate_tables({"qa_shard": shard}, params, TASKS)
     by_suite = {o.suite: o.line() for o in report.failed}
     assert "occlusion_aware_existence/left_right Yes 0.667 No 0.333 (n 24) (yes_share=0.6667)" in by_suite[
         "qa_yes_no_balance"]
@@ -84,7 +84,7 @@ def test_yes_no_and_direction_imbalance_fail(shard, params):
 
 def test_duplicate_question_fails(shard, params):
     shard.loc[1, ["sample_id", "question"]] = shard.loc[0, ["sample_id", "question"]].to_list()
-    report = validate_qa(shard, "qa_shard", params, TASKS)
+    report = validate_tables({"qa_shard": shard}, params, TASKS)
     (line,) = _failed_lines(report)
     assert "expect_compound_columns_to_be_unique on scene_id, sample_id, question: 2 of 72 rows unexpected" in line
 
@@ -94,7 +94,7 @@ def test_frames_overlap_and_index_out_of_range_fail(shard, params):
     shard.at[0, "source_frame_ids"] = [f"frame_{i:06d}" for i in range(6)]
     shard.at[1, "overlap_avg"] = 0.45
     shard.at[2, "correct_option_index"] = 4
-    report = validate_qa(shard, "qa_shard", params, TASKS)
+    report = validate_tables({"qa_shard": shard}, params, TASKS)
     observed = {o.target: o.observed for o in report.failed}
     assert "n_frames=6" in observed["n_frames"] and "overlap_avg=0.45" in observed["overlap_avg"]
     assert "correct_option_index=4" in observed["n_options / correct_option_index"]
@@ -102,7 +102,7 @@ def test_frames_overlap_and_index_out_of_range_fail(shard, params):
 
 
 def test_free_answer_shard_passes(params):
-    report = validate_qa(transfer_shard(), "qa_shard", params, TASKS)
+    report = validate_tables({"qa_shard": transfer_shard()}, params, TASKS)
     assert report.success, report.text()
 
 
@@ -110,8 +110,8 @@ def test_missing_task_fails_dataset_coverage_only(shard, params):
     train = (*TASKS.split_keys["train"], "best_view_selection")
     tasks = QATasks({**TASKS.n_options, "best_view_selection": 4}, {**TASKS.split_keys, "train": train},
                     TASKS.directions)
-    assert validate_qa(shard, "qa_shard", params, tasks).success
-    report = validate_qa(shard, "qa_dataset", params, tasks)
+    assert validate_tables({"qa_shard": shard}, params, tasks).success
+    report = validate_tables({"qa_dataset": shard}, params, tasks)
     (line,) = _failed_lines(report)
     assert "expect_column_distinct_values_to_equal_set on split_task" in line
     assert "missing: train:best_view_selection" in line
@@ -120,7 +120,7 @@ def test_missing_task_fails_dataset_coverage_only(shard, params):
 def test_task_outside_its_split_fails(shard, params):
     shard.loc[shard.index[:3], "split"] = "transfer"
     shard.loc[shard.index[:3], "scene_id"] = "synth_0022"
-    report = validate_qa(shard, "qa_shard", params, TASKS)
+    report = validate_tables({"qa_shard": shard}, params, TASKS)
     (line,) = _failed_lines(report)
     assert "expect_column_values_to_be_in_set on split_task" in line and "split_task=transfer:object_count" in line
 
@@ -128,43 +128,48 @@ def test_task_outside_its_split_fails(shard, params):
 def test_small_groups_are_noted_not_judged(shard, params):
     small = shard.drop(shard.index[(shard["task_type"] == "object_count")][10:])
     small.loc[small["task_type"] == "object_count", "correct_option_index"] = 0
-    report = validate_qa(small, "qa_shard", params, TASKS)
+    report = validate_tables({"qa_shard": small}, params, TASKS)
     assert not report.success  # the answers no longer match their options, but letters are not judged
     assert {o.suite for o in report.failed} == {"qa_records"}
     assert any("object_count (10)" in n for n in report.notes)
 
 
+def test_scene_tables_validate_together(shard, params):
+    report = validate_tables({"qa_shard": shard, "visibility": visibility_table(), "view_samples": view_table()},
+                             params, TASKS)
+    assert report.success, report.text()
+    assert {o.suite for o in report.outcomes} == {*SCOPES["qa_shard"], "visibility_rows", "view_samples"}
+
+
 def test_bbox_outside_image_and_ratio_fail(params):
-    vis = pd.DataFrame({
-        "scene_id": SCENE, "frame_id": ["frame_000000", "frame_000010", "frame_000020"], "instance_id": [3, 4, 5],
-        "label": ["chair", "lamp", "sofa"], "bbox_2d": [[10.0, 20.0, 100.0, 200.0], [600.0, 5.0, 700.0, 50.0], None],
-        "image_width": 640, "image_height": 480, "occlusion_ratio": [0.2, 1.2, float("nan")],
-        "fov_ratio": [0.0, 0.1, float("nan")], "visibility": [0.8, 0.0, float("nan")],
-    })
-    report = validate_rows(vis, "visibility", params)
+    vis = visibility_table()
+    vis.at[1, "bbox_2d"] = [600.0, 5.0, 700.0, 50.0]
+    vis.at[1, "occlusion_ratio"] = 1.2
+    report = validate_tables({"visibility": vis}, params)
     observed = {o.target: o.observed for o in report.failed}
     assert set(observed) == {"image_width / x_max", "occlusion_ratio"}, report.text()
-    assert "frame_000010 instance 4 (lamp)" in observed["image_width / x_max"] and "x_max=700" in observed[
-        "image_width / x_max"]
+    assert f"{SCENE} frame_000010 instance 4 (lamp) (image_width=640, x_max=700)" in observed["image_width / x_max"]
+    assert "occlusion_ratio=1.2" in observed["occlusion_ratio"]
 
 
 def test_view_sample_over_cap_fails(params):
-    views = pd.DataFrame({"scene_id": SCENE, "sample_id": [0, 1], "frame_ids": [["f0", "f1"], ["f2", "f3", "f4"]],
-                          "pairwise_overlaps": [[0.1], [0.35, 0.2, 0.1]], "max_overlap": [0.1, 0.35],
-                          "mean_overlap": [0.1, 0.2167]})
-    report = validate_rows(views, "view_samples", params)
+    views = view_table()
+    views.at[1, "pairwise_overlaps"] = [0.35, 0.2, 0.1]
+    views.at[1, "max_overlap"] = 0.35
+    report = validate_tables({"view_samples": views}, params)
     (line,) = _failed_lines(report)
-    assert "on max_overlap (min_value=0, max_value=0.3)" in line and "sample 1 frames f2,f3,f4 (max_overlap=0.35)" in line
+    assert "on max_overlap (min_value=0, max_value=0.3)" in line
+    assert f"{SCENE} sample 1 frames frame_000020,frame_000030,frame_000040 (max_overlap=0.35)" in line
 
 
 def test_missing_columns_raise(shard, params):
     with pytest.raises(TableSchemaError, match="split"):
-        validate_qa(shard.drop(columns="split"), "qa_shard", params, TASKS)
+        validate_tables({"qa_shard": shard.drop(columns="split")}, params, TASKS)
 
 
 def test_data_docs_written_atomically(shard, params, tmp_path):
     docs = tmp_path / "docs"
-    report = validate_qa(shard, "qa_shard", params, TASKS, docs)
+    report = validate_tables({"qa_shard": shard}, params, TASKS, docs)
     assert report.docs_index is not None and report.docs_index.is_file()
     html = report.docs_index.read_text()
     assert "qa_letter_balance" in html and "qa_records" in html

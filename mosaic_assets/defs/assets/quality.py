@@ -44,22 +44,22 @@ def materialized_path(instance: dg.DagsterInstance, key: dg.AssetKey, partition:
     return Path(str(meta[PATH_KEY].value))
 
 
-def _validate(table: pd.DataFrame, scope: str, params: Params, docs: Path) -> QualityReport:
+def _validate(tables: Mapping[str, pd.DataFrame], params: Params, docs: Path) -> QualityReport:
     from ...quality.suites import qa_tasks
-    from ...quality.validation import validate_qa, validate_rows
+    from ...quality.validation import validate_tables
 
-    if scope.startswith("qa_"):
-        return validate_qa(table, scope, params, qa_tasks(params), docs)
-    return validate_rows(table, scope, params, docs)
+    return validate_tables(tables, params, qa_tasks(params), docs)
 
 
-def _figures(table: pd.DataFrame, scope: str, params: Params) -> Mapping[str, Figure]:
+def _figures(tables: Mapping[str, pd.DataFrame], params: Params) -> Mapping[str, Figure]:
     from ...quality.plots import review_figures
 
-    return review_figures(table, params.views.max_overlap) if scope.startswith("qa_") else {}
+    qa = [t for scope, t in tables.items() if scope.startswith("qa_")]
+    return review_figures(qa[0], params.views.max_overlap) if qa else {}
 
 
-def check_result(report: QualityReport, figures: Mapping[str, Figure], source: Path) -> dg.AssetCheckResult:
+def check_result(report: QualityReport, figures: Mapping[str, Figure],
+                 sources: Mapping[str, Path]) -> dg.AssetCheckResult:
     """An AssetCheckResult (severity ERROR, so a blocking check stops downstream assets) from a report."""
     failed = report.failed
     rows = [dg.TableRecord({"status": "PASS" if o.success else "FAIL", "suite": o.suite, "expectation": o.expectation,
@@ -70,7 +70,7 @@ def check_result(report: QualityReport, figures: Mapping[str, Figure], source: P
         "failed_expectations": dg.MetadataValue.md("\n".join(f"- {o.line()}" for o in failed) or "none"),
         "expectations": dg.MetadataValue.table(rows, schema=_OUTCOME_SCHEMA),
         "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in report.notes) or "none"),
-        "table": dg.MetadataValue.path(str(source)),
+        **{f"table_{scope}": dg.MetadataValue.path(str(path)) for scope, path in sources.items()},
         **{key: figure_md(fig, key) for key, fig in figures.items()},
     }
     if report.docs_index is not None:
@@ -81,28 +81,36 @@ def check_result(report: QualityReport, figures: Mapping[str, Figure], source: P
                                description=summary[:2000])
 
 
-def gx_check(asset: dg.AssetKey, scope: str, name: str,
-             partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetChecksDefinition:
-    """A blocking check of ``asset`` (per partition with ``partitions_def``) with the suites of ``scope``.
+def gx_check(asset: dg.AssetKey, scope: str, name: str, partitions_def: dg.PartitionsDefinition | None = None,
+             upstream: Mapping[str, dg.AssetKey] | None = None) -> dg.AssetChecksDefinition:
+    """A blocking check of ``asset`` (per partition with ``partitions_def``) with the suites of ``scope``;
+    ``upstream`` adds other assets' tables (same partition) validated with the suites of their scope
+    (key), in the same report and Data Docs.
 
-    The asset is named by key, so this module never imports the checked assets' modules.
+    Assets are named by key, so this module never imports the checked assets' modules.
     """
+    inputs = {scope: asset, **(upstream or {})}
+    suites = [s for sc in inputs for s in SCOPES[sc]]
 
     @dg.asset_check(asset=asset, name=name, blocking=True, partitions_def=partitions_def,
-                    description=f"Great Expectations suites {', '.join(SCOPES[scope])} (expectations/*.json); "
+                    additional_deps=list((upstream or {}).values()),
+                    description=f"Great Expectations suites {', '.join(suites)} (expectations/*.json); "
                                 "a failure blocks the downstream assets.")
     def _check(context: dg.AssetCheckExecutionContext, mosaic: MosaicParams) -> dg.AssetCheckResult:
         params = mosaic.load()
         partition = context.partition_key if partitions_def is not None else None
-        source = materialized_path(context.instance, asset, partition)
-        table = pd.read_parquet(source)
+        sources = {sc: materialized_path(context.instance, key, partition) for sc, key in inputs.items()}
+        tables = {sc: pd.read_parquet(path) for sc, path in sources.items()}
         docs = params.artifacts / params.quality.gx_dir / name / (partition or "all")
-        report = _validate(table, scope, params, docs)
+        report = _validate(tables, params, docs)
         context.log.info(report.text())
-        return check_result(report, _figures(table, scope, params), source)
+        return check_result(report, _figures(tables, params), sources)
 
     return _check
 
 
-qa_shards_quality = gx_check(dg.AssetKey("qa_shards"), "qa_shard", "qa_shards_quality", scene_partitions)
+# one check per scene (one GX start-up): the QA shard with the visibility and view-sample tables it came from
+qa_shards_quality = gx_check(dg.AssetKey("qa_shards"), "qa_shard", "qa_shards_quality", scene_partitions,
+                             upstream={"visibility": dg.AssetKey("visibility"),
+                                       "view_samples": dg.AssetKey("view_samples")})
 qa_dataset_quality = gx_check(dg.AssetKey("qa_dataset"), "qa_dataset", "qa_dataset_quality")
