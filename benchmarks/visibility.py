@@ -14,8 +14,10 @@ rendered at ``visibility.long_side``. Open3D uses every core of the machine.
   instance alone over every pixel of its projected extent (unoccluded and full, with the same
   extended-plane blocks as the engine). Its rows are compared with the engine's on those frames.
 
-Reported: median and mean seconds per frame, (frame x instance) rows per second of both, the speedup
-(rows/s ratio, and seconds-per-frame ratio on the naive frames), and setup seconds (scene build).
+Reported: median and mean wall seconds per frame, median process-CPU seconds per frame (all threads;
+the machine is shared, so wall time also shows other processes' load, given as the load average),
+(frame x instance) rows per second of both, the speedup (rows/s ratio, and seconds-per-frame ratio on
+the naive frames), and setup seconds (scene build).
 """
 from __future__ import annotations
 
@@ -73,9 +75,10 @@ def compare(engine: pd.DataFrame, naive: pd.DataFrame) -> dict:
 
 
 def timed(fn, *args):
-    t0 = time.perf_counter()
+    """fn(*args), its wall seconds and its process-CPU seconds (all threads)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn(*args)
-    return out, time.perf_counter() - t0
+    return out, time.perf_counter() - t0, time.process_time() - c0
 
 
 def main() -> None:
@@ -88,17 +91,19 @@ def main() -> None:
     params = load_params()
     with tempfile.TemporaryDirectory(prefix="visibility-bench-") as tmp:
         scene = load_scene(generate_scene(Path(tmp), "synth_benchmark", args.seed, args.index, benchmark_params(params)))
-    engine, setup = timed(SceneVisibility, scene, params.visibility)
-    tables, seconds = [], []
+    engine, setup, _ = timed(SceneVisibility, scene, params.visibility)
+    tables, seconds, cpu = [], [], []
     for frame in scene.frames:
-        table, dt = timed(engine.frame, frame)
+        table, dt, dc = timed(engine.frame, frame)
         tables.append(table)
         seconds.append(dt)
+        cpu.append(dc)
     picks = np.linspace(0, len(scene.frames) - 1, args.naive_frames).round().astype(int)
-    naive_seconds, naive_tables = [], []
+    naive_seconds, naive_cpu, naive_tables = [], [], []
     for i in picks:
-        naive, dt = timed(naive_frame, engine, scene.frames[i])
+        naive, dt, dc = timed(naive_frame, engine, scene.frames[i])
         naive_seconds.append(dt)
+        naive_cpu.append(dc)
         naive_tables.append(naive.assign(frame=i))
     agreement = compare(pd.concat([tables[i].assign(frame=i) for i in picks]), pd.concat(naive_tables))
     naive_rows = sum(len(t) for t in naive_tables)
@@ -113,9 +118,11 @@ def main() -> None:
         "engine": {"frames": len(seconds), "setup_seconds": round(setup, 3),
                    "median_seconds_per_frame": round(float(np.median(seconds)), 4),
                    "mean_seconds_per_frame": round(float(seconds.mean()), 4),
+                   "median_cpu_seconds_per_frame": round(float(np.median(cpu)), 4),
                    "median_seconds_per_frame_on_naive_frames": round(float(np.median(seconds[picks])), 4),
                    "rows": int(rows.sum()), "rows_per_second": round(float(engine_rps), 1)},
         "naive": {"frames": len(picks), "median_seconds_per_frame": round(float(np.median(naive_seconds)), 4),
+                  "median_cpu_seconds_per_frame": round(float(np.median(naive_cpu)), 4),
                   "rows": naive_rows, "rows_per_second": round(float(naive_rps), 1),
                   "agreement_with_engine": agreement},
         "speedup_rows_per_second": round(float(engine_rps / naive_rps), 1),

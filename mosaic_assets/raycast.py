@@ -1,9 +1,9 @@
 """Open3D ray casting over a scene mesh, in the project's camera conventions.
 
-Every ray starts ON the near plane: its origin is the camera centre plus ``near`` times the direction
-of :func:`geometry.camera_rays` (whose camera-frame z component is 1), so a hit at ray parameter t
-has camera depth ``near + t`` and geometry closer than the near plane is never hit. This is the near
-clip of a renderer; it applies to every count of the visibility table.
+Rays start at the camera centre with the directions of :func:`geometry.camera_rays` (camera-frame z
+component 1), so a hit at ray parameter t has camera depth t. Geometry closer than the near plane is
+never hit (the near clip of a renderer, applied to every count of the visibility table): coverage
+tests pass ``tnear = near``; first hits closer than ``near`` are cast again from the near plane.
 
 Two kinds of casts: first hits against the whole mesh (depth test), and coverage tests against ONE
 instance alone (a separate Open3D scene per instance, built from that instance's faces only).
@@ -60,29 +60,25 @@ def check_frame(scene: Scene, frame: Frame) -> None:
                          field=f"{frame.frame_id}.camera")
 
 
-def near_plane_rays(camera: Camera, world_to_cam: np.ndarray, near: float, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Open3D rays (n, 6) float32 through pixel centres (u, v), starting on the near plane.
+def pixel_rays(camera: Camera, world_to_cam: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Open3D rays (n, 6) float32 from the camera centre through pixel centres (u, v).
 
     The rays of :func:`geometry.camera_rays`, written as one linear map of (u, v, 1) so that large
     batches are built in float32 in three passes.
     """
     R, t = world_to_cam[:3, :3], world_to_cam[:3, 3]
     M = R.T @ np.linalg.inv(camera.K)  # world direction of pixel (u, v) = M @ (u, v, 1)
-    B = np.vstack([near * M + np.outer(-R.T @ t, [0.0, 0.0, 1.0]), M]).astype(np.float32)  # (origin, direction)
+    B = np.vstack([np.outer(-R.T @ t, [0.0, 0.0, 1.0]), M]).astype(np.float32)  # rows: origin, direction
     rays = np.multiply.outer(np.ravel(u).astype(np.float32), B[:, 0])
     rays += np.multiply.outer(np.ravel(v).astype(np.float32), B[:, 1])
     rays += B[:, 2]
     return rays
 
 
-def image_rays(camera: Camera, world_to_cam: np.ndarray, near: float) -> o3d.core.Tensor:
-    """The rays of every pixel (H, W, 6), built by Open3D (pixel centres, camera-frame z of directions = 1),
-    moved onto the near plane; the same rays as :func:`near_plane_rays` with default u, v."""
-    rays = o3d.t.geometry.RaycastingScene.create_rays_pinhole(
+def image_rays(camera: Camera, world_to_cam: np.ndarray) -> o3d.core.Tensor:
+    """The rays of every pixel (H, W, 6), built by Open3D: the rays of :func:`pixel_rays` at all pixel centres."""
+    return o3d.t.geometry.RaycastingScene.create_rays_pinhole(
         o3d.core.Tensor(camera.K), o3d.core.Tensor(np.asarray(world_to_cam, dtype=np.float64)), camera.width, camera.height)
-    view = rays.numpy()  # shares memory with the tensor
-    view[..., :3] += np.float32(near) * view[..., 3:]
-    return rays
 
 
 @dataclass(frozen=True)
@@ -143,25 +139,33 @@ class MeshCaster:
         self._alone = {int(iid): _open3d_scene(*self.instances.mesh(j)) for j, iid in enumerate(self.instances.ids)}
 
     def first_hits(self, camera: Camera, world_to_cam: np.ndarray, near: float) -> FirstHits:
-        """Depth-tested render of the whole mesh at ``camera``'s resolution."""
-        out = self._whole.cast_rays(image_rays(camera, world_to_cam, near))
-        t = out["t_hit"].numpy().astype(np.float64).reshape(camera.height, camera.width)
+        """Depth-tested render of the whole mesh at ``camera``'s resolution, clipped at the near plane."""
+        rays = image_rays(camera, world_to_cam)
+        out = self._whole.cast_rays(rays)
+        t = out["t_hit"].numpy().astype(np.float64)
+        face = out["primitive_ids"].numpy().astype(np.int64)
+        close = t < near
+        if close.any():  # something inside the near plane: cast those rays again, starting on it
+            again = rays.numpy()[close]
+            again[:, :3] += np.float32(near) * again[:, 3:]
+            out = self._whole.cast_rays(o3d.core.Tensor(again))
+            t[close] = out["t_hit"].numpy() + near
+            face[close] = out["primitive_ids"].numpy()
         hit = np.isfinite(t)
-        face = np.where(hit, out["primitive_ids"].numpy().astype(np.int64).reshape(t.shape), -1)
-        return FirstHits(np.where(hit, t + near, np.nan), face)
+        return FirstHits(np.where(hit, t, np.nan), np.where(hit, face, -1))
 
     def covered(self, instance_ids: list[int], counts: np.ndarray, camera: Camera, world_to_cam: np.ndarray,
                 near: float, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """Whether each pixel centre (u, v) is covered by its instance ALONE (bool, (n,)).
+        """Whether each pixel centre (u, v) is covered by its instance ALONE at depth >= ``near`` (bool, (n,)).
 
         The rays come instance after instance: ``counts[i]`` rays for ``instance_ids[i]``.
         """
         out = np.zeros(len(u), dtype=bool)
         if len(u) == 0:
             return out
-        rays = o3d.core.Tensor(near_plane_rays(camera, world_to_cam, near, u, v))
+        rays = o3d.core.Tensor(pixel_rays(camera, world_to_cam, u, v))
         ends = np.cumsum(counts)
         for iid, start, end in zip(instance_ids, ends - counts, ends):
             if end > start:
-                out[start:end] = self._alone[iid].test_occlusions(rays[int(start):int(end)]).numpy()
+                out[start:end] = self._alone[iid].test_occlusions(rays[int(start):int(end)], tnear=near).numpy()
         return out
