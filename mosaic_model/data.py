@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
-from mosaic_assets.atomic import atomic_dir, atomic_file
+from mosaic_assets.atomic import atomic_dir
 from mosaic_assets.qa.export import IMAGE, image_path, llava_record
 from mosaic_assets.qa.options import letter
 
@@ -151,6 +151,8 @@ class FrameCache:
 
     def frames(self, size: int, paths: list[Path]) -> Tensor:
         """uint8 [len(paths), 3, size, size]."""
+        if size not in self.sizes:
+            raise KeyError(f"frame cache {self.directory} holds sizes {self.sizes}, not {size}")
         if size not in self._files:
             self._files[size] = safe_open(self.directory / f"frames_{size}.safetensors", framework="pt")
         data = self._files[size].get_slice("frames")
@@ -167,9 +169,8 @@ def _write_frames(directory: Path, paths: list[Path], sizes: tuple[int, ...]) ->
             rgb = im.convert("RGB")
         for s in sizes:
             arrays[s][i] = _resize(rgb, s)
-    for s, array in arrays.items():
-        with atomic_file(directory / f"frames_{s}.safetensors") as tmp:
-            save_file({"frames": torch.from_numpy(array)}, str(tmp))
+    for s, array in arrays.items():  # the folder as a whole is written atomically (FrameCache.build)
+        save_file({"frames": torch.from_numpy(array)}, str(directory / f"frames_{s}.safetensors"))
     (directory / FrameCache.INDEX).write_text(json.dumps({"paths": [str(p) for p in paths], "sizes": list(sizes)}))
 
 
@@ -208,7 +209,6 @@ class QADataset(torch.utils.data.Dataset):
 
     def __init__(self, items: list[QAItem], tokenizer: PreTrainedTokenizerBase, template: str, image_root: Path,
                  with_answers: bool) -> None:
-        self.items = items
         self.examples = [self._example(it, tokenizer, template, image_root, with_answers) for it in items]
 
     @staticmethod

@@ -8,7 +8,7 @@ from PIL import Image
 
 from mosaic_model.config import MissingWeightsError, load_run_config
 from mosaic_model.data import Batch, Collate, FrameCache, QADataset, read_qa, training_texts
-from mosaic_model.modeling import SpatialMosaicVLM, pool_frames
+from mosaic_model.modeling import SpatialMosaicVLM, VisionEncoder, pool_frames
 from mosaic_model.tokenizer import train_bpe
 
 from model_fixtures import tiny_config
@@ -122,3 +122,16 @@ def test_geometry_encoder_batches_samples_of_equal_frame_count_like_one_by_one(q
     assert torch.allclose(together, singles, atol=1e-5)
     tokens_per_frame = 1 + (28 // 14) ** 2  # camera token + 2x2 patches, registers dropped
     assert together.shape == (sum(batch.frame_counts), tokens_per_frame, 2 * 32)
+
+
+def test_vision_encoder_returns_the_penultimate_blocks_patch_tokens():
+    torch.manual_seed(0)
+    encoder = VisionEncoder(tiny_config().model.vision).eval()  # 2 blocks: select_layer -2 is block 0
+    frames = torch.randint(0, 256, (2, 3, 28, 28), dtype=torch.uint8)
+    v = encoder.visual
+    x = v.conv1((frames.float() / 255 - encoder.mean) / encoder.std).flatten(2).transpose(1, 2)
+    x = torch.cat((v.class_embedding.expand(2, 1, -1), x), dim=1) + v.positional_embedding
+    expected = v.transformer.resblocks[0](v.ln_pre(x))[:, 1:]  # class token dropped
+    with torch.no_grad():
+        assert torch.allclose(encoder(frames), expected, atol=1e-5)
+    assert encoder(frames).shape == (2, 16, 32)
