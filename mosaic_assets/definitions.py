@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from .defs.assets import qa as qa_assets
 from .defs.assets import quality as quality_checks
 from .defs.assets import scenes as scene_assets
 from .defs.assets import visibility as visibility_assets
@@ -11,7 +12,7 @@ from .defs.partitions import scene_partitions
 from .defs.resources import MosaicParams
 
 # One entry per asset module (domain); each module holds the thin wrappers of one pipeline stage.
-ASSET_MODULES = [scene_assets, visibility_assets, quality_checks]
+ASSET_MODULES = [scene_assets, visibility_assets, qa_assets, quality_checks]
 
 assets = dg.load_assets_from_modules(ASSET_MODULES)
 _per_scene = [key for a in assets if a.partitions_def == scene_partitions for key in a.keys]
