@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from mosaic_assets.params import REPO_ROOT
 
@@ -88,6 +88,12 @@ class LMConfig(_Frozen):
     pretrained_dir: str | None  # a transformers model directory (AutoModelForCausalLM), or None
     qwen2: dict[str, Any] | None  # Qwen2Config fields when built from scratch (vocab size comes from the tokenizer)
     dtype: Literal["float32", "bfloat16"]  # dtype of pretrained weights when loaded
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LMConfig:
+        if (self.pretrained_dir is None) == (self.qwen2 is None):
+            raise ValueError("lm: set exactly one of pretrained_dir (load) and qwen2 (build from scratch)")
+        return self
 
 
 class LoRAConfig(_Frozen):

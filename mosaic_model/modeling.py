@@ -146,7 +146,7 @@ def build_language_model(cfg: LMConfig, lora: LoRAConfig, vocab_size: int) -> nn
             str(resolve(cfg.pretrained_dir)), dtype=getattr(torch, cfg.dtype), local_files_only=True
         )
     else:
-        lm = Qwen2ForCausalLM(Qwen2Config(vocab_size=vocab_size, **(cfg.qwen2 or {})))
+        lm = Qwen2ForCausalLM(Qwen2Config(vocab_size=vocab_size, **cfg.qwen2))
     if lora.enabled:
         lm = get_peft_model(lm, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                                            target_modules=list(lora.target_modules), task_type="CAUSAL_LM"))

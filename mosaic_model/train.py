@@ -25,7 +25,8 @@ from transformers import PreTrainedTokenizerBase, get_cosine_schedule_with_warmu
 
 from mosaic_assets.params import Params
 
-from .checkpoint import TOKENIZER, TRAIN_STATE, latest_checkpoint, load_weights, read_meta, save_checkpoint
+from .checkpoint import (CONFIG, TOKENIZER, TRAIN_STATE, WEIGHTS, latest_checkpoint, load_weights, read_meta,
+                         save_checkpoint)
 from .config import RunConfig, TrainConfig
 from .data import Batch, Collate, FrameCache, QADataset, read_qa, training_texts
 from .modeling import SpatialMosaicVLM
@@ -220,7 +221,9 @@ def train(cfg: RunConfig, qa_path: Path, image_root: Path, run_dir: Path, params
             if on_step:
                 on_step(history[-1])
         checkpoint = latest_checkpoint(run_dir)
-        if active:
+        if active:  # the checkpoint without its optimizer state (that one only serves resuming)
             mlflow.log_dict(cfg.model_dump(mode="json"), "config.json")
-            mlflow.log_artifacts(str(checkpoint), "checkpoint")
+            for name in (WEIGHTS, CONFIG):
+                mlflow.log_artifact(str(checkpoint / name), "checkpoint")
+            mlflow.log_artifacts(str(checkpoint / TOKENIZER), f"checkpoint/{TOKENIZER}")
     return TrainResult(run_dir, checkpoint, history, trainer.mlflow_run_id)

@@ -135,3 +135,8 @@ def test_vision_encoder_returns_the_penultimate_blocks_patch_tokens():
     with torch.no_grad():
         assert torch.allclose(encoder(frames), expected, atol=1e-5)
     assert encoder(frames).shape == (2, 16, 32)
+
+
+def test_language_model_needs_exactly_one_source():
+    with pytest.raises(ValueError, match="exactly one of pretrained_dir"):
+        load_run_config("tiny", {"model": {"lm": {"pretrained_dir": "weights/some-lm"}}})

@@ -112,7 +112,8 @@ def test_mlflow_runs_carry_commit_data_version_and_dagster_run_id(qa_set, params
     assert run.info.artifact_uri.startswith((tmp_path / "artifacts").as_uri())  # beside the database, not ./mlruns
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.json", "checkpoint"} <= artifacts
-    assert WEIGHTS in {a.path.split("/")[-1] for a in client.list_artifacts(run.info.run_id, "checkpoint")}
+    assert {a.path.split("/")[-1] for a in client.list_artifacts(run.info.run_id, "checkpoint")} == {
+        WEIGHTS, "config.json", "tokenizer"}
 
     evaluated = evaluate(result.checkpoint, parquet, qa_set.image_root, tmp_path / "eval", "train", params, tracking)
     eval_run = client.search_runs([run.info.experiment_id], "tags.`mosaic.train_run_id` = '%s'" % run.info.run_id)[0]
