@@ -16,6 +16,7 @@ from mosaic_model.dagster_resource import MLflowResource
 
 from ...params import Params
 from ..metadata import figure_md
+from ..progress import progress_logger
 from ..resources import MosaicParams
 from .quality import materialized_path
 
@@ -51,7 +52,9 @@ def checkpoint(context: dg.AssetExecutionContext, mosaic: MosaicParams, mlflow_t
     cfg = load_run_config(params.model.config)
     run_dir = params.artifacts / params.model.runs / run_name(cfg, qa_path)
     context.log.info(f"training {cfg.model.name} in {run_dir} ({cfg.train.max_steps} steps)")
-    result = train(cfg, qa_path, frames_root(params), run_dir, params, mlflow_tracking.tracking(context.run.run_id))
+    report = progress_logger(context, cfg.model.name, "training steps")
+    result = train(cfg, qa_path, frames_root(params), run_dir, params, mlflow_tracking.tracking(context.run.run_id),
+                   on_step=lambda log: report(log.step, cfg.train.max_steps))
     metadata: dict[str, Any] = {
         "path": dg.MetadataValue.path(str(result.checkpoint)),
         "config": cfg.model.name,

@@ -16,6 +16,7 @@ from ...frames import frames_dir, write_frames
 from ...scene.scannetpp import load_scene, scene_summary
 from ..metadata import counts_table, image_md
 from ..partitions import scene_partitions
+from ..progress import progress_logger
 from ..resources import MosaicParams
 
 GROUP = "scenes"
@@ -98,13 +99,7 @@ def frames(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.Materi
     scene = load_scene(entry.scene_dir, params=params.scannetpp)
     root = params.artifacts / "frames"
     t0 = time.perf_counter()
-    step = max(1, len(scene.frames) // 4)
-
-    def progress(i: int, n: int) -> None:
-        if i % step == 0 or i == n:
-            context.log.info(f"{entry.scene_id}: frames {i}/{n}")
-
-    table = write_frames(scene, root, params.frames.long_side, progress)
+    table = write_frames(scene, root, params.frames.long_side, progress_logger(context, entry.scene_id, "frames"))
     elapsed = time.perf_counter() - t0
     out = frames_dir(root, scene)
     return dg.MaterializeResult(metadata={

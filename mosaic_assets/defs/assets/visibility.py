@@ -21,6 +21,7 @@ from ...overlap import FrameOverlap
 from ...params import Params
 from ..metadata import counts_table, figure_md
 from ..partitions import scene_partitions
+from ..progress import progress_logger
 from ..resources import MosaicParams
 from .quality import PATH_KEY, materialized_path
 from .scenes import frames, scenes
@@ -60,13 +61,6 @@ def overlap_heatmap(overlap: FrameOverlap, cap: float, scene_id: str) -> Figure:
     return fig
 
 
-def _progress(context: dg.AssetExecutionContext, scene_id: str, what: str):
-    def report(i: int, n: int) -> None:
-        if i == n or i % max(1, n // 4) == 0:
-            context.log.info(f"{scene_id}: {what} {i}/{n} frames")
-    return report
-
-
 @dg.asset(group_name=GROUP, partitions_def=scene_partitions, deps=[scenes, frames],
           description="Per frame, per instance visibility (visible / unoccluded / full pixels, occlusion and "
                       "truncation ratios, 2D box, camera-frame 3D box) at the working resolution.")
@@ -77,7 +71,7 @@ def visibility(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.Ma
     params = mosaic.load()
     entry = mosaic.scene(context.partition_key)
     scene = load_scene(entry.scene_dir, params=params.scannetpp)
-    result = compute_visibility(scene, params.visibility, _progress(context, entry.scene_id, "visibility"))
+    result = compute_visibility(scene, params.visibility, progress_logger(context, entry.scene_id, "visibility frames"))
     table, seconds = result.table, result.seconds_per_frame
     out = visibility_path(params, entry.scene_id)
     write_visibility(table, out)
@@ -113,7 +107,7 @@ def view_samples(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.
     table = read_visibility(materialized_path(context.instance, dg.AssetKey("visibility"), entry.scene_id))
     t0 = time.perf_counter()
     overlap = compute_overlap(scene, vp.long_side, vp.near_plane, params.views.voxel_size,
-                              _progress(context, entry.scene_id, "overlap"))
+                              progress_logger(context, entry.scene_id, "overlap frames"))
     seconds = time.perf_counter() - t0
     eligible = eligible_frames(table, overlap.frame_ids)
     samples = sample_views(entry.scene_id, overlap, eligible, params.views, vp.overlap_level_edges)
