@@ -28,7 +28,8 @@ def letter_distribution(qa: pd.DataFrame) -> Figure:
             ax.plot([j / k] * 2, [y - 0.4, y + 0.4], "k--", lw=0.8)
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of correct answers per letter (dashed: uniform)")
-    ax.legend(ncol=len(shares.columns), loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(shares) < 4 else -0.1))
+    ax.legend(ncol=max(1, len(shares.columns)), loc="upper center",
+              bbox_to_anchor=(0.5, -0.25 if len(shares) < 4 else -0.1))
     ax.set_title("correct-letter distribution per task")
     return fig
 

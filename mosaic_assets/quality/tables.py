@@ -91,15 +91,20 @@ def qa_records(qa: pd.DataFrame, n_options: Mapping[str, int]) -> ValidationFram
     return ValidationFrame("qa_records", frame.reset_index(drop=True))
 
 
+def multiple_choice(qa: pd.DataFrame) -> pd.DataFrame:
+    """The rows with at least two options."""
+    return qa[qa["options"].map(len).astype(int).to_numpy() >= 2]
+
+
 def letters_per_task(qa: pd.DataFrame) -> pd.Series:
     """Number of options (letters) per task key of the multiple-choice rows."""
-    mc = qa[qa["options"].map(len) >= 2]
+    mc = multiple_choice(qa)
     return mc["options"].map(len).groupby(task_keys(mc)).max()
 
 
 def letter_counts(qa: pd.DataFrame) -> pd.DataFrame:
     """Correct-letter counts per task key (rows: the unit the QA package balances) and letter (columns)."""
-    mc = qa[qa["options"].map(len) >= 2]
+    mc = multiple_choice(qa)
     letters = mc["correct_option_index"].astype(int).map(lambda i: LETTERS[i])
     counts = pd.crosstab(task_keys(mc), letters)
     return counts.reindex(columns=sorted(counts.columns), fill_value=0)
@@ -134,7 +139,7 @@ def letter_balance(qa: pd.DataFrame, min_size: int) -> ValidationFrame:
 
 def yes_no_balance(qa: pd.DataFrame, min_size: int) -> ValidationFrame:
     """Per task key whose options are Yes/No: the share of Yes answers."""
-    yes_no = qa[qa["options"].map(lambda o: sorted(o) == ["No", "Yes"])]
+    yes_no = qa[qa["options"].map(lambda o: sorted(o) == ["No", "Yes"]).astype(bool).to_numpy()]
     groups = (yes_no["answer"] == YES).groupby(task_keys(yes_no))
     judged, note = _judged(groups.size(), min_size, "subtasks")
     share, size = groups.mean(), groups.size()
@@ -157,7 +162,7 @@ def direction_balance(qa: pd.DataFrame, directions: Mapping[str, tuple[str, str]
     """
     md = metadata(qa)
     axis = md.map(lambda m: m.get("evaluated_axis"))
-    rel = pd.DataFrame({"task_type": qa["task_type"], "axis": axis, "relation": md.map(_relation)})[axis.notna()]
+    rel = pd.DataFrame({"task_type": qa["task_type"], "axis": axis, "relation": md.map(_relation)})[axis.notna().to_numpy()]
     sizes = rel.groupby(["task_type", "axis"]).size()
     judged, note = _judged(sizes.set_axis([f"{t} {a} axis" for t, a in sizes.index]), min_size, "axes")
     rows = []

@@ -174,3 +174,10 @@ def test_data_docs_written_atomically(shard, params, tmp_path):
     html = report.docs_index.read_text()
     assert "qa_letter_balance" in html and "qa_records" in html
     assert [p.name for p in tmp_path.iterdir()] == ["docs"]  # no temporary folder left beside it
+
+
+def test_empty_shard_passes_empty_dataset_fails(shard, params):
+    empty = shard.iloc[:0]
+    assert validate_tables({"qa_shard": empty}, params, TASKS).success  # a scene may yield no QA
+    (line,) = _failed_lines(validate_tables({"qa_dataset": empty}, params, TASKS))
+    assert "qa_coverage: expect_table_row_count_to_be_between on table (min_value=1): observed 0" in line
