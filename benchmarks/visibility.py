@@ -81,6 +81,12 @@ def timed(fn, *args):
     return out, time.perf_counter() - t0, time.process_time() - c0
 
 
+def _stats(wall: list[float], cpu: list[float]) -> dict:
+    return {"median_seconds_per_frame": round(float(np.median(wall)), 4),
+            "mean_seconds_per_frame": round(float(np.mean(wall)), 4),
+            "median_cpu_seconds_per_frame": round(float(np.median(cpu)), 4)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
@@ -92,41 +98,34 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="visibility-bench-") as tmp:
         scene = load_scene(generate_scene(Path(tmp), "synth_benchmark", args.seed, args.index, benchmark_params(params)))
     engine, setup, _ = timed(SceneVisibility, scene, params.visibility)
-    tables, seconds, cpu = [], [], []
-    for frame in scene.frames:
-        table, dt, dc = timed(engine.frame, frame)
-        tables.append(table)
-        seconds.append(dt)
-        cpu.append(dc)
+    runs = [timed(engine.frame, frame) for frame in scene.frames]
+    tables = [r[0] for r in runs]
+    rows = sum(len(t) for t in tables)
     picks = np.linspace(0, len(scene.frames) - 1, args.naive_frames).round().astype(int)
-    naive_seconds, naive_cpu, naive_tables = [], [], []
-    for i in picks:
-        naive, dt, dc = timed(naive_frame, engine, scene.frames[i])
-        naive_seconds.append(dt)
-        naive_cpu.append(dc)
-        naive_tables.append(naive.assign(frame=i))
-    agreement = compare(pd.concat([tables[i].assign(frame=i) for i in picks]), pd.concat(naive_tables))
+    # the naive frames, each timed right after the engine on the same frame (the machine's load drifts)
+    pairs = [(timed(engine.frame, scene.frames[i]), timed(naive_frame, engine, scene.frames[i])) for i in picks]
+    naive_tables = [naive.assign(frame=i) for i, (_, (naive, _, _)) in zip(picks, pairs)]
     naive_rows = sum(len(t) for t in naive_tables)
-    seconds, naive_seconds = np.array(seconds), np.array(naive_seconds)
-    rows = np.array([len(t) for t in tables])
-    engine_rps, naive_rps = rows.sum() / seconds.sum(), naive_rows / naive_seconds.sum()
+    mine = {"wall": [e[1] for e, _ in pairs], "cpu": [e[2] for e, _ in pairs]}
+    naive = {"wall": [n[1] for _, n in pairs], "cpu": [n[2] for _, n in pairs]}
+    engine_rps = rows / sum(r[1] for r in runs)
+    naive_rps = naive_rows / sum(naive["wall"])
     result = {
         "scene": {"faces": len(scene.faces), "instances": len(scene.instances), "frames": len(scene.frames),
                   "render_size": [int(tables[0].render_width.iloc[0]), int(tables[0].render_height.iloc[0])]
                   if len(tables[0]) else None, "seed": args.seed, "index": args.index},
         "machine": {"cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]},
-        "engine": {"frames": len(seconds), "setup_seconds": round(setup, 3),
-                   "median_seconds_per_frame": round(float(np.median(seconds)), 4),
-                   "mean_seconds_per_frame": round(float(seconds.mean()), 4),
-                   "median_cpu_seconds_per_frame": round(float(np.median(cpu)), 4),
-                   "median_seconds_per_frame_on_naive_frames": round(float(np.median(seconds[picks])), 4),
-                   "rows": int(rows.sum()), "rows_per_second": round(float(engine_rps), 1)},
-        "naive": {"frames": len(picks), "median_seconds_per_frame": round(float(np.median(naive_seconds)), 4),
-                  "median_cpu_seconds_per_frame": round(float(np.median(naive_cpu)), 4),
-                  "rows": naive_rows, "rows_per_second": round(float(naive_rps), 1),
-                  "agreement_with_engine": agreement},
-        "speedup_rows_per_second": round(float(engine_rps / naive_rps), 1),
-        "speedup_seconds_per_frame_same_frames": round(float(np.median(naive_seconds) / np.median(seconds[picks])), 1),
+        "engine": {"frames": len(runs), "setup_seconds": round(setup, 3),
+                   **_stats([r[1] for r in runs], [r[2] for r in runs]),
+                   "rows": rows, "rows_per_second": round(engine_rps, 1),
+                   "on_naive_frames": _stats(mine["wall"], mine["cpu"])},
+        "naive": {"frames": len(picks), **_stats(naive["wall"], naive["cpu"]),
+                  "rows": naive_rows, "rows_per_second": round(naive_rps, 1),
+                  "agreement_with_engine": compare(pd.concat([tables[i].assign(frame=i) for i in picks]),
+                                                   pd.concat(naive_tables))},
+        "speedup_rows_per_second": round(engine_rps / naive_rps, 1),
+        "speedup_same_frames_wall": round(float(np.median(naive["wall"]) / np.median(mine["wall"])), 1),
+        "speedup_same_frames_cpu": round(float(np.median(naive["cpu"]) / np.median(mine["cpu"])), 1),
     }
     text = json.dumps(result, indent=2)
     print(text)
