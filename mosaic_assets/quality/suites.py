@@ -48,7 +48,8 @@ def qa_tasks(params: Params) -> QATasks:
         key = f"{spec.task_type}/{spec.subtask}" if spec.subtask else spec.task_type
         n_options[key] = 2 if spec.yes_no else 0 if {key, spec.task_type} & free else params.qa.n_options
         group_keys.setdefault(spec.group, []).append(key)
-    split_keys = {split: tuple(k for g in groups for k in group_keys.get(g, ())) for split, groups in SPLIT_GROUPS.items()}
+    split_keys = {split: tuple(k for g in groups for k in group_keys.get(g, ()))
+                  for split, groups in SPLIT_GROUPS.items()}
     return QATasks(n_options, split_keys, DIRECTIONS)
 
 

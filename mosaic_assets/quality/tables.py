@@ -162,7 +162,8 @@ def direction_balance(qa: pd.DataFrame, directions: Mapping[str, tuple[str, str]
     """
     md = metadata(qa)
     axis = md.map(lambda m: m.get("evaluated_axis"))
-    rel = pd.DataFrame({"task_type": qa["task_type"], "axis": axis, "relation": md.map(_relation)})[axis.notna().to_numpy()]
+    rel = pd.DataFrame({"task_type": qa["task_type"], "axis": axis, "relation": md.map(_relation)})
+    rel = rel[axis.notna().to_numpy()]
     sizes = rel.groupby(["task_type", "axis"]).size()
     judged, note = _judged(sizes.set_axis([f"{t} {a} axis" for t, a in sizes.index]), min_size, "axes")
     rows = []

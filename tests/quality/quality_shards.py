@@ -45,7 +45,8 @@ def _count(i: int) -> dict:
 def _existence(i: int) -> dict:
     truth = ("right", "left")[i % 2]
     asked = ("right", "left")[(i // 2) % 2]
-    return _row(i, "occlusion_aware_existence", "left_right", f"In Frame 0, is the lamp_{i:02d} to the {asked} of the sofa?",
+    return _row(i, "occlusion_aware_existence", "left_right",
+                f"In Frame 0, is the lamp_{i:02d} to the {asked} of the sofa?",
                 ["Yes", "No"], "Yes" if truth == asked else "No",
                 {"ground_truth_relation": truth, "asked_relation": asked, "evaluated_axis": "x",
                  "target_instance": f"lamp_{i:02d}", "target_fov_ratio": 0.6, "target_occlusion_ratio": 0.5})
@@ -54,17 +55,19 @@ def _existence(i: int) -> dict:
 def _relation(i: int) -> dict:
     truth = ("left", "right")[i % 2]
     phrase = {"left": "To the left of the sofa", "right": "To the right of the sofa"}
-    others = ["Higher than the sofa", "Farther from the camera than the sofa", phrase["right" if truth == "left" else "left"]]
-    options = others[:]
+    options = ["Higher than the sofa", "Farther from the camera than the sofa",
+               phrase["right" if truth == "left" else "left"]]
     options.insert(i % 4, phrase[truth])
     return _row(i, "occlusion_aware_spatial_relation", "full_3d", f"In Frame 0, where does the pillow_{i:02d} appear?",
-                options, phrase[truth], {"ground_truth_relations": {"x_axis": truth, "y_axis": "lower", "z_axis": "closer"},
-                                         "evaluated_axis": "x", "target_instance": f"pillow_{i:02d}"})
+                options, phrase[truth],
+                {"ground_truth_relations": {"x_axis": truth, "y_axis": "lower", "z_axis": "closer"},
+                 "evaluated_axis": "x", "target_instance": f"pillow_{i:02d}"})
 
 
 def good_shard() -> pd.DataFrame:
     """A train shard of the three multiple-choice tasks of TASKS, 24 QA each, balanced by construction."""
-    rows = [_count(i) for i in range(N)] + [_existence(N + i) for i in range(N)] + [_relation(2 * N + i) for i in range(N)]
+    rows = [_count(i) for i in range(N)] + [_existence(N + i) for i in range(N)]
+    rows += [_relation(2 * N + i) for i in range(N)]
     return pd.DataFrame(rows)
 
 
