@@ -86,7 +86,8 @@ def load_weights(model: SpatialMosaicVLM, checkpoint: Path) -> None:
     model.load_state_dict(state, strict=False)
 
 
-def load_checkpoint(checkpoint: Path, device: torch.device) -> tuple[SpatialMosaicVLM, PreTrainedTokenizerBase, RunConfig]:
+def load_checkpoint(checkpoint: Path, device: torch.device
+                    ) -> tuple[SpatialMosaicVLM, PreTrainedTokenizerBase, RunConfig]:
     """Rebuild the model from the checkpoint's config (pretrained parts from their paths) and load it."""
     run_cfg = RunConfig.model_validate(read_meta(checkpoint)["run"])
     tokenizer = load_tokenizer(checkpoint / TOKENIZER)

@@ -40,15 +40,20 @@ def _tracking(enabled: bool, uri: str | None, dagster_run_id: str | None) -> Any
 
 
 @click.command()
-@click.option("--config", "config", default=None, help="Size (tiny | small | paper) or a YAML path; default: params.yaml model.config.")
+@click.option("--config", "config", default=None,
+              help="Size (tiny | small | paper) or a YAML path; default: params.yaml model.config.")
 @click.option("--qa", "qa_path", type=_EXISTING, required=True, help="QA dataset parquet.")
-@click.option("--images", "image_root", type=_EXISTING, required=True, help="Root holding {synthetic|scannetpp}/<scene>/images.")
+@click.option("--images", "image_root", type=_EXISTING, required=True,
+              help="Root holding {synthetic|scannetpp}/<scene>/images.")
 @click.option("--run-dir", type=_PATH, default=None,
-              help="Checkpoints go here; an interrupted run in it resumes. Default: <artifacts>/<model.runs>/<size>-<data hash>-<config hash>.")
-@click.option("--set", "assignments", multiple=True, help="Override a config field, e.g. train.max_steps=10 or model.geometry.enabled=false.")
+              help="Checkpoints go here; an interrupted run in it resumes. "
+                   "Default: <artifacts>/<model.runs>/<size>-<data hash>-<config hash>.")
+@click.option("--set", "assignments", multiple=True,
+              help="Override a config field, e.g. train.max_steps=10 or model.geometry.enabled=false.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--tracking/--no-tracking", default=True, show_default=True, help="Log the run to MLflow.")
-@click.option("--tracking-uri", default=None, help="MLflow URI; default: params.yaml model.tracking_uri (SQLite in the repo).")
+@click.option("--tracking-uri", default=None,
+              help="MLflow URI; default: params.yaml model.tracking_uri (SQLite in the repo).")
 @click.option("--dagster-run-id", default=None)
 def train(config: str | None, qa_path: Path, image_root: Path, run_dir: Path | None, assignments: tuple[str, ...],
           device: str, tracking: bool, tracking_uri: str | None, dagster_run_id: str | None) -> None:
@@ -62,8 +67,9 @@ def train(config: str | None, qa_path: Path, image_root: Path, run_dir: Path | N
     run_dir = run_dir or params.artifacts / params.model.runs / run_name(cfg, qa_path)
     result = run_training(cfg, qa_path, image_root, run_dir, params, _tracking(tracking, tracking_uri, dagster_run_id),
                           device=device)
+    final_loss = result.history[-1].loss if result.history else None
     click.echo(json.dumps({"checkpoint": str(result.checkpoint), "mlflow_run_id": result.mlflow_run_id,
-                           "steps": len(result.history), "final_loss": result.history[-1].loss if result.history else None}))
+                           "steps": len(result.history), "final_loss": final_loss}))
 
 
 @click.command()
@@ -90,7 +96,8 @@ def evaluate(checkpoint: Path, qa_path: Path, image_root: Path, out_dir: Path, s
 @click.command()
 @click.argument("records", type=_EXISTING)
 @click.argument("predictions", type=_EXISTING)
-@click.option("--out", "out_dir", type=_PATH, default=None, help="Also write predictions.jsonl (scored) and scores.json here.")
+@click.option("--out", "out_dir", type=_PATH, default=None,
+              help="Also write predictions.jsonl (scored) and scores.json here.")
 def score(records: Path, predictions: Path, out_dir: Path | None) -> None:
     """Score PREDICTIONS (JSONL: id, prediction) against official-format test RECORDS (JSON array).
 

@@ -127,7 +127,8 @@ def mean_relative_accuracy(pred: float, gt: float, thresholds: np.ndarray) -> fl
     return float((abs(pred - gt) / gt <= 1 - thresholds).mean())
 
 
-def mean_point_accuracy(pred: tuple[float, float], gt: tuple[float, float], diag: float, thresholds: np.ndarray) -> float:
+def mean_point_accuracy(pred: tuple[float, float], gt: tuple[float, float], diag: float,
+                        thresholds: np.ndarray) -> float:
     dist = float(np.hypot(pred[0] - gt[0], pred[1] - gt[1]))
     return float((dist <= diag * thresholds).mean())
 
@@ -231,7 +232,8 @@ def official_records(path: Path) -> list[ScoringRecord]:
             ground_truth=str(_field(rec, "ground_truth", where)),
             mc_answer=str(_field(rec, "mc_answer", where)) if kind == "mc" else None,
             bbox_2d_diag=_field(rec, "bbox_2d_diag", where) if kind == "point" else None,
-            slices={ours: str(rec[theirs]) for theirs, ours in OFFICIAL_SLICE_FIELDS.items() if rec.get(theirs) is not None},
+            slices={ours: str(rec[theirs]) for theirs, ours in OFFICIAL_SLICE_FIELDS.items()
+                    if rec.get(theirs) is not None},
         ))
     return records
 

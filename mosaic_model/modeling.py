@@ -43,7 +43,8 @@ def _open_clip_visual(cfg: VisionConfig) -> nn.Module:
             (Path(d) / f"{cfg.open_clip_model}.json").write_text(json.dumps(cfg.open_clip_config))
             open_clip.add_model_config(d)
     weights = str(resolve(cfg.weights)) if cfg.weights else None
-    return open_clip.create_model(cfg.open_clip_model, pretrained=weights, require_pretrained=weights is not None).visual
+    model = open_clip.create_model(cfg.open_clip_model, pretrained=weights, require_pretrained=weights is not None)
+    return model.visual
 
 
 class VisionEncoder(nn.Module):
@@ -195,8 +196,8 @@ class SpatialMosaicVLM(nn.Module):
         embed = self.lm.get_input_embeddings()
         seqs, labels = [], []
         for prefix, image, prompt, answer in zip(batch.prefix_ids, images, batch.prompt_ids, batch.answer_ids):
-            parts = [embed(prefix), image.to(embed.weight.dtype), embed(prompt)] + ([embed(answer)] if with_answers else [])
-            seq = torch.cat(parts)
+            parts = [embed(prefix), image.to(embed.weight.dtype), embed(prompt)]
+            seq = torch.cat(parts + [embed(answer)] if with_answers else parts)
             label = torch.full((len(seq),), IGNORE_INDEX, dtype=torch.long, device=seq.device)
             if with_answers:
                 label[len(seq) - len(answer):] = answer

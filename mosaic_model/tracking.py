@@ -121,7 +121,8 @@ def mlflow_run(tracking: TrackingConfig, run_name: str, params: dict[str, Any], 
                           mlflow.create_experiment(tracking.experiment, artifact_location=artifact_location(uri)))
     # system metrics need psutil; MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING, when set, decides instead
     system_metrics = None if SYSTEM_METRICS_ENV in os.environ else importlib.util.find_spec("psutil") is not None
-    with mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name, log_system_metrics=system_metrics) as run:
+    name = None if run_id else run_name
+    with mlflow.start_run(run_id=run_id, run_name=name, log_system_metrics=system_metrics) as run:
         if run_id is None:
             mlflow.log_params(flatten(params))
         all_tags = {**git_tags(), **tags}

@@ -171,7 +171,8 @@ class Trainer:
         return StepLog(step, loss_sum, lr, grad_norm, n_samples / (time.perf_counter() - began))
 
     def save(self, step: int) -> Path:
-        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(), "rng": _rng_state()}
+        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "rng": _rng_state()}
         return save_checkpoint(self.run_dir, step, self.model, self.tokenizer, self.cfg, state, self.mlflow_run_id)
 
 

@@ -147,7 +147,7 @@ class DinoVisionTransformer(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
         self.pos_embed = nn.Parameter(torch.zeros(1, grid * grid + 1, d))
         self.register_tokens = nn.Parameter(torch.zeros(1, cfg.num_register_tokens, d))
-        self.mask_token = nn.Parameter(torch.zeros(1, d), requires_grad=False)  # unused at inference, kept for the names
+        self.mask_token = nn.Parameter(torch.zeros(1, d), requires_grad=False)  # unused here; in the official names
         pe = cfg.patch_embed
         self.blocks = nn.ModuleList(
             Block(d, pe.num_heads, pe.mlp_ratio, pe.init_values, norm_eps=_DINO_NORM_EPS) for _ in range(pe.depth)
@@ -280,7 +280,8 @@ def _uv_embedding(channels: int, h: int, w: int, aspect: float, like: Tensor) ->
     uu, vv = torch.meshgrid(u, v, indexing="xy")  # [h, w]
 
     def sincos(dim: int, pos: Tensor) -> Tensor:
-        omega = 1.0 / _DPT_POS_EMBED_OMEGA ** (torch.arange(dim // 2, dtype=torch.float64, device=like.device) / (dim / 2))
+        exponent = torch.arange(dim // 2, dtype=torch.float64, device=like.device) / (dim / 2)
+        omega = 1.0 / _DPT_POS_EMBED_OMEGA**exponent
         angles = pos.reshape(-1, 1).double() * omega
         return torch.cat((angles.sin(), angles.cos()), dim=1).float()
 
@@ -342,7 +343,8 @@ class DPTHead(nn.Module):
             nn.Conv2d(f // 2, cfg.head_features, 3, padding=1), nn.ReLU(), nn.Conv2d(cfg.head_features, output_dim, 1)
         )
 
-    def forward(self, layers: dict[int, Tensor], patch_start_idx: int, image_hw: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    def forward(self, layers: dict[int, Tensor], patch_start_idx: int, image_hw: tuple[int, int]
+                ) -> tuple[Tensor, Tensor]:
         """-> (prediction [B, S, H, W, output_dim-1], confidence [B, S, H, W])."""
         H, W = image_hw
         h, w = H // self.patch_size, W // self.patch_size
@@ -412,9 +414,13 @@ def load_vggt_weights(model: VGGT, path: Path) -> list[str]:
     """
     if not path.is_file():
         raise FileNotFoundError(f"VGGT weights not found: {path}")
-    state = load_file(path) if path.suffix == ".safetensors" else torch.load(path, map_location="cpu", weights_only=True)
+    if path.suffix == ".safetensors":
+        state = load_file(path)
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
     expected = model.state_dict()
-    skipped = sorted({p for p in OFFICIAL_HEAD_PREFIXES for k in state if k.startswith(p) and p not in _built_prefixes(model)})
+    unbuilt = [p for p in OFFICIAL_HEAD_PREFIXES if p not in _built_prefixes(model)]
+    skipped = sorted({p for p in unbuilt if any(k.startswith(p) for k in state)})
     state = {k: v for k, v in state.items() if not k.startswith(tuple(skipped))}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

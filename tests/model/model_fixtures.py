@@ -38,12 +38,15 @@ def _row(i: int, question: str, qtype: str, task: str, subtask: str | None, opti
     n_frames = 2 + i % 4
     scene = SCENES[i % 2]
     return {
-        "scene_id": scene, "sample_id": i // 4, "qa_id": f"qa-{i:02d}", "data_source": "synthetic", "task_type": task, "subtask": subtask, "question_type": qtype,
+        "scene_id": scene, "sample_id": i // 4, "qa_id": f"qa-{i:02d}", "data_source": "synthetic",
+        "task_type": task, "subtask": subtask, "question_type": qtype,
         "question": question, "options": options, "answer": options[correct], "correct_option_index": correct,
-        "frames": list(range(n_frames)), "source_frame_ids": [_frame_id((i + j) % FRAMES_PER_SCENE) for j in range(n_frames)],
+        "frames": list(range(n_frames)),
+        "source_frame_ids": [_frame_id((i + j) % FRAMES_PER_SCENE) for j in range(n_frames)],
         "query_frame_id": 0, "metadata": json.dumps({}), "occlusion_avg": 0.1 * (i % 10),
         "occ_level": ("low", "medium", "high")[i % 3], "overlap_avg": 0.05, "overlap_level": "low",
-        "vis_level": ("fully_visible", "partially_visible")[i % 2], "gt_scenario": ("full_coverage", "partial_coverage")[i % 2],
+        "vis_level": ("fully_visible", "partially_visible")[i % 2],
+        "gt_scenario": ("full_coverage", "partial_coverage")[i % 2],
         "split": "train",
     }
 
@@ -68,7 +71,8 @@ def qa_rows() -> list[dict]:
         other = LABELS[(i + 5) % 8]
         options = [f"To the left of the {other}", f"To the right of the {other}", f"Higher than the {other}",
                    f"Farther from the camera than the {other}"]
-        rows.append(_row(len(rows), f"In Frame {i % 2}, where does the {label} appear in this view relative to the {other}?",
+        question = f"In Frame {i % 2}, where does the {label} appear in this view relative to the {other}?"
+        rows.append(_row(len(rows), question,
                          f"obj_spatial_occ_{('lr', 'ab', 'fb')[i % 3]}", "occlusion_aware_spatial_relation", "full_3d",
                          options, (i + 2) % 4))
     return rows

@@ -39,7 +39,8 @@ def test_checkpoint_and_bench_scores_materialize_and_link_their_mlflow_runs(qa_s
     assert trained["steps_run"].value == 2 and trained["config"].value == "tiny"
     run = MlflowClient(uri).get_run(trained["mlflow_run_id"].value)
     assert run.data.tags["dagster.run_id"] == result.run_id
-    assert trained["mlflow_run"].value == f"http://mlflow.test/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    expected_url = f"http://mlflow.test/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    assert trained["mlflow_run"].value == expected_url
 
     scores = result.asset_materializations_for_node("bench_scores")[0].metadata
     assert scores["n_questions"].value == 32

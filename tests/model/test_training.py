@@ -45,7 +45,8 @@ def test_checkpoint_round_trip_gives_identical_logits(qa_set, params, tmp_path):
     torch.manual_seed(1)
     model = SpatialMosaicVLM(cfg.model, tok).eval()
     data = QADataset(items[:6], tok, cfg.model.chat_template, qa_set.image_root, True)
-    batch = Collate(FrameCache.build(tmp_path / "frames", data.frame_paths(), model.image_sizes), model.image_sizes)(list(data))
+    cache = FrameCache.build(tmp_path / "frames", data.frame_paths(), model.image_sizes)
+    batch = Collate(cache, model.image_sizes)(list(data))
     checkpoint = save_checkpoint(tmp_path / "run", 3, model, tok, cfg, {"note": "test"}, None)
     assert set(load_file(str(checkpoint / WEIGHTS))) == set(model.state_dict())  # nothing pretrained: all saved
     torch.manual_seed(2)  # a different init underneath, fully overwritten by the checkpoint

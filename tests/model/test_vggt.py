@@ -33,16 +33,17 @@ def _dpt(shapes: dict, prefix: str, dim_in: int, out_dim: int) -> None:
         shapes[f"{prefix}.projects.{i}.weight"], shapes[f"{prefix}.projects.{i}.bias"] = (c, dim_in, 1, 1), (c,)
         shapes[f"{prefix}.scratch.layer{i + 1}_rn.weight"] = (f, c, 3, 3)
     for i, k in ((0, 4), (1, 2), (3, 3)):
-        shapes[f"{prefix}.resize_layers.{i}.weight"], shapes[f"{prefix}.resize_layers.{i}.bias"] = (oc[i], oc[i], k, k), (oc[i],)
+        shapes[f"{prefix}.resize_layers.{i}.weight"] = (oc[i], oc[i], k, k)
+        shapes[f"{prefix}.resize_layers.{i}.bias"] = (oc[i],)
     for r in range(1, 5):
         p = f"{prefix}.scratch.refinenet{r}"
         shapes[f"{p}.out_conv.weight"], shapes[f"{p}.out_conv.bias"] = (f, f, 1, 1), (f,)
         for unit in ("resConfUnit1", "resConfUnit2") if r != 4 else ("resConfUnit2",):
             for conv in ("conv1", "conv2"):
                 shapes[f"{p}.{unit}.{conv}.weight"], shapes[f"{p}.{unit}.{conv}.bias"] = (f, f, 3, 3), (f,)
-    shapes[f"{prefix}.scratch.output_conv1.weight"], shapes[f"{prefix}.scratch.output_conv1.bias"] = (f // 2, f, 3, 3), (f // 2,)
-    shapes[f"{prefix}.scratch.output_conv2.0.weight"], shapes[f"{prefix}.scratch.output_conv2.0.bias"] = (32, f // 2, 3, 3), (32,)
-    shapes[f"{prefix}.scratch.output_conv2.2.weight"], shapes[f"{prefix}.scratch.output_conv2.2.bias"] = (out_dim, 32, 1, 1), (out_dim,)
+    for name, weight in (("output_conv1", (f // 2, f, 3, 3)), ("output_conv2.0", (32, f // 2, 3, 3)),
+                         ("output_conv2.2", (out_dim, 32, 1, 1))):
+        shapes[f"{prefix}.scratch.{name}.weight"], shapes[f"{prefix}.scratch.{name}.bias"] = weight, weight[:1]
 
 
 def official_vggt_1b_shapes() -> dict[str, tuple[int, ...]]:
@@ -66,7 +67,8 @@ def official_vggt_1b_shapes() -> dict[str, tuple[int, ...]]:
     s.update({
         "camera_head.token_norm.weight": (D,), "camera_head.token_norm.bias": (D,),
         "camera_head.trunk_norm.weight": (D,), "camera_head.trunk_norm.bias": (D,),
-        "camera_head.empty_pose_tokens": (1, 1, 9), "camera_head.embed_pose.weight": (D, 9), "camera_head.embed_pose.bias": (D,),
+        "camera_head.empty_pose_tokens": (1, 1, 9),
+        "camera_head.embed_pose.weight": (D, 9), "camera_head.embed_pose.bias": (D,),
         "camera_head.poseLN_modulation.1.weight": (3 * D, D), "camera_head.poseLN_modulation.1.bias": (3 * D,),
         "camera_head.pose_branch.fc1.weight": (D // 2, D), "camera_head.pose_branch.fc1.bias": (D // 2,),
         "camera_head.pose_branch.fc2.weight": (9, D // 2), "camera_head.pose_branch.fc2.bias": (9,),

@@ -34,8 +34,8 @@ def frames_root(params: Params) -> Path:
 
 
 def _score_rows(summaries: dict[str, dict[str, Any]]) -> list[dg.TableRecord]:
-    return [dg.TableRecord({"group": name, "score": s["score"], "n": s["n"], "ci_low": s["ci"][0], "ci_high": s["ci"][1]})
-            for name, s in summaries.items()]
+    return [dg.TableRecord({"group": name, "score": s["score"], "n": s["n"], "ci_low": s["ci"][0],
+                            "ci_high": s["ci"][1]}) for name, s in summaries.items()]
 
 
 @dg.asset(group_name=GROUP, deps=[QA_DATASET],
