@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import dagster as dg
+from mosaic_model.dagster_resource import MLflowResource
 
+from .defs.assets import model as model_assets
 from .defs.assets import qa as qa_assets
 from .defs.assets import quality as quality_checks
 from .defs.assets import scenes as scene_assets
@@ -10,14 +12,16 @@ from .defs.assets import visibility as visibility_assets
 from .defs.executors import pipeline_executor
 from .defs.partitions import scene_partitions
 from .defs.resources import MosaicParams
+from .params import default_params
 
 # One entry per asset module (domain); each module holds the thin wrappers of one pipeline stage.
-ASSET_MODULES = [scene_assets, visibility_assets, qa_assets, quality_checks]
+ASSET_MODULES = [scene_assets, visibility_assets, qa_assets, quality_checks, model_assets]
 
 assets = dg.load_assets_from_modules(ASSET_MODULES)
 _per_scene = [key for a in assets if a.partitions_def == scene_partitions for key in a.keys]
+_model = [key for a in assets for key in a.keys if a.group_names_by_key[key] == model_assets.GROUP]
 _downstream = [key for a in assets if a.partitions_def is None for key in a.keys
-               if key != scene_assets.scene_catalog.key]
+               if key != scene_assets.scene_catalog.key and key not in _model]
 
 per_scene_job = dg.define_asset_job(
     "per_scene", selection=dg.AssetSelection.assets(*_per_scene), partitions_def=scene_partitions,
@@ -31,13 +35,18 @@ jobs = [catalog_job, per_scene_job]
 if _downstream:
     jobs.append(dg.define_asset_job(
         "datasets", selection=dg.AssetSelection.assets(*_downstream),
-        description="The unpartitioned assets built over all scenes (datasets, model, scores).",
+        description="The unpartitioned data assets built over all scenes (the QA dataset and its exports).",
+    ))
+if _model:
+    jobs.append(dg.define_asset_job(
+        "model", selection=dg.AssetSelection.assets(*_model),
+        description="Training (checkpoint, MLflow run) and bench scores; size from params.yaml model.config.",
     ))
 
 defs = dg.Definitions(
     assets=assets,
     asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
     jobs=jobs,
-    resources={"mosaic": MosaicParams()},
+    resources={"mosaic": MosaicParams(), "mlflow_tracking": MLflowResource.from_params(default_params())},
     executor=pipeline_executor(),
 )

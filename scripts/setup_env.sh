@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create (or reuse) the project's virtual environment .venv with the pinned dependencies.
-# Idempotent: reinstalls only when requirements/lock.txt or pyproject.toml changed.
+# Idempotent: reinstalls only when requirements/lock.txt, pyproject.toml or this script changed.
 # Debian packages the stack needs are installed here too (open3d needs libusb-1.0-0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ if ((${#missing[@]})); then
 fi
 
 stamp=.venv/.mosaic-install-stamp
-want=$(cat requirements/lock.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements/lock.txt pyproject.toml scripts/setup_env.sh | sha256sum | cut -d' ' -f1)
 if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   exit 0
 fi
@@ -25,6 +25,7 @@ echo "setup: creating .venv (pinned by requirements/lock.txt; torch 2.14.1 + tor
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # The lock is a constraints file: it pins every transitive version; pyproject names what we use.
-.venv/bin/python -m pip install -q -c requirements/lock.txt -e '.[test]'
+# compat mode: a .pth file puts the checkout on sys.path, so packages added later import without a reinstall
+.venv/bin/python -m pip install -q -c requirements/lock.txt --config-settings editable_mode=compat -e '.[test]'
 .venv/bin/python -m pip check
 echo "$want" > "$stamp"

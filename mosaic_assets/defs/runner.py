@@ -16,6 +16,7 @@ from pathlib import Path
 from ..params import REPO_ROOT
 
 DAGSTER_HOME_DIR = ".dagster_home"
+DOWNSTREAM_JOBS = ("datasets", "model")  # after the per-scene partitions, in this order
 INSTANCE_YAML_ENV = "MOSAIC_DAGSTER_YAML"  # the instance config to install (distributed: deploy/celery/dagster.yaml)
 
 
@@ -65,7 +66,7 @@ def _execute(job_name: str, partition_key: str | None, tags: dict[str, str]) -> 
 
 def run_pipeline(scene_ids: list[str], workers: int, tags: dict[str, str] | None = None,
                  downstream: bool = True, on_scene: Callable[[RunOutcome], None] | None = None) -> list[RunOutcome]:
-    """Catalog, then every scene partition, then (if all scenes succeeded) the all-scene assets.
+    """Catalog, then every scene partition, then (while everything succeeded) the all-scene jobs.
 
     ``on_scene`` is called as each scene partition finishes (the CLI's progress bar).
     """
@@ -82,6 +83,9 @@ def run_pipeline(scene_ids: list[str], workers: int, tags: dict[str, str] | None
             if on_scene:
                 on_scene(done.result())
         outcomes += [f.result() for f in futures]
-    if downstream and any(j.name == "datasets" for j in jobs) and all(o.success for o in outcomes):
-        outcomes.append(_execute("datasets", None, tags))
+    for name in DOWNSTREAM_JOBS if downstream else ():
+        if not all(o.success for o in outcomes):
+            break
+        if any(j.name == name for j in jobs):
+            outcomes.append(_execute(name, None, tags))
     return outcomes
