@@ -57,7 +57,10 @@ def _tracking(enabled: bool, uri: str | None, dagster_run_id: str | None) -> Any
 @click.option("--dagster-run-id", default=None)
 def train(config: str | None, qa_path: Path, image_root: Path, run_dir: Path | None, assignments: tuple[str, ...],
           device: str, tracking: bool, tracking_uri: str | None, dagster_run_id: str | None) -> None:
-    """Train SpatialMosaicVLM on the train split of a QA dataset; prints the final checkpoint and losses."""
+    """Train SpatialMosaicVLM on the train split of a QA dataset; prints the final checkpoint and losses.
+
+    Data-parallel on several GPUs or hosts: launch it with torchrun (README: Multi-GPU training).
+    """
     from .config import load_run_config
     from .train import run_name
     from .train import train as run_training
@@ -67,9 +70,12 @@ def train(config: str | None, qa_path: Path, image_root: Path, run_dir: Path | N
     run_dir = run_dir or params.artifacts / params.model.runs / run_name(cfg, qa_path)
     result = run_training(cfg, qa_path, image_root, run_dir, params, _tracking(tracking, tracking_uri, dagster_run_id),
                           device=device)
+    if not result.world.is_main:  # under torchrun: one report, from the process that logged and saved
+        return
     final_loss = result.history[-1].loss if result.history else None
     click.echo(json.dumps({"checkpoint": str(result.checkpoint), "mlflow_run_id": result.mlflow_run_id,
-                           "steps": len(result.history), "final_loss": final_loss}))
+                           "steps": len(result.history), "final_loss": final_loss,
+                           "processes": result.world.size}))
 
 
 @click.command()

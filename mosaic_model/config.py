@@ -127,8 +127,8 @@ class TrainConfig(_Frozen):
     seed: int
     split: str  # QA split trained on
     max_steps: int  # optimizer steps
-    batch_size: int  # QA per micro-batch
-    grad_accum_steps: int
+    batch_size: int  # QA per micro-batch, i.e. per forward pass of one process
+    global_batch_size: int  # QA per optimizer step over all processes: batch_size x world size x accumulation
     lr: float
     weight_decay: float
     betas: tuple[float, float]
@@ -139,6 +139,18 @@ class TrainConfig(_Frozen):
     num_workers: int
     bf16: bool  # bf16 autocast; only ever applied on CUDA
     eval_batch_size: int
+
+    @model_validator(mode="after")
+    def _whole_micro_batches(self) -> TrainConfig:
+        if self.global_batch_size % self.batch_size:
+            raise ValueError(f"train: global_batch_size {self.global_batch_size} is not a multiple of "
+                             f"batch_size {self.batch_size}")
+        return self
+
+    @property
+    def micro_batches_per_step(self) -> int:
+        """Micro-batches of one optimizer step, over all processes (each runs an equal share)."""
+        return self.global_batch_size // self.batch_size
 
 
 class RunConfig(_Frozen):

@@ -47,6 +47,20 @@ def _open_clip_visual(cfg: VisionConfig) -> nn.Module:
     return model.visual
 
 
+def prune_unread(visual: nn.Module, layer: int) -> None:
+    """Drop what the tokens of block ``layer`` never pass through: later blocks, the final norm and the head.
+
+    Every trainable parameter then gets a gradient, which DistributedDataParallel requires (without a search
+    for unused parameters on every step).
+    """
+    timm_trunk = getattr(visual, "trunk", None)
+    if timm_trunk is None:
+        visual.prune_intermediate_layers([layer], prune_norm=True, prune_head=True)
+    else:
+        timm_trunk.prune_intermediate_layers([layer], prune_norm=True, prune_head=True)
+        visual.head = nn.Identity()
+
+
 class VisionEncoder(nn.Module):
     """open_clip ViT returning the patch tokens of block ``select_layer`` (-2: the penultimate)."""
 
@@ -57,6 +71,7 @@ class VisionEncoder(nn.Module):
         blocks = timm_trunk.blocks if timm_trunk is not None else self.visual.transformer.resblocks
         self.width = timm_trunk.num_features if timm_trunk is not None else self.visual.transformer.width
         self.layer = len(blocks) + cfg.select_layer if cfg.select_layer < 0 else cfg.select_layer
+        prune_unread(self.visual, self.layer)
         pre = self.visual.preprocess_cfg
         self.image_size = int(pre["size"][0] if isinstance(pre["size"], (tuple, list)) else pre["size"])
         self.register_buffer("mean", torch.tensor(pre["mean"]).view(1, 3, 1, 1), persistent=False)

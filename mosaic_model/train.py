@@ -1,9 +1,16 @@
 """Training: AdamW, cosine schedule with warmup, bf16 autocast on CUDA, gradient accumulation,
-checkpoints every ``save_every`` steps, resumable after a kill, MLflow-tracked.
+data-parallel over processes launched by torchrun, checkpoints every ``save_every`` steps, resumable
+after a kill (also with another number of processes), MLflow-tracked.
 
-Determinism: the order of micro-batches is a function of (seed, micro-batch index) alone
-(``ScheduleSampler``), and the checkpoint carries the torch RNG state, so a run resumed from step k
-repeats exactly the steps an uninterrupted run takes after k (bitwise on the CPU).
+One optimizer step takes ``global_batch_size`` QA = batch_size x world size x accumulation: its
+micro-batches of ``batch_size`` QA are split evenly among the W processes (``Shard``), each
+accumulates its share, and DistributedDataParallel averages the gradients, so the update equals the
+one a single process makes over all of them. Everything that decides a step is global: the
+micro-batch order is a function of (seed, global micro-batch index) alone (``ScheduleSampler``), and
+so is the dropout seed of each micro-batch. A checkpoint therefore holds only the step, the weights,
+the optimizer and the schedule: a run resumed from step k repeats the steps an uninterrupted run
+takes after k (bitwise on the CPU with the same number of processes; within float tolerance with
+another, where the gradient sums run in another order).
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ from typing import Any
 import mlflow
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
 from transformers import PreTrainedTokenizerBase, get_cosine_schedule_with_warmup
 
@@ -28,11 +36,13 @@ from mosaic_assets.params import Params
 from .checkpoint import (CONFIG, TOKENIZER, TRAIN_STATE, WEIGHTS, latest_checkpoint, load_weights, read_meta,
                          save_checkpoint)
 from .config import RunConfig, TrainConfig
-from .data import Batch, Collate, FrameCache, QADataset, read_qa, training_texts
+from .data import Batch, Collate, FrameCache, QADataset, QAItem, read_qa, training_texts
+from .distributed import World, all_sum, barrier, data_parallel, from_main, main_first, world
 from .modeling import SpatialMosaicVLM
 from .tokenizer import build_tokenizer, load_tokenizer
 from .tracking import TrackingConfig, data_version_tags, file_sha256, mlflow_run
 
+SEED_BYTES = 8  # torch seeds are 64-bit
 
 @dataclass(frozen=True)
 class StepLog:
@@ -48,7 +58,8 @@ class TrainResult:
     run_dir: Path
     checkpoint: Path
     history: list[StepLog]  # the steps this call ran (a resumed call starts after its checkpoint)
-    mlflow_run_id: str | None
+    mlflow_run_id: str | None  # None on every process but the main one, which alone logs
+    world: World
 
 
 def select_device(name: str | None) -> torch.device:
@@ -65,11 +76,37 @@ def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextMana
     return contextlib.nullcontext()
 
 
-class ScheduleSampler(Sampler[list[int]]):
-    """Micro-batch m of the run = slice m mod E of the permutation of epoch m // E (seeded by seed + epoch)."""
+@dataclass(frozen=True)
+class Shard:
+    """The micro-batches of one process: its k-th of step s (from 1) is global micro-batch ((s-1)*A + k)*W + rank."""
 
-    def __init__(self, n: int, batch_size: int, seed: int, start: int, stop: int) -> None:
-        self.n, self.batch_size, self.seed, self.start, self.stop = n, batch_size, seed, start, stop
+    rank: int
+    world_size: int  # W
+    accumulation: int  # A: micro-batches per process and optimizer step
+
+    @classmethod
+    def of(cls, t: TrainConfig, w: World) -> Shard:
+        if t.micro_batches_per_step % w.size:
+            raise ValueError(f"train.global_batch_size {t.global_batch_size} = {t.micro_batches_per_step} micro-batches "
+                             f"of {t.batch_size}, which {w.size} processes cannot share evenly")
+        return cls(w.rank, w.size, t.micro_batches_per_step // w.size)
+
+    def micro_batch(self, step: int, k: int) -> int:
+        return ((step - 1) * self.accumulation + k) * self.world_size + self.rank
+
+
+def micro_batch_seed(seed: int, micro_batch: int) -> int:
+    """The torch seed of a micro-batch's dropout: the same whichever process runs it, before or after a resume."""
+    return int.from_bytes(hashlib.sha256(f"{seed}/{micro_batch}".encode()).digest()[:SEED_BYTES], "little")
+
+
+class ScheduleSampler(Sampler[list[int]]):
+    """Micro-batch m of the run = slice m mod E of the permutation of epoch m // E (seeded by seed + epoch);
+    this process's micro-batches of steps ``first_step``..``last_step``."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, shard: Shard, first_step: int, last_step: int) -> None:
+        self.n, self.batch_size, self.seed, self.shard = n, batch_size, seed, shard
+        self.steps = range(first_step, last_step + 1)
         self.per_epoch = math.ceil(n / batch_size)
 
     def batch(self, m: int) -> list[int]:
@@ -78,10 +115,10 @@ class ScheduleSampler(Sampler[list[int]]):
         return order[pos * self.batch_size:(pos + 1) * self.batch_size].tolist()
 
     def __iter__(self) -> Iterator[list[int]]:
-        return (self.batch(m) for m in range(self.start, self.stop))
+        return (self.batch(self.shard.micro_batch(s, k)) for s in self.steps for k in range(self.shard.accumulation))
 
     def __len__(self) -> int:
-        return self.stop - self.start
+        return len(self.steps) * self.shard.accumulation
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -105,19 +142,6 @@ def run_name(cfg: RunConfig, qa_path: Path) -> str:
     return f"{cfg.model.name}-{file_sha256(qa_path)[:12]}-{config_hash[:8]}"
 
 
-def _rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def _run_params(cfg: RunConfig, qa_path: Path, image_root: Path, counts: dict[str, int]) -> dict[str, Any]:
     return {**cfg.model_dump(mode="json"), "data": {"qa_path": str(qa_path), "image_root": str(image_root)},
             "parameters": counts}
@@ -128,59 +152,70 @@ class Trainer:
     """The model, its optimizer and schedule, and what one optimizer step and one checkpoint take."""
 
     cfg: RunConfig
-    model: SpatialMosaicVLM
+    model: SpatialMosaicVLM  # on world.device
     tokenizer: PreTrainedTokenizerBase
-    device: torch.device
+    world: World
     run_dir: Path
     mlflow_run_id: str | None = None
 
     def __post_init__(self) -> None:
         t = self.cfg.train
+        self.shard = Shard.of(t, self.world)
         self.optimizer = build_optimizer(self.model, t)
         warmup = math.ceil(t.warmup_ratio * t.max_steps)
         self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, warmup, t.max_steps)
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.parallel = data_parallel(self.model, self.world)  # what the forward pass runs through
 
     def restore(self, checkpoint: Path) -> int:
-        """Optimizer, schedule and RNG of ``checkpoint`` (its weights are loaded before); returns its step."""
+        """Optimizer and schedule of ``checkpoint`` (its weights are loaded before); returns its step."""
         state = torch.load(checkpoint / TRAIN_STATE, map_location="cpu", weights_only=True)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"])
         meta = read_meta(checkpoint)
         self.mlflow_run_id = meta["mlflow_run_id"]
         return meta["step"]
 
+    def _gradient_sync(self, k: int) -> contextlib.AbstractContextManager:
+        """Gradients are all-reduced in the backward pass of a process's last micro-batch of the step only."""
+        if isinstance(self.parallel, DistributedDataParallel) and k < self.shard.accumulation - 1:
+            return self.parallel.no_sync()
+        return contextlib.nullcontext()
+
     def step(self, step: int, batches: Iterator[Batch]) -> StepLog:
-        """One optimizer step over ``grad_accum_steps`` micro-batches."""
-        t = self.cfg.train
+        """One optimizer step: this process's ``accumulation`` micro-batches; logs the global loss and rate."""
+        t, device, accumulation = self.cfg.train, self.world.device, self.shard.accumulation
         self.model.train()
         began, loss_sum, n_samples = time.perf_counter(), 0.0, 0
-        for _ in range(t.grad_accum_steps):
-            batch = next(batches).to(self.device)
-            with autocast(self.device, t.bf16):
-                loss = self.model(batch).loss / t.grad_accum_steps
-            loss.backward()
+        for k in range(accumulation):
+            batch = next(batches).to(device)
+            torch.manual_seed(micro_batch_seed(t.seed, self.shard.micro_batch(step, k)))
+            with self._gradient_sync(k):
+                with autocast(device, t.bf16):
+                    loss = self.parallel(batch).loss / accumulation
+                loss.backward()
             loss_sum += loss.item()
             n_samples += len(batch.ids)
+        loss_total, samples = all_sum(self.world, [loss_sum, n_samples])
         grad_norm = float(nn.utils.clip_grad_norm_(self.trainable, t.max_grad_norm))
         lr = self.scheduler.get_last_lr()[0]
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return StepLog(step, loss_sum, lr, grad_norm, n_samples / (time.perf_counter() - began))
+        return StepLog(step, loss_total / self.world.size, lr, grad_norm, samples / (time.perf_counter() - began))
 
-    def save(self, step: int) -> Path:
-        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                 "rng": _rng_state()}
-        return save_checkpoint(self.run_dir, step, self.model, self.tokenizer, self.cfg, state, self.mlflow_run_id)
+    def save(self, step: int) -> None:
+        """The main process writes the checkpoint (atomically); every process waits until it is complete."""
+        if self.world.is_main:
+            state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+            save_checkpoint(self.run_dir, step, self.model, self.tokenizer, self.cfg, state, self.mlflow_run_id)
+        barrier(self.world)
 
 
-def _loader(dataset: QADataset, cache: FrameCache, model: SpatialMosaicVLM, t: TrainConfig, start_step: int,
-            device: torch.device) -> DataLoader:
-    """Micro-batches from ``start_step`` on, in the run's fixed order."""
-    sampler = ScheduleSampler(len(dataset), t.batch_size, t.seed, start_step * t.grad_accum_steps,
-                              t.max_steps * t.grad_accum_steps)
+def _loader(dataset: QADataset, cache: FrameCache, model: SpatialMosaicVLM, t: TrainConfig, shard: Shard,
+            start_step: int, device: torch.device) -> DataLoader:
+    """This process's micro-batches of the steps after ``start_step``, in the run's fixed order."""
+    sampler = ScheduleSampler(len(dataset), t.batch_size, t.seed, shard, start_step + 1, t.max_steps)
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=Collate(cache, model.image_sizes),
                       num_workers=t.num_workers, pin_memory=device.type == "cuda",
                       generator=torch.Generator().manual_seed(t.seed))  # keeps the global RNG (dropout) untouched
@@ -189,24 +224,39 @@ def _loader(dataset: QADataset, cache: FrameCache, model: SpatialMosaicVLM, t: T
 def train(cfg: RunConfig, qa_path: Path, image_root: Path, run_dir: Path, params: Params,
           tracking: TrackingConfig | None = None, on_step: Callable[[StepLog], None] | None = None,
           device: str | None = None) -> TrainResult:
-    """Train (or resume the run in ``run_dir``) up to ``cfg.train.max_steps`` optimizer steps."""
-    t = cfg.train
+    """Train (or resume the run in ``run_dir``) up to ``cfg.train.max_steps`` optimizer steps.
+
+    Under torchrun every process calls this; they share the run folder (a shared filesystem across hosts).
+    """
+    with world(select_device(device)) as w:
+        return _train(cfg, qa_path, image_root, run_dir, params, tracking if w.is_main else None, on_step, w)
+
+
+def _trainer(cfg: RunConfig, items: list[QAItem], run_dir: Path, w: World) -> tuple[Trainer, int]:
+    """The model (from scratch, or the run's latest checkpoint) and its optimizer; the step it is at."""
     latest = latest_checkpoint(run_dir)
-    items = read_qa(qa_path, t.split)
-    tokenizer = (load_tokenizer(latest / TOKENIZER) if latest
-                 else build_tokenizer(cfg.model.tokenizer, training_texts(items, cfg.model.chat_template)))
-    torch.manual_seed(t.seed)
+    tokenizer = (load_tokenizer(latest / TOKENIZER) if latest else from_main(
+        w, lambda: build_tokenizer(cfg.model.tokenizer, training_texts(items, cfg.model.chat_template))))
+    torch.manual_seed(cfg.train.seed)
     model = SpatialMosaicVLM(cfg.model, tokenizer)
     if latest:
         load_weights(model, latest)
-    dev = select_device(device)
-    trainer = Trainer(cfg, model.to(dev), tokenizer, dev, run_dir)
-    start_step = trainer.restore(latest) if latest else 0
+    trainer = Trainer(cfg, model.to(w.device), tokenizer, w, run_dir)
+    return trainer, trainer.restore(latest) if latest else 0
+
+
+def _train(cfg: RunConfig, qa_path: Path, image_root: Path, run_dir: Path, params: Params,
+           tracking: TrackingConfig | None, on_step: Callable[[StepLog], None] | None, w: World) -> TrainResult:
+    t = cfg.train
+    items = read_qa(qa_path, t.split)
+    trainer, start_step = _trainer(cfg, items, run_dir, w)
+    model = trainer.model
     if start_step >= t.max_steps:
-        return TrainResult(run_dir, latest, [], trainer.mlflow_run_id)
-    dataset = QADataset(items, tokenizer, cfg.model.chat_template, image_root, with_answers=True)
-    cache = FrameCache.build(params.artifacts / params.model.frame_cache, dataset.frame_paths(), model.image_sizes)
-    batches = iter(_loader(dataset, cache, model, t, start_step, dev))
+        return TrainResult(run_dir, latest_checkpoint(run_dir), [], trainer.mlflow_run_id, w)
+    dataset = QADataset(items, trainer.tokenizer, cfg.model.chat_template, image_root, with_answers=True)
+    with main_first(w):  # one process writes the frame cache, the others then read it
+        cache = FrameCache.build(params.artifacts / params.model.frame_cache, dataset.frame_paths(), model.image_sizes)
+    batches = iter(_loader(dataset, cache, model, t, trainer.shard, start_step, w.device))
     run = contextlib.nullcontext() if tracking is None else mlflow_run(
         tracking, run_dir.name, _run_params(cfg, qa_path, image_root, parameter_counts(model)),
         data_version_tags(qa_path), run_id=trainer.mlflow_run_id)
@@ -227,4 +277,4 @@ def train(cfg: RunConfig, qa_path: Path, image_root: Path, run_dir: Path, params
             for name in (WEIGHTS, CONFIG):
                 mlflow.log_artifact(str(checkpoint / name), "checkpoint")
             mlflow.log_artifacts(str(checkpoint / TOKENIZER), f"checkpoint/{TOKENIZER}")
-    return TrainResult(run_dir, checkpoint, history, trainer.mlflow_run_id)
+    return TrainResult(run_dir, checkpoint, history, trainer.mlflow_run_id, w)

@@ -61,7 +61,7 @@ class Killed(Exception):
 
 
 def test_resume_after_a_kill_repeats_the_uninterrupted_loss_curve(qa_set, params, tmp_path):
-    cfg = tiny_config(max_steps=6, save_every=2, grad_accum_steps=2)  # 12 micro-batches: 3 epochs of 4
+    cfg = tiny_config(max_steps=6, save_every=2, global_batch_size=16)  # 12 micro-batches: 3 epochs of 4
     straight = train(cfg, qa_set.parquet, qa_set.image_root, tmp_path / "a", params).history
 
     def kill_after_step_5(log):
