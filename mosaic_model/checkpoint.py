@@ -3,7 +3,7 @@
     step_0000100/model.safetensors   checkpoint_state() of the model (no frozen pretrained tensors)
     step_0000100/config.json         the run config, the step and the MLflow run id
     step_0000100/tokenizer/          save_pretrained of the tokenizer
-    step_0000100/train_state.pt      optimizer, scheduler and torch RNG state (resuming)
+    step_0000100/train_state.pt      optimizer and scheduler state (resuming, with any number of processes)
     latest                           the name of the newest complete checkpoint
 """
 from __future__ import annotations

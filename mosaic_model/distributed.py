@@ -74,7 +74,7 @@ def data_parallel(model: nn.Module, w: World) -> nn.Module:
     if not w.distributed:
         return model
     device_ids = [w.device.index] if w.device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False)
+    return DistributedDataParallel(model, device_ids=device_ids, forward_sync_buffers=False)
 
 
 def barrier(w: World) -> None:
