@@ -1,0 +1,98 @@
+"""A compact, self-contained copy of the data one experiment needs, small enough to travel to a GPU machine.
+
+    <bundle>/qa.parquet                                  the QA dataset (every split)
+    <bundle>/frames/<source>/<scene>/images/<frame>.jpg  every registered frame, squashed to size x size
+    <bundle>/geometry/<scene>.npz                        depth (float16 metres, depth_size^2, 0 = none),
+                                                         world_to_cam [N, 4, 4], K [N, 3, 3] of the
+                                                         size x size image, frame_ids (registered order)
+    <bundle>/manifest.json                               scene -> source and split, sizes, the QA hash
+
+The frames are the ``frames`` asset's images (what the QA refers to), resized once as the model's
+frame cache would resize them; the depth maps and poses are the scene's iPhone depth and colmap poses.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from mosaic_assets.atomic import atomic_dir
+from mosaic_assets.params import ScanNetppParams
+from mosaic_assets.qa.export import image_path
+from mosaic_assets.scene.iphone import read_depth, read_iphone_frames
+from mosaic_assets.scene.types import Frame
+
+from .tracking import file_sha256
+
+QA = "qa.parquet"
+FRAMES = "frames"
+GEOMETRY = "geometry"
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class BundleSpec:
+    size: int  # frame side in pixels (the model's input size)
+    depth_size: int  # depth map side in pixels
+    jpeg_quality: int
+
+
+def scene_splits(qa_path: Path) -> dict[str, tuple[str, str]]:
+    """scene_id -> (data_source, split), from the QA dataset (splits are scene-disjoint)."""
+    df = pd.read_parquet(qa_path, columns=["scene_id", "data_source", "split"]).drop_duplicates()
+    if df["scene_id"].duplicated().any():
+        raise ValueError(f"{qa_path}: a scene appears in several splits or sources")
+    return {str(r.scene_id): (str(r.data_source), str(r.split)) for r in df.itertuples(index=False)}
+
+
+def _depth_map(frame: Frame, side: int) -> np.ndarray:
+    """Metric depth squashed to side x side by nearest neighbour (no blending across edges or holes)."""
+    depth = Image.fromarray(read_depth(frame).astype(np.float32), mode="F")
+    return np.asarray(depth.resize((side, side), Image.Resampling.NEAREST)).astype(np.float16)
+
+
+def _square_intrinsics(frame: Frame, side: int) -> np.ndarray:
+    return frame.camera.scaled(side, side).K.astype(np.float32)
+
+
+def _write_scene(out: Path, scene_dir: Path, source: str, frames_root: Path, spec: BundleSpec,
+                 scannetpp: ScanNetppParams) -> None:
+    frames = [f for f in read_iphone_frames(scene_dir, scannetpp) if f.depth_path is not None]
+    scene = scene_dir.name
+    for f in frames:
+        target = image_path(out / FRAMES, source, scene, f.frame_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with Image.open(image_path(frames_root, source, scene, f.frame_id)) as im:
+            im.convert("RGB").resize((spec.size, spec.size), Image.Resampling.BICUBIC).save(
+                target, quality=spec.jpeg_quality)
+    np.savez_compressed(
+        out / GEOMETRY / f"{scene}.npz", frame_ids=np.array([f.frame_id for f in frames]),
+        depth=np.stack([_depth_map(f, spec.depth_size) for f in frames]),
+        world_to_cam=np.stack([f.world_to_cam for f in frames]).astype(np.float32),
+        K=np.stack([_square_intrinsics(f, spec.size) for f in frames]),
+    )
+
+
+def build_bundle(qa_path: Path, frames_root: Path, release_root: Path, out: Path, spec: BundleSpec,
+                 scannetpp: ScanNetppParams) -> Path:
+    """Write the bundle of every scene the QA dataset names (atomically, as one folder)."""
+    splits = scene_splits(qa_path)
+    with atomic_dir(out) as tmp:
+        (tmp / GEOMETRY).mkdir()
+        shutil.copyfile(qa_path, tmp / QA)
+        for scene, (source, _) in sorted(splits.items()):
+            _write_scene(tmp, release_root / "data" / scene, source, frames_root, spec, scannetpp)
+        manifest = {"scenes": {s: {"source": src, "split": split} for s, (src, split) in splits.items()},
+                    "size": spec.size,
+                    "depth_size": spec.depth_size, "qa_sha256": file_sha256(qa_path)}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return out
+
+
+def read_manifest(bundle: Path) -> dict:
+    return json.loads((bundle / MANIFEST).read_text())

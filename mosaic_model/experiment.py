@@ -1,0 +1,173 @@
+"""The paper experiment on one GPU machine: geometry-encoder pretraining, the VLM runs, their evaluation.
+
+Every stage reads the data bundle (``mosaic_model.bundle``) and writes under a work folder; each one
+skips what is already done and training resumes from its latest checkpoint, so a command cut off at
+the machine's time limit is simply run again. Runs and their variants are ``params.yaml``
+``experiment``; each process logs into its own MLflow SQLite store under ``<work>/mlflow/`` (one
+writer per database), exported with the results.
+
+    python -m mosaic_model.experiment geometry  --bundle B --work W
+    python -m mosaic_model.experiment train NAME --bundle B --work W
+    python -m mosaic_model.experiment evaluate NAME --bundle B --work W
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import BaseModel, ConfigDict
+
+from mosaic_assets.params import Params, load_params
+
+from .bundle import FRAMES, QA
+from .config import RunConfig, load_run_config
+from .geometry_pretrain import METRICS, WEIGHTS, GeometryPretrainConfig
+from .tracking import TrackingConfig
+
+GEOMETRY_DIR = "geometry"
+BLANK_FRAMES = "blank_frames"
+
+
+class RunVariant(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: dict[str, Any]  # overrides of the config's model section
+    pretrained_geometry: bool  # geometry.weights = the pretrained encoder of the geometry stage
+    blank_frames: bool  # the blind baseline: every frame a uniform grey image
+
+
+class ExperimentParams(BaseModel):
+    """params.yaml ``experiment``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    config: str  # model size of every run
+    train: dict[str, Any]  # overrides of the config's train section
+    eval_splits: tuple[str, ...]
+    runs: dict[str, RunVariant]
+
+
+def experiment_params(params: Params) -> ExperimentParams:
+    return ExperimentParams.model_validate(params.model_extra["experiment"])
+
+
+def geometry_params(params: Params) -> GeometryPretrainConfig:
+    return GeometryPretrainConfig.model_validate(params.model_extra["geometry_pretrain"])
+
+
+def tracking(work: Path, name: str, params: Params) -> TrackingConfig:
+    db = work / "mlflow" / f"{name}.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    return TrackingConfig(f"sqlite:///{db.resolve()}", params.model.experiment)
+
+
+def run_config(name: str, exp: ExperimentParams, work: Path) -> RunConfig:
+    variant = exp.runs[name]
+    model = dict(variant.model)
+    if variant.pretrained_geometry:
+        weights = work / GEOMETRY_DIR / WEIGHTS
+        if not weights.is_file():
+            raise FileNotFoundError(f"run {name!r} needs the pretrained geometry encoder at {weights}")
+        model["geometry"] = {**model.get("geometry", {}), "weights": str(weights.resolve())}
+    return load_run_config(exp.config, {"model": model, "train": exp.train})
+
+
+def image_root(name: str, exp: ExperimentParams, bundle: Path, work: Path, params: Params) -> Path:
+    """The bundle's frames, or (blind run) grey frames at the same paths."""
+    if not exp.runs[name].blank_frames:
+        return bundle / FRAMES
+    from .baselines import write_blank_frames
+    from .data import read_qa
+
+    size = load_run_config(exp.config).model.geometry.vggt.img_size
+    return write_blank_frames(read_qa(bundle / QA, None), work / BLANK_FRAMES, size)
+
+
+def run_geometry(bundle: Path, work: Path, params: Params) -> Path:
+    import mlflow
+    import torch
+
+    from .geometry_pretrain import log_to_mlflow, pretrain
+    from .tracking import data_version_tags, mlflow_run
+    from .train import select_device
+
+    out = work / GEOMETRY_DIR
+    if (out / METRICS).is_file():
+        return out
+    exp, cfg = experiment_params(params), geometry_params(params)
+    vggt_cfg = load_run_config(exp.config).model.geometry.vggt
+    run_params = {"geometry_pretrain": cfg.model_dump(mode="json"), "vggt": vggt_cfg.model_dump(mode="json")}
+    with mlflow_run(tracking(work, "geometry", params), f"geometry-{exp.config}", run_params,
+                    data_version_tags(bundle / QA)):
+        result = pretrain(vggt_cfg, cfg, bundle, out, select_device(None),
+                          on_step=lambda s: print(f"geometry step {s.step}: loss {s.loss:.4f}", flush=True))
+        log_to_mlflow(result)
+        mlflow.set_tag("mosaic.device", torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu")
+    return out
+
+
+def run_training(name: str, bundle: Path, work: Path, params: Params) -> Path:
+    from .train import train
+
+    exp = experiment_params(params)
+    cfg = run_config(name, exp, work)
+    result = train(cfg, bundle / QA, image_root(name, exp, bundle, work, params), work / "runs" / name, params,
+                   tracking(work, name, params),
+                   on_step=lambda s: s.step % 100 == 0 and print(f"{name} step {s.step}: loss {s.loss:.4f}",
+                                                                 flush=True))
+    return result.checkpoint
+
+
+def run_evaluation(name: str, bundle: Path, work: Path, params: Params) -> list[Path]:
+    from .checkpoint import latest_checkpoint, read_meta
+    from .evaluate import evaluate
+
+    exp = experiment_params(params)
+    checkpoint = latest_checkpoint(work / "runs" / name)
+    if checkpoint is None or read_meta(checkpoint)["step"] < run_config(name, exp, work).train.max_steps:
+        raise RuntimeError(f"run {name!r} has not finished training ({checkpoint})")
+    written = []
+    for split in exp.eval_splits:
+        out = work / "eval" / name / split
+        if not (out / "scores.json").is_file():
+            evaluate(checkpoint, bundle / QA, image_root(name, exp, bundle, work, params), out, split, params,
+                     tracking(work, f"eval-{name}", params))
+        written.append(out / "scores.json")
+    return written
+
+
+_DIR = click.Path(path_type=Path)
+
+
+@click.group()
+def cli() -> None:
+    """Stages of the paper experiment (see the module docstring)."""
+
+
+@cli.command()
+@click.option("--bundle", type=_DIR, required=True)
+@click.option("--work", type=_DIR, required=True)
+def geometry(bundle: Path, work: Path) -> None:
+    click.echo(run_geometry(bundle, work, load_params()))
+
+
+@cli.command("train")
+@click.argument("name")
+@click.option("--bundle", type=_DIR, required=True)
+@click.option("--work", type=_DIR, required=True)
+def train_command(name: str, bundle: Path, work: Path) -> None:
+    click.echo(run_training(name, bundle, work, load_params()))
+
+
+@cli.command("evaluate")
+@click.argument("name")
+@click.option("--bundle", type=_DIR, required=True)
+@click.option("--work", type=_DIR, required=True)
+def evaluate_command(name: str, bundle: Path, work: Path) -> None:
+    for path in run_evaluation(name, bundle, work, load_params()):
+        click.echo(path)
+
+
+if __name__ == "__main__":
+    cli()
