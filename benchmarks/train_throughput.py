@@ -1,0 +1,143 @@
+"""Training-step throughput of SpatialMosaicVLM on the GPU: the pipeline's setting against a naive one (JSON).
+
+    python benchmarks/train_throughput.py --qa QA.parquet --images ROOT [--config small] [--steps 60]
+        [--warmup 10] [--out result.json]
+
+- pipeline: bf16 autocast, frames decoded once into the FrameCache, a DataLoader with workers and
+  pinned memory (what ``mosaic_model.train`` runs);
+- naive: fp32, every frame decoded from its JPEG and resized in the main process at every step.
+
+Both run in one process on the same data, model initialisation and batch order, through the same
+``Trainer.step``. Reported per setting: samples/s over the timed steps (after warm-up; the step
+ends with ``loss.item()``, so it is synchronised), the median step time, the GPU utilisation
+sampled by NVML (``torch.cuda.utilization``) every 50 ms during the timed steps, and peak memory.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import DataLoader, RandomSampler
+
+from mosaic_assets.params import load_params
+from mosaic_model.config import RunConfig, load_run_config
+from mosaic_model.data import Collate, FrameCache, QADataset, _resize, read_qa, training_texts
+from mosaic_model.modeling import SpatialMosaicVLM
+from mosaic_model.tokenizer import build_tokenizer
+from mosaic_model.train import Trainer
+
+UTIL_PERIOD_S = 0.05
+
+
+class DiskFrames:
+    """The FrameCache interface, decoding and resizing every frame from its JPEG on every call."""
+
+    def frames(self, size: int, paths: list[Path]) -> Tensor:
+        out = []
+        for path in paths:
+            with Image.open(path) as im:
+                out.append(_resize(im.convert("RGB"), size))
+        return torch.from_numpy(np.stack(out))
+
+
+class UtilisationSampler:
+    """GPU utilisation (%) sampled in a background thread while active."""
+
+    def __init__(self) -> None:
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(torch.cuda.utilization())
+            time.sleep(UTIL_PERIOD_S)
+
+    def __enter__(self) -> UtilisationSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def measure(cfg: RunConfig, dataset: QADataset, frames: Any, num_workers: int, tokenizer: Any, steps: int,
+            warmup: int) -> dict[str, Any]:
+    device = torch.device("cuda")
+    torch.manual_seed(cfg.train.seed)
+    model = SpatialMosaicVLM(cfg.model, tokenizer).to(device)
+    trainer = Trainer(cfg, model, tokenizer, device, Path(tempfile.mkdtemp()))
+    sampler = RandomSampler(dataset, replacement=True, num_samples=cfg.train.batch_size * (steps + warmup),
+                            generator=torch.Generator().manual_seed(cfg.train.seed))
+    loader = DataLoader(dataset, batch_size=cfg.train.batch_size, sampler=sampler, num_workers=num_workers,
+                        collate_fn=Collate(frames, model.image_sizes), pin_memory=num_workers > 0)
+    batches = iter(loader)
+    for step in range(warmup):
+        trainer.step(step, batches)
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    step_s = []
+    with UtilisationSampler() as util:
+        began = time.perf_counter()
+        for step in range(steps):
+            t0 = time.perf_counter()
+            trainer.step(warmup + step, batches)
+            step_s.append(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - began
+    return {"samples_per_s": round(steps * cfg.train.batch_size / elapsed, 2),
+            "step_ms_median": round(statistics.median(step_s) * 1000, 2),
+            "gpu_util_mean_pct": round(statistics.fmean(util.samples), 1) if util.samples else None,
+            "gpu_util_samples": len(util.samples),
+            "peak_mem_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2),
+            "bf16": cfg.train.bf16, "num_workers": num_workers}
+
+
+def run(qa: Path, images: Path, config: str, steps: int, warmup: int) -> dict[str, Any]:
+    params = load_params()
+    base = load_run_config(config)
+    items = read_qa(qa, base.train.split)
+    tokenizer = build_tokenizer(base.model.tokenizer, training_texts(items, base.model.chat_template))
+    dataset = QADataset(items, tokenizer, base.model.chat_template, images, with_answers=True)
+    sizes = SpatialMosaicVLM(base.model, tokenizer).image_sizes
+    t0 = time.perf_counter()
+    cache = FrameCache.build(params.artifacts / params.model.frame_cache, dataset.frame_paths(), sizes)
+    cache_s = time.perf_counter() - t0
+    naive_cfg = load_run_config(config, {"train": {"bf16": False}})
+    results = {"pipeline": measure(base, dataset, cache, base.train.num_workers, tokenizer, steps, warmup),
+               "naive": measure(naive_cfg, dataset, DiskFrames(), 0, tokenizer, steps, warmup)}
+    return {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "config": config,
+            "batch_size": base.train.batch_size, "timed_steps": steps, "warmup_steps": warmup,
+            "n_frames_cached": len(set(dataset.frame_paths())), "frame_cache_build_s": round(cache_s, 2),
+            **results,
+            "speedup": round(results["pipeline"]["samples_per_s"] / results["naive"]["samples_per_s"], 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--qa", type=Path, required=True)
+    parser.add_argument("--images", type=Path, required=True)
+    parser.add_argument("--config", default="small")
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    result = run(args.qa, args.images, args.config, args.steps, args.warmup)
+    text = json.dumps(result, indent=2)
+    if args.out:
+        args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""The experiment's result tables: the GPU runs' scores, the baselines computed here, the MLflow export.
+
+    python -m mosaic_model.report --bundle B --gpu-results DIR --out results/
+
+``DIR`` is the unpacked ``results.tar.gz`` of ``scripts/gpu_experiment.sh``. Writes, atomically:
+
+    scores/<split>/<model>.json   metrics.score_table of every model and baseline
+    summary.json                  overall / micro / per type / slices with CIs, geometry errors,
+                                  data version (QA sha256), MLflow run ids
+    mlflow_runs.json              every MLflow run of the GPU stores: params, tags, metric histories
+    table.md                      the markdown tables (every task x every model, CIs)
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mosaic_assets.atomic import atomic_file
+from mosaic_assets.params import Params, load_params
+
+from .baselines import answer_prior, chance_table, prior_predictions, read_options
+from .bundle import QA, read_manifest
+from .data import read_qa, scoring_record
+from .metrics import score_predictions
+
+MODELS = ("chance", "answer_prior", "blind", "no_geometry", "full")
+SLICE_ORDER = {"occ_level": ("low", "medium", "high"), "overlap_level": ("low", "medium", "high")}
+
+
+def baseline_tables(qa_path: Path, split: str, params: Params) -> dict[str, dict]:
+    """Chance and answer-prior score tables of ``split`` (the prior from the train split)."""
+    prior = answer_prior(read_qa(qa_path, "train"))
+    items, options = read_qa(qa_path, split), read_options(qa_path)
+    _, prior_table = score_predictions([scoring_record(i) for i in items], prior_predictions(items, options, prior),
+                                       params.eval)
+    return {"chance": chance_table(items, options, prior, params.eval), "answer_prior": prior_table}
+
+
+def export_mlflow(stores: list[Path]) -> list[dict[str, Any]]:
+    """Every run of the SQLite stores: ids, name, params, tags, final metrics and metric histories."""
+    from mlflow.tracking import MlflowClient
+
+    runs = []
+    for db in sorted(stores):
+        client = MlflowClient(tracking_uri=f"sqlite:///{db.resolve()}")
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        for run in client.search_runs(experiments):
+            history = {key: [[m.step, m.value] for m in client.get_metric_history(run.info.run_id, key)]
+                       for key in run.data.metrics if not key.startswith("system/")}
+            runs.append({"store": db.name, "run_id": run.info.run_id, "run_name": run.info.run_name,
+                         "status": run.info.status, "start_time": run.info.start_time, "end_time": run.info.end_time,
+                         "params": run.data.params, "tags": run.data.tags, "metrics": run.data.metrics,
+                         "history": history})
+    return runs
+
+
+def _cell(summary: dict[str, Any] | None) -> str:
+    if summary is None:
+        return "-"
+    lo, hi = summary["ci"]
+    return f"{summary['score']:.1f} [{lo:.1f}, {hi:.1f}]"
+
+
+def markdown_table(split: str, tables: dict[str, dict]) -> str:
+    """One row per question type, overall, micro and slice level; one column per model."""
+    names = [m for m in MODELS if m in tables]
+    header = f"| {split} | n | " + " | ".join(names) + " |\n|---|---|" + "---|" * len(names) + "\n"
+    any_table = next(iter(tables.values()))
+
+    def row(label: str, n: int, get: Any) -> str:
+        return f"| {label} | {n} | " + " | ".join(_cell(get(tables[m])) for m in names) + " |\n"
+
+    lines = [row("**overall**", any_table["overall"]["n"], lambda t: t["overall"]),
+             row("micro", any_table["micro"]["n"], lambda t: t["micro"])]
+    for qtype, s in any_table["per_type"].items():
+        lines.append(row(qtype, s["n"], lambda t, q=qtype: t["per_type"].get(q)))
+    for name, levels in any_table["slices"].items():
+        order = SLICE_ORDER.get(name, tuple(sorted(levels)))
+        for level in [lv for lv in order if lv in levels]:
+            lines.append(row(f"{name}={level}", levels[level]["n"],
+                             lambda t, a=name, b=level: t["slices"].get(a, {}).get(b)))
+    return header + "".join(lines)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2))
+
+
+def build_report(bundle: Path, gpu: Path, out: Path, params: Params, commit: str) -> dict[str, Any]:
+    manifest = read_manifest(bundle)
+    exp_splits = params.model_extra["experiment"]["eval_splits"]
+    runs = export_mlflow(list((gpu / "mlflow").glob("*.db")))
+    summary: dict[str, Any] = {"commit": commit, "qa_sha256": manifest["qa_sha256"], "splits": {},
+                               "mlflow_run_ids": {r["run_name"]: r["run_id"] for r in runs},
+                               "geometry": json.loads((gpu / "geometry" / "metrics.json").read_text())}
+    summary["geometry"].pop("history")
+    markdown = []
+    for split in exp_splits:
+        tables = baseline_tables(bundle / QA, split, params)
+        for name in MODELS[2:]:
+            scores = gpu / "eval" / name / split / "scores.json"
+            if scores.is_file():
+                tables[name] = json.loads(scores.read_text())
+        for name, table in tables.items():
+            _write_json(out / "scores" / split / f"{name}.json", table)
+        summary["splits"][split] = {name: {"overall": t["overall"], "micro": t["micro"], "per_type": t["per_type"],
+                                           "slices": t["slices"]} for name, t in tables.items()}
+        markdown.append(markdown_table(split, tables))
+    _write_json(out / "summary.json", summary)
+    _write_json(out / "mlflow_runs.json", runs)
+    with atomic_file(out / "table.md") as tmp:
+        tmp.write_text("\n".join(markdown))
+    return summary
+
+
+@click.command()
+@click.option("--bundle", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--gpu-results", "gpu", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--commit", required=True, help="The commit the GPU run was made from.")
+def main(bundle: Path, gpu: Path, out: Path, commit: str) -> None:
+    summary = build_report(bundle, gpu, out, load_params(), commit)
+    click.echo(json.dumps({s: {m: t["overall"]["score"] for m, t in v.items()} for s, v in summary["splits"].items()}))
+
+
+if __name__ == "__main__":
+    main()
