@@ -38,20 +38,18 @@ WORKER = "worker"
 LAUNCH_TIMEOUT_S = 1800.0
 
 
-def _overrides(args: argparse.Namespace, global_batch_size: int) -> dict:
-    steps = args.warmup + args.steps
-    return {"train": {"max_steps": steps, "save_every": steps, "global_batch_size": global_batch_size}}
-
-
 def run_worker(args: argparse.Namespace) -> None:
-    """One process of a torchrun launch: train, then rank 0 writes the timed steps' samples/s."""
-    cfg = load_run_config(args.config, _overrides(args, args.global_batch_size))
+    """One process of a torchrun launch: train (one checkpoint, at the end), then rank 0 writes its point."""
+    steps = args.warmup + args.steps
+    cfg = load_run_config(args.config, {"train": {"max_steps": steps, "save_every": steps,
+                                                  "global_batch_size": args.global_batch_size}})
     result = train(cfg, args.qa, args.images, args.run_dir, load_params(), device=args.device)
     if result.world.is_main:
         timed = result.history[args.warmup:]
-        step_time = sum(cfg.train.global_batch_size / h.samples_per_s for h in timed)
-        args.out.write_text(json.dumps({"processes": result.world.size, "global_batch_size": cfg.train.global_batch_size,
-                                        "samples_per_s": len(timed) * cfg.train.global_batch_size / step_time}))
+        qa = cfg.train.global_batch_size
+        step_time = sum(qa / h.samples_per_s for h in timed)
+        args.out.write_text(json.dumps({"processes": result.world.size, "global_batch_size": qa,
+                                        "samples_per_s": len(timed) * qa / step_time}))
 
 
 def _launch(args: argparse.Namespace, processes: int, global_batch_size: int, tmp: Path) -> dict:

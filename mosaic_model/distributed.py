@@ -27,15 +27,12 @@ class World:
     rank: int
     size: int
     device: torch.device  # this process's device (cuda:LOCAL_RANK under torchrun on GPUs)
+    distributed: bool  # in a process group (launched by torchrun)
 
     @property
     def is_main(self) -> bool:
         """The process that logs to MLflow and writes checkpoints."""
         return self.rank == MAIN_RANK
-
-    @property
-    def distributed(self) -> bool:
-        return dist.is_available() and dist.is_initialized()
 
 
 def launched_by_torchrun() -> bool:
@@ -50,7 +47,7 @@ def backend(device: torch.device) -> str:
 def world(device: torch.device) -> Iterator[World]:
     """Join torchrun's process group for the duration (left again if joined here), or a world of one."""
     if not launched_by_torchrun():
-        yield World(MAIN_RANK, 1, device)
+        yield World(MAIN_RANK, 1, device, distributed=False)
         return
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
@@ -59,7 +56,7 @@ def world(device: torch.device) -> Iterator[World]:
     if joined:
         dist.init_process_group(backend(device), device_id=device if device.type == "cuda" else None)
     try:
-        yield World(dist.get_rank(), dist.get_world_size(), device)
+        yield World(dist.get_rank(), dist.get_world_size(), device, distributed=True)
     finally:
         if joined:
             dist.destroy_process_group()

@@ -87,8 +87,8 @@ class Shard:
     @classmethod
     def of(cls, t: TrainConfig, w: World) -> Shard:
         if t.micro_batches_per_step % w.size:
-            raise ValueError(f"train.global_batch_size {t.global_batch_size} = {t.micro_batches_per_step} micro-batches "
-                             f"of {t.batch_size}, which {w.size} processes cannot share evenly")
+            raise ValueError(f"train.global_batch_size {t.global_batch_size} = {t.micro_batches_per_step} "
+                             f"micro-batches of {t.batch_size}, which {w.size} processes cannot share evenly")
         return cls(w.rank, w.size, t.micro_batches_per_step // w.size)
 
     def micro_batch(self, step: int, k: int) -> int:

@@ -23,6 +23,7 @@ from mosaic_model.modeling import SpatialMosaicVLM
 from mosaic_model.tokenizer import train_bpe
 from mosaic_model.tracking import TrackingConfig
 from mosaic_model.train import ScheduleSampler, Shard, train
+from model_fixtures import qa_rows
 
 PROCESSES = 2
 LAUNCH_TIMEOUT_S = 240.0  # the whole 2-process run, on a loaded 2-core machine
@@ -38,23 +39,26 @@ def ddp_config() -> RunConfig:
                                     "model": {"fusion": {"dropout": 0.0}}})
 
 
+def shard(rank: int, world_size: int) -> Shard:
+    return Shard.of(ddp_config().train, World(rank, world_size, CPU, distributed=world_size > 1))
+
+
 @pytest.mark.parametrize("world_size", [1, 2, 4])
 def test_processes_share_each_step_s_micro_batches_in_the_global_order(world_size):
-    t = ddp_config().train
-    one = ScheduleSampler(32, t.batch_size, t.seed, Shard.of(t, World(0, 1, CPU)), 1, t.max_steps)
-    shards = [ScheduleSampler(32, t.batch_size, t.seed, Shard.of(t, World(r, world_size, CPU)), 1, t.max_steps)
-              for r in range(world_size)]
-    per_step = t.micro_batches_per_step
-    single, ranks = list(one), [list(s) for s in shards]
+    t, n_qa = ddp_config().train, len(qa_rows())
+    single = list(ScheduleSampler(n_qa, t.batch_size, t.seed, shard(0, 1), 1, t.max_steps))
+    ranks = [list(ScheduleSampler(n_qa, t.batch_size, t.seed, shard(r, world_size), 1, t.max_steps))
+             for r in range(world_size)]
+    per_step, per_rank = t.micro_batches_per_step, t.micro_batches_per_step // world_size
     for step in range(t.max_steps):
-        mine = [b for r in ranks for b in r[step * per_step // world_size:(step + 1) * per_step // world_size]]
-        assert sorted(map(sorted, mine)) == sorted(map(sorted, single[step * per_step:(step + 1) * per_step]))
-    assert sum(map(len, shards)) == len(one) == t.max_steps * per_step
+        shared = [b for r in ranks for b in r[step * per_rank:(step + 1) * per_rank]]
+        assert sorted(shared) == sorted(single[step * per_step:(step + 1) * per_step])
+    assert sum(map(len, ranks)) == len(single) == t.max_steps * per_step
 
 
 def test_a_global_batch_processes_cannot_share_evenly_is_refused():
     with pytest.raises(ValueError, match="cannot share evenly"):
-        Shard.of(ddp_config().train, World(0, 3, CPU))
+        shard(0, 3)
 
 
 def test_every_trainable_parameter_gets_a_gradient(qa_set, tmp_path):
