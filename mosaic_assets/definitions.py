@@ -4,6 +4,7 @@ from __future__ import annotations
 import dagster as dg
 from mosaic_model.dagster_resource import MLflowResource
 
+from .defs.assets import geometry as geometry_assets
 from .defs.assets import model as model_assets
 from .defs.assets import qa as qa_assets
 from .defs.assets import quality as quality_checks
@@ -15,7 +16,7 @@ from .defs.resources import MosaicParams
 from .params import default_params
 
 # One entry per asset module (domain); each module holds the thin wrappers of one pipeline stage.
-ASSET_MODULES = [scene_assets, visibility_assets, qa_assets, quality_checks, model_assets]
+ASSET_MODULES = [scene_assets, visibility_assets, qa_assets, quality_checks, geometry_assets, model_assets]
 
 assets = dg.load_assets_from_modules(ASSET_MODULES)
 _per_scene = [key for a in assets if a.partitions_def == scene_partitions for key in a.keys]

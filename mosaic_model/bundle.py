@@ -17,12 +17,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import numpy as np
 import pandas as pd
 from PIL import Image
 
 from mosaic_assets.atomic import atomic_dir
-from mosaic_assets.params import ScanNetppParams
+from mosaic_assets.params import Params, ScanNetppParams, load_params
 from mosaic_assets.qa.export import image_path
 from mosaic_assets.scene.iphone import read_depth, read_iphone_frames
 from mosaic_assets.scene.types import Frame
@@ -78,15 +79,16 @@ def _write_scene(out: Path, scene_dir: Path, source: str, frames_root: Path, spe
     )
 
 
-def build_bundle(qa_path: Path, frames_root: Path, release_root: Path, out: Path, spec: BundleSpec,
+def build_bundle(qa_path: Path, frames_root: Path, release_roots: dict[str, Path], out: Path, spec: BundleSpec,
                  scannetpp: ScanNetppParams) -> Path:
-    """Write the bundle of every scene the QA dataset names (atomically, as one folder)."""
+    """Write the bundle of every scene the QA dataset names (atomically, as one folder); ``release_roots``
+    maps each data source to its release (``<release>/data/<scene>``)."""
     splits = scene_splits(qa_path)
     with atomic_dir(out) as tmp:
         (tmp / GEOMETRY).mkdir()
         shutil.copyfile(qa_path, tmp / QA)
         for scene, (source, _) in sorted(splits.items()):
-            _write_scene(tmp, release_root / "data" / scene, source, frames_root, spec, scannetpp)
+            _write_scene(tmp, release_roots[source] / "data" / scene, source, frames_root, spec, scannetpp)
         manifest = {"scenes": {s: {"source": src, "split": split} for s, (src, split) in splits.items()},
                     "size": spec.size,
                     "depth_size": spec.depth_size, "qa_sha256": file_sha256(qa_path)}
@@ -94,5 +96,35 @@ def build_bundle(qa_path: Path, frames_root: Path, release_root: Path, out: Path
     return out
 
 
+def release_roots(params: Params) -> dict[str, Path]:
+    """Data source -> release root, as params.yaml ``paths`` names them."""
+    roots = {"synthetic": params.resolve(params.paths.synthetic_release)}
+    if params.paths.scannetpp_release:
+        roots["scannetpp"] = params.resolve(params.paths.scannetpp_release)
+    return roots
+
+
 def read_manifest(bundle: Path) -> dict:
     return json.loads((bundle / MANIFEST).read_text())
+
+
+@click.command()
+@click.option("--qa", "qa_path", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--frames", "frames_root", type=click.Path(path_type=Path, exists=True), required=True,
+              help="The frames asset's root ({source}/{scene}/images/{frame}.jpg).")
+@click.option("--synthetic-release", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--config", default="small", show_default=True, help="Model size: frames at its geometry input size.")
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+def main(qa_path: Path, frames_root: Path, synthetic_release: Path, config: str, out: Path) -> None:
+    """Write the experiment bundle (params.yaml geometry_pretrain: depth size, JPEG quality)."""
+    from .config import load_run_config
+    from .geometry_pretrain import geometry_params
+
+    params = load_params()
+    cfg, side = geometry_params(params), load_run_config(config).model.geometry.vggt.img_size
+    spec = BundleSpec(side, min(cfg.depth_size, side), cfg.jpeg_quality)
+    click.echo(build_bundle(qa_path, frames_root, {"synthetic": synthetic_release}, out, spec, params.scannetpp))
+
+
+if __name__ == "__main__":
+    main()

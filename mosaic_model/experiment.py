@@ -22,7 +22,7 @@ from mosaic_assets.params import Params, load_params
 
 from .bundle import FRAMES, QA
 from .config import RunConfig, load_run_config
-from .geometry_pretrain import METRICS, WEIGHTS, GeometryPretrainConfig
+from .geometry_pretrain import METRICS, WEIGHTS, geometry_params, pretrain_tracked, with_pretrained_geometry
 from .tracking import TrackingConfig
 
 GEOMETRY_DIR = "geometry"
@@ -52,10 +52,6 @@ def experiment_params(params: Params) -> ExperimentParams:
     return ExperimentParams.model_validate(params.model_extra["experiment"])
 
 
-def geometry_params(params: Params) -> GeometryPretrainConfig:
-    return GeometryPretrainConfig.model_validate(params.model_extra["geometry_pretrain"])
-
-
 def tracking(work: Path, name: str, params: Params) -> TrackingConfig:
     db = work / "mlflow" / f"{name}.db"
     db.parent.mkdir(parents=True, exist_ok=True)
@@ -64,13 +60,13 @@ def tracking(work: Path, name: str, params: Params) -> TrackingConfig:
 
 def run_config(name: str, exp: ExperimentParams, work: Path) -> RunConfig:
     variant = exp.runs[name]
-    model = dict(variant.model)
-    if variant.pretrained_geometry:
-        weights = work / GEOMETRY_DIR / WEIGHTS
-        if not weights.is_file():
-            raise FileNotFoundError(f"run {name!r} needs the pretrained geometry encoder at {weights}")
-        model["geometry"] = {**model.get("geometry", {}), "weights": str(weights.resolve())}
-    return load_run_config(exp.config, {"model": model, "train": exp.train})
+    cfg = load_run_config(exp.config, {"model": variant.model, "train": exp.train})
+    if not variant.pretrained_geometry:
+        return cfg
+    weights = (work / GEOMETRY_DIR / WEIGHTS).resolve()
+    if not weights.is_file():
+        raise FileNotFoundError(f"run {name!r} needs the pretrained geometry encoder at {weights}")
+    return with_pretrained_geometry(cfg, weights)
 
 
 def image_root(name: str, exp: ExperimentParams, bundle: Path, work: Path, params: Params) -> Path:
@@ -85,25 +81,14 @@ def image_root(name: str, exp: ExperimentParams, bundle: Path, work: Path, param
 
 
 def run_geometry(bundle: Path, work: Path, params: Params) -> Path:
-    import mlflow
-    import torch
-
-    from .geometry_pretrain import log_to_mlflow, pretrain
-    from .tracking import data_version_tags, mlflow_run
     from .train import select_device
 
     out = work / GEOMETRY_DIR
-    if (out / METRICS).is_file():
-        return out
-    exp, cfg = experiment_params(params), geometry_params(params)
-    vggt_cfg = load_run_config(exp.config).model.geometry.vggt
-    run_params = {"geometry_pretrain": cfg.model_dump(mode="json"), "vggt": vggt_cfg.model_dump(mode="json")}
-    with mlflow_run(tracking(work, "geometry", params), f"geometry-{exp.config}", run_params,
-                    data_version_tags(bundle / QA)):
-        result = pretrain(vggt_cfg, cfg, bundle, out, select_device(None),
-                          on_step=lambda s: print(f"geometry step {s.step}: loss {s.loss:.4f}", flush=True))
-        log_to_mlflow(result)
-        mlflow.set_tag("mosaic.device", torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu")
+    if not (out / METRICS).is_file():
+        vggt_cfg = load_run_config(experiment_params(params).config).model.geometry.vggt
+        pretrain_tracked(vggt_cfg, geometry_params(params), bundle, out, tracking(work, "geometry", params),
+                         f"geometry-{experiment_params(params).config}", select_device(None),
+                         on_step=lambda s: print(f"geometry step {s.step}: loss {s.loss:.4f}", flush=True))
     return out
 
 

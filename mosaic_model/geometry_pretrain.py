@@ -33,10 +33,12 @@ from torch import Tensor
 from transformers import get_cosine_schedule_with_warmup
 
 from mosaic_assets.atomic import atomic_dir
+from mosaic_assets.params import Params
 from mosaic_assets.qa.export import image_path
 
-from .bundle import FRAMES, GEOMETRY, read_manifest
-from .config import VGGTConfig
+from .bundle import FRAMES, GEOMETRY, QA, read_manifest
+from .config import RunConfig, VGGTConfig
+from .tracking import TrackingConfig, data_version_tags, mlflow_run
 from .train import autocast, build_optimizer
 from .vggt import VGGT
 
@@ -316,7 +318,37 @@ def result_json(result: PretrainResult) -> dict[str, Any]:
             "heldout_scenes": result.heldout_scenes, "seconds": round(result.seconds, 1)}
 
 
-def log_to_mlflow(result: PretrainResult) -> None:
+def geometry_params(params: Params) -> GeometryPretrainConfig:
+    return GeometryPretrainConfig.model_validate(params.model_extra["geometry_pretrain"])
+
+
+def pretrain_tracked(vggt_cfg: VGGTConfig, cfg: GeometryPretrainConfig, bundle: Path, out_dir: Path,
+                     tracking: TrackingConfig, run_name: str, device: torch.device,
+                     on_step: Callable[[GeometryStep], None] | None = None) -> tuple[PretrainResult, str]:
+    """``pretrain`` inside its own MLflow run (params, data version, step losses, held-out errors)."""
+    run_params = {"geometry_pretrain": cfg.model_dump(mode="json"), "vggt": vggt_cfg.model_dump(mode="json")}
+    with mlflow_run(tracking, run_name, run_params,
+                    data_version_tags(bundle / QA)) as run:
+        result = pretrain(vggt_cfg, cfg, bundle, out_dir, device, on_step)
+        _log_to_mlflow(result)
+    return result, run.info.run_id
+
+
+def encoder_weights(params: Params) -> Path:
+    """Where the ``geometry_encoder`` asset puts the pretrained encoder of params.yaml model.config."""
+    return params.artifacts / geometry_params(params).output / params.model.config / "encoder" / WEIGHTS
+
+
+def with_pretrained_geometry(cfg: RunConfig, weights: Path) -> RunConfig:
+    """``cfg`` with ``geometry.weights`` set to ``weights`` when it fuses geometry, sets none and the file exists."""
+    geometry = cfg.model.geometry
+    if not geometry.enabled or geometry.weights is not None or not weights.is_file():
+        return cfg
+    model = cfg.model.model_copy(update={"geometry": geometry.model_copy(update={"weights": str(weights)})})
+    return cfg.model_copy(update={"model": model})
+
+
+def _log_to_mlflow(result: PretrainResult) -> None:
     """Step losses and the held-out errors (before/after) into the active MLflow run."""
     import mlflow
 

@@ -22,6 +22,7 @@ from .quality import materialized_path
 
 GROUP = "model"
 QA_DATASET = dg.AssetKey("qa_dataset")
+GEOMETRY_ENCODER = dg.AssetKey("geometry_encoder")  # defs/assets/geometry.py
 _SCORE_SCHEMA = dg.TableSchema(columns=[
     dg.TableColumn("group", "string"), dg.TableColumn("score", "float"), dg.TableColumn("n", "int"),
     dg.TableColumn("ci_low", "float"), dg.TableColumn("ci_high", "float"),
@@ -38,18 +39,19 @@ def _score_rows(summaries: dict[str, dict[str, Any]]) -> list[dg.TableRecord]:
                             "ci_high": s["ci"][1]}) for name, s in summaries.items()]
 
 
-@dg.asset(group_name=GROUP, deps=[QA_DATASET],
-          description="SpatialMosaicVLM (size: params.yaml model.config) trained on the train split; "
-                      "safetensors checkpoint + config, tracked in MLflow.")
+@dg.asset(group_name=GROUP, deps=[QA_DATASET, GEOMETRY_ENCODER],
+          description="SpatialMosaicVLM (size: params.yaml model.config) trained on the train split, fusing the "
+                      "pretrained geometry encoder when present; safetensors checkpoint + config, tracked in MLflow.")
 def checkpoint(context: dg.AssetExecutionContext, mosaic: MosaicParams, mlflow_tracking: MLflowResource
                ) -> dg.MaterializeResult:
     from mosaic_model.config import load_run_config
+    from mosaic_model.geometry_pretrain import encoder_weights, with_pretrained_geometry
     from mosaic_model.plots import loss_figure
     from mosaic_model.train import run_name, train
 
     params = mosaic.load()
     qa_path = materialized_path(context.instance, QA_DATASET, None)
-    cfg = load_run_config(params.model.config)
+    cfg = with_pretrained_geometry(load_run_config(params.model.config), encoder_weights(params))
     run_dir = params.artifacts / params.model.runs / run_name(cfg, qa_path)
     context.log.info(f"training {cfg.model.name} in {run_dir} ({cfg.train.max_steps} steps)")
     report = progress_logger(context, cfg.model.name, "training steps")
