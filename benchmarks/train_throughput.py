@@ -31,7 +31,9 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from mosaic_assets.params import load_params
 from mosaic_model.config import RunConfig, load_run_config
+from mosaic_model.distributed import World
 from mosaic_model.data import Collate, FrameCache, QADataset, _resize, read_qa, training_texts
+from mosaic_model.distributed import World
 from mosaic_model.modeling import SpatialMosaicVLM
 from mosaic_model.tokenizer import build_tokenizer
 from mosaic_model.train import Trainer
@@ -77,7 +79,7 @@ def measure(cfg: RunConfig, dataset: QADataset, frames: Any, num_workers: int, t
     device = torch.device("cuda")
     torch.manual_seed(cfg.train.seed)
     model = SpatialMosaicVLM(cfg.model, tokenizer).to(device)
-    trainer = Trainer(cfg, model, tokenizer, device, Path(tempfile.mkdtemp()))
+    trainer = Trainer(cfg, model, tokenizer, World.single(device), Path(tempfile.mkdtemp()))
     sampler = RandomSampler(dataset, replacement=True, num_samples=cfg.train.batch_size * (steps + warmup),
                             generator=torch.Generator().manual_seed(cfg.train.seed))
     loader = DataLoader(dataset, batch_size=cfg.train.batch_size, sampler=sampler, num_workers=num_workers,
@@ -95,7 +97,7 @@ def measure(cfg: RunConfig, dataset: QADataset, frames: Any, num_workers: int, t
             trainer.step(warmup + step, batches)
             step_s.append(time.perf_counter() - t0)
         elapsed = time.perf_counter() - began
-    return {"samples_per_s": round(steps * cfg.train.batch_size / elapsed, 2),
+    return {"samples_per_s": round(steps * per_step / elapsed, 2), "samples_per_step": per_step,
             "step_ms_median": round(statistics.median(step_s) * 1000, 2),
             "gpu_util_mean_pct": round(statistics.fmean(util.samples), 1) if util.samples else None,
             "gpu_util_samples": len(util.samples),
@@ -117,7 +119,7 @@ def run(qa: Path, images: Path, config: str, steps: int, warmup: int) -> dict[st
     results = {"pipeline": measure(base, dataset, cache, base.train.num_workers, tokenizer, steps, warmup),
                "naive": measure(naive_cfg, dataset, DiskFrames(), 0, tokenizer, steps, warmup)}
     return {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "config": config,
-            "batch_size": base.train.batch_size, "timed_steps": steps, "warmup_steps": warmup,
+            "micro_batch_size": base.train.batch_size, "timed_steps": steps, "warmup_steps": warmup,
             "n_frames_cached": len(set(dataset.frame_paths())), "frame_cache_build_s": round(cache_s, 2),
             **results,
             "speedup": round(results["pipeline"]["samples_per_s"] / results["naive"]["samples_per_s"], 2)}

@@ -29,6 +29,11 @@ class World:
     device: torch.device  # this process's device (cuda:LOCAL_RANK under torchrun on GPUs)
     distributed: bool  # in a process group (launched by torchrun)
 
+    @classmethod
+    def single(cls, device: torch.device) -> World:
+        """A process on its own (no process group)."""
+        return cls(MAIN_RANK, 1, device, distributed=False)
+
     @property
     def is_main(self) -> bool:
         """The process that logs to MLflow and writes checkpoints."""
@@ -47,7 +52,7 @@ def backend(device: torch.device) -> str:
 def world(device: torch.device) -> Iterator[World]:
     """Join torchrun's process group for the duration (left again if joined here), or a world of one."""
     if not launched_by_torchrun():
-        yield World(MAIN_RANK, 1, device, distributed=False)
+        yield World.single(device)
         return
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))

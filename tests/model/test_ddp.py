@@ -40,7 +40,8 @@ def ddp_config() -> RunConfig:
 
 
 def shard(rank: int, world_size: int) -> Shard:
-    return Shard.of(ddp_config().train, World(rank, world_size, CPU, distributed=world_size > 1))
+    w = World(rank, world_size, CPU, distributed=True) if world_size > 1 else World.single(CPU)
+    return Shard.of(ddp_config().train, w)
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 4])
