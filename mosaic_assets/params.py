@@ -147,6 +147,12 @@ class EvalParams(_Section):
     bootstrap_seed: int
 
 
+class ReproParams(_Section):
+    reports: str  # committed outputs of the DVC pipeline: bench/scores.json (metrics), plots/ (relative to the repo)
+    train_run: str  # under paths.artifacts: the training run folder of the DVC train stage
+    score_tolerance: float  # score points (0-100): largest accepted |reproduced - recorded| of a score or CI bound
+
+
 class Params(BaseModel):
     """All sections of params.yaml. Unknown top-level sections are kept (later stages add theirs)."""
 
@@ -163,6 +169,7 @@ class Params(BaseModel):
     quality: QualityParams
     model: ModelParams
     eval: EvalParams
+    repro: ReproParams
 
     def resolve(self, relative: str | os.PathLike) -> Path:
         """A path of params.yaml, relative to the repository root unless absolute."""

@@ -79,7 +79,8 @@ def train(config: str | None, qa_path: Path, image_root: Path, run_dir: Path | N
 
 
 @click.command()
-@click.option("--checkpoint", type=_EXISTING, required=True, help="A checkpoint folder (checkpoints/step_*).")
+@click.option("--checkpoint", type=_EXISTING, required=True,
+              help="A checkpoint folder (checkpoints/step_*), or a run folder: its latest checkpoint.")
 @click.option("--qa", "qa_path", type=_EXISTING, required=True)
 @click.option("--images", "image_root", type=_EXISTING, required=True)
 @click.option("--out", "out_dir", type=_PATH, required=True, help="predictions.jsonl and scores.json go here.")
@@ -91,9 +92,11 @@ def train(config: str | None, qa_path: Path, image_root: Path, run_dir: Path | N
 def evaluate(checkpoint: Path, qa_path: Path, image_root: Path, out_dir: Path, split: str | None, device: str,
              tracking: bool, tracking_uri: str | None, dagster_run_id: str | None) -> None:
     """Greedy-decode a checkpoint on a QA split and score it; prints the score table."""
+    from .checkpoint import latest_checkpoint
     from .evaluate import evaluate as run_evaluation
 
     params = load_params()
+    checkpoint = latest_checkpoint(checkpoint) or checkpoint
     result = run_evaluation(checkpoint, qa_path, image_root, out_dir, split or params.model.eval_split, params,
                             _tracking(tracking, tracking_uri, dagster_run_id), device=device)
     click.echo(json.dumps(result.table, indent=2))

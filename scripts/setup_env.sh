@@ -16,6 +16,20 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# DVC is a CLI in its own tool environment .venv-dvc/ (never imported by the project): its hydra-core /
+# omegaconf pin antlr4 4.9, which breaks Dagster's asset-selection parser (STACK.md).
+DVC_VERSION=3.67.1
+dvc_stamp=.venv-dvc/.mosaic-install-stamp
+dvc_want=$(cat requirements/dvc-lock.txt | sha256sum | cut -d' ' -f1)
+if ! { [ -x .venv-dvc/bin/dvc ] && [ "$(cat "$dvc_stamp" 2>/dev/null)" = "$dvc_want" ]; }; then
+  echo "setup: creating .venv-dvc (DVC $DVC_VERSION, pinned by requirements/dvc-lock.txt)"
+  [ -x .venv-dvc/bin/python ] || "$PY" -m venv .venv-dvc
+  .venv-dvc/bin/python -m pip install -q --upgrade pip
+  .venv-dvc/bin/python -m pip install -q -c requirements/dvc-lock.txt "dvc==$DVC_VERSION"
+  .venv-dvc/bin/python -m pip check
+  echo "$dvc_want" > "$dvc_stamp"
+fi
+
 stamp=.venv/.mosaic-install-stamp
 want=$(cat requirements/lock.txt pyproject.toml scripts/setup_env.sh | sha256sum | cut -d' ' -f1)
 if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then

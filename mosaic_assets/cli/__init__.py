@@ -17,7 +17,7 @@ def _register() -> None:
     # One line per stage module; each module exposes the click command(s) it adds.
     from mosaic_model import cli as model_cli
 
-    from . import pipeline, qa, scenes, validate, visibility
+    from . import pipeline, qa, repro, scenes, validate, visibility
 
     main.add_command(scenes.scenes)
     main.add_command(pipeline.run)
@@ -28,6 +28,8 @@ def _register() -> None:
     main.add_command(visibility.views)
     main.add_command(qa.qa)
     model_cli.register(main)  # train, evaluate, score
+    for command in repro.COMMANDS:  # reproduce, runs, plot
+        main.add_command(command)
 
 
 _register()

@@ -18,13 +18,17 @@ UI_HOST = "127.0.0.1"
 @click.option("--workers", type=int, default=os.cpu_count() or 1, show_default=True,
               help="Scene partitions materialized in parallel (one process each).")
 @click.option("--no-downstream", is_flag=True, help="Stop after the per-scene assets.")
-def run(scene_ids: tuple[str, ...], workers: int, no_downstream: bool) -> None:
+@click.option("--asset", "assets", multiple=True,
+              help="Only these assets (repeatable; default: every asset). A DVC stage runs its own (dvc.yaml).")
+def run(scene_ids: tuple[str, ...], workers: int, no_downstream: bool, assets: tuple[str, ...]) -> None:
     """Materialize every asset on the catalog's scenes, with runs recorded in the Dagster instance."""
     from ..catalog import load_catalog
-    from ..defs.runner import RunOutcome, run_pipeline
+    from ..defs.runner import RunOutcome, asset_names, run_pipeline
 
     params = default_params()
     ids = list(scene_ids) or [e.scene_id for e in load_catalog(params)]
+    if unknown := set(assets) - asset_names():
+        raise click.BadParameter(f"no such asset: {', '.join(sorted(unknown))}", param_hint="--asset")
     t0 = time.perf_counter()
     with tqdm(total=len(ids), desc="scene partitions", unit="scene") as bar:
         def scene_done(outcome: RunOutcome) -> None:
@@ -32,7 +36,8 @@ def run(scene_ids: tuple[str, ...], workers: int, no_downstream: bool) -> None:
                 bar.write(f"FAILED {outcome.what}: {outcome.error}", file=sys.stderr)
             bar.update(1)
 
-        outcomes = run_pipeline(ids, workers, downstream=not no_downstream, on_scene=scene_done)
+        outcomes = run_pipeline(ids, workers, downstream=not no_downstream, on_scene=scene_done,
+                                assets=set(assets) or None)
     failed = [o for o in outcomes if not o.success]
     for o in outcomes:
         click.echo(f"{'ok    ' if o.success else 'FAILED'} {o.what:<16} run {o.run_id}" + (f"  {o.error}" if o.error else ""))

@@ -4,15 +4,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+from mosaic_model.tracking import file_sha256
 
 from ..catalog import SceneEntry, catalog_by_id
 from ..params import Params, load_params, params_path
 
+PARAMS_FILE_TAG, PARAMS_SHA256_TAG = "mosaic/params_file", "mosaic/params_sha256"
+
 
 class MosaicParams(dg.ConfigurableResource):
-    """params.yaml, optionally another file for one run (its path is recorded in the run config)."""
+    """params.yaml, optionally another file for one run (run config; the run's tags name it and its hash)."""
 
     params_file: str = ""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if self.params_file and context.run is not None and context.instance is not None:
+            context.instance.add_run_tags(context.run.run_id, {
+                PARAMS_FILE_TAG: self.params_file, PARAMS_SHA256_TAG: file_sha256(Path(self.params_file))})
 
     def load(self) -> Params:
         return load_params(Path(self.params_file) if self.params_file else params_path())

@@ -2,13 +2,14 @@
 
 Unpartitioned assets first (the catalog), then the per-scene job for every partition (several
 partitions in parallel, each in its own process), then the unpartitioned downstream assets. One
-failed scene does not stop the others; the summary names it.
+failed scene does not stop the others; the summary names it. ``assets`` restricts every run to
+those assets (a DVC stage materializes its own assets only; dvc.yaml).
 """
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,16 +46,38 @@ def failure_message(step_failure_event) -> str:
     return err.message.strip()
 
 
-def _execute(job_name: str, partition_key: str | None, tags: dict[str, str]) -> RunOutcome:
+def asset_names() -> set[str]:
+    from ..definitions import defs
+
+    return {key.to_user_string() for key in defs.resolve_all_asset_keys()}
+
+
+def job_assets(job_name: str, assets: Collection[str] | None) -> list[str] | None:
+    """The assets of a job among ``assets`` (None: the whole job, [] when it has none of them)."""
+    from ..definitions import defs
+
+    if assets is None:
+        return None
+    keys = defs.resolve_job_def(job_name).asset_layer.executable_asset_keys
+    return sorted(name for name in (k.to_user_string() for k in keys) if name in assets)
+
+
+def _execute(job_name: str, partition_key: str | None, tags: dict[str, str],
+             selection: list[str] | None = None) -> RunOutcome:
     import dagster as dg
 
     from ..definitions import defs
+    from ..params import default_params
+    from .restored import record_restored
 
     job = defs.resolve_job_def(job_name)
     instance = dg.DagsterInstance.get()
     try:
+        if partition_key is not None and selection is not None:
+            record_restored(instance, default_params(), partition_key, selection)
+        keys = None if selection is None else [dg.AssetKey(name) for name in selection]
         result = job.execute_in_process(instance=instance, partition_key=partition_key, tags=tags,
-                                        raise_on_error=False)
+                                        raise_on_error=False, asset_selection=keys)
     except Exception as exc:  # a definition-level error still must not stop the other scenes
         return RunOutcome(partition_key or job_name, "", False, f"{type(exc).__name__}: {exc}")
     error = ""
@@ -65,20 +88,26 @@ def _execute(job_name: str, partition_key: str | None, tags: dict[str, str]) -> 
 
 
 def run_pipeline(scene_ids: list[str], workers: int, tags: dict[str, str] | None = None,
-                 downstream: bool = True, on_scene: Callable[[RunOutcome], None] | None = None) -> list[RunOutcome]:
+                 downstream: bool = True, on_scene: Callable[[RunOutcome], None] | None = None,
+                 assets: Collection[str] | None = None) -> list[RunOutcome]:
     """Catalog, then every scene partition, then (while everything succeeded) the all-scene jobs.
 
-    ``on_scene`` is called as each scene partition finishes (the CLI's progress bar).
+    ``on_scene`` is called as each scene partition finishes (the CLI's progress bar). With ``assets``,
+    each job runs only those of its assets, and a job with none of them does not run.
     """
     from ..definitions import jobs
 
     prepare_dagster_home()
     tags = tags or {}
-    outcomes = [_execute("catalog", None, tags)]
-    if not outcomes[0].success:
-        return outcomes
+    outcomes: list[RunOutcome] = []
+    catalog = job_assets("catalog", assets)
+    if catalog != []:
+        outcomes.append(_execute("catalog", None, tags, catalog))
+        if not outcomes[0].success:
+            return outcomes
+    per_scene = job_assets("per_scene", assets)
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(_execute, "per_scene", sid, tags) for sid in scene_ids]
+        futures = [pool.submit(_execute, "per_scene", sid, tags, per_scene) for sid in scene_ids if per_scene != []]
         for done in as_completed(futures):
             if on_scene:
                 on_scene(done.result())
@@ -86,6 +115,6 @@ def run_pipeline(scene_ids: list[str], workers: int, tags: dict[str, str] | None
     for name in DOWNSTREAM_JOBS if downstream else ():
         if not all(o.success for o in outcomes):
             break
-        if any(j.name == name for j in jobs):
-            outcomes.append(_execute(name, None, tags))
+        if any(j.name == name for j in jobs) and (selection := job_assets(name, assets)) != []:
+            outcomes.append(_execute(name, None, tags, selection))
     return outcomes

@@ -15,6 +15,7 @@ import dagster as dg
 from mosaic_model.dagster_resource import MLflowResource
 
 from ...params import Params
+from ...repro.versions import provenance
 from ..metadata import figure_md
 from ..progress import progress_logger
 from ..resources import MosaicParams
@@ -100,4 +101,5 @@ def bench_scores(context: dg.AssetExecutionContext, mosaic: MosaicParams, mlflow
         "scores_plot": figure_md(score_figure(table), f"{split}: overall {table['overall']['score']:.1f}"),
         "ci_method": table["ci_method"],
         "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(result.mlflow_run_id)),
+        **provenance(result.mlflow_run_id),  # git_commit, git_dirty, dvc_lock_sha256, mlflow_run_id
     })

@@ -1,0 +1,144 @@
+"""The DVC pipeline for real, on two tiny scenes in a temporary git repository (tests/repro/pipeline_repo.py).
+
+One repository serves every test, in order: the first `dvc repro` (in the fixture) is committed and
+pushed to the folder remote; later tests work from that commit. Times are long on the shared 2-core
+machine; each test has its own bound.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mosaic_assets.repro.versions import lock_outputs, read_lock
+from pipeline_repo import dvc, file_hashes, git, make_pipeline_repo, sh
+
+pytestmark = pytest.mark.slow
+
+STAGES = ["scenes", "visibility", "qa", "dataset", "train", "evaluate"]
+SCORES = "reports/bench/scores.json"
+
+
+def ran(output: str) -> list[str]:
+    return re.findall(r"Running stage '(\w+)'", output)
+
+
+def stale(repo: Path) -> set[str]:
+    return set(json.loads(dvc(repo, "status", "--json").stdout or "{}"))
+
+
+def mosaic(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    """The ``mosaic`` command with the repository's own code (as the DVC stages run it)."""
+    return sh(repo, sys.executable, "-m", "mosaic_assets.cli", *args, check=False)
+
+
+def cached_outputs(repo: Path) -> list[str]:
+    """dvc.lock outputs kept in the DVC cache (not in git: metrics and plots are committed)."""
+    tracked = set(git(repo, "ls-files").splitlines())
+    return [p for p in lock_outputs(read_lock((repo / "dvc.lock").read_text())) if p not in tracked]
+
+
+def output_hashes(repo: Path, paths: list[str]) -> dict[str, str]:
+    hashes = {}
+    for p in paths:
+        target = repo / p
+        hashes.update({f"{p}/{k}": v for k, v in file_hashes(target).items()} if target.is_dir()
+                      else {p: file_hashes(target.parent)[target.name]})
+    return hashes
+
+
+def changed_paths(report: str) -> set[str]:
+    """Paths listed by `mosaic reproduce` under "outputs not byte-identical"."""
+    section = report.split("outputs not byte-identical", 1)[1].split("score differences", 1)[0]
+    return set(re.findall(r"^  (\S+): ", section, flags=re.M))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    repo = make_pipeline_repo(tmp_path_factory.mktemp("repro"))
+    first = dvc(repo, "repro")
+    assert ran(first.stdout) == STAGES, first.stdout[-3000:]
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "result on tiny scenes")
+    dvc(repo, "push")
+    return repo
+
+
+@pytest.mark.timeout(1200)  # includes the fixture's first run of every stage
+def test_second_repro_changes_nothing(repo):
+    out = dvc(repo, "repro").stdout
+    assert ran(out) == []
+    assert all(f"Stage '{s}' didn't change, skipping" in out for s in STAGES)
+    assert git(repo, "status", "--porcelain") == ""
+
+
+@pytest.mark.timeout(300)
+def test_pull_restores_byte_identical_outputs_after_wiping_cache_and_outputs(repo):
+    outputs = cached_outputs(repo)
+    assert {"artifacts/qa/shards", "artifacts/model/dvc", "reports/bench/predictions.jsonl"} <= set(outputs)
+    before = output_hashes(repo, outputs)
+    shutil.rmtree(repo / ".dvc" / "cache")
+    shutil.rmtree(repo / "artifacts")
+    (repo / "reports/bench/predictions.jsonl").unlink()
+    assert stale(repo) == set(STAGES)
+    dvc(repo, "pull")
+    assert output_hashes(repo, outputs) == before
+    assert stale(repo) == set()
+
+
+@pytest.mark.timeout(1200)
+def test_reproduce_from_scratch_gives_identical_shards_predictions_and_scores(repo):
+    """Two runs of the pipeline from one commit (the fixture's, and this one in a fresh worktree)."""
+    proc = mosaic(repo, "reproduce", "HEAD", "--from", "scenes")
+    report = proc.stdout
+    assert proc.returncode == 0, report + proc.stderr[-3000:]
+    assert "score differences: 0" in report and "MATCH: the bench scores reproduce" in report
+    # catalog.json names the scene folders by absolute path: the worktree's differ
+    assert changed_paths(report) <= {"artifacts/catalog.json"}, report
+
+
+@pytest.mark.timeout(600)
+def test_reproduce_of_tampered_scores_exits_nonzero(repo):
+    scores = json.loads((repo / SCORES).read_text())
+    scores["overall"]["score"] += 5.0
+    (repo / SCORES).write_text(json.dumps(scores, indent=2))
+    git(repo, "commit", "-q", "-am", "tampered scores")
+    try:
+        proc = mosaic(repo, "reproduce", "HEAD", "--from", "evaluate")
+    finally:
+        git(repo, "reset", "-q", "--hard", "HEAD~1")
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
+    assert re.search(r"overall\.score .* MISMATCH \(tolerance 0\.5\)", proc.stdout), proc.stdout
+    assert "MISMATCH: the bench scores do not reproduce" in proc.stdout
+
+
+@pytest.mark.timeout(120)
+def test_runs_by_commit_lists_the_training_and_evaluation_runs(repo):
+    pipeline_commit = git(repo, "rev-parse", "HEAD~1").strip()  # the fixture's repro ran at this commit
+    proc = mosaic(repo, "runs", "--commit", pipeline_commit[:10], "--json")
+    assert proc.returncode == 0, proc.stderr
+    runs = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert {r["name"] for r in runs} >= {"dvc", "eval-bench"}
+    assert all(r["commit"] == pipeline_commit for r in runs)
+    assert mosaic(repo, "runs", "--commit", "0" * 40).returncode == 1
+
+
+@pytest.mark.timeout(900)
+def test_qa_parameter_change_reruns_only_the_affected_stages(repo):
+    params = repo / "params.yaml"
+    text = params.read_text()
+    params.write_text(text.replace("max_per_scene_task: 5", "max_per_scene_task: 4"))
+    try:
+        assert stale(repo) == {"qa", "dataset"}  # the stages that read params.yaml qa
+        out = dvc(repo, "repro", "dataset").stdout
+        assert ran(out) == ["qa", "dataset"]
+        assert "Stage 'scenes' didn't change" in out and "Stage 'visibility' didn't change" in out
+        assert stale(repo) == {"train", "evaluate"}  # their input qa.parquet changed
+    finally:
+        git(repo, "checkout", "--", "params.yaml", "dvc.lock", "reports")
+        dvc(repo, "checkout")
