@@ -198,7 +198,9 @@ query { workspaceOrError { __typename ... on Workspace { locationEntries { name
   locationOrLoadError { __typename ... on RepositoryLocation { name repositories { name } }
                         ... on PythonError { message causes { message } } } } } } }
 """
-ASSET_NODES_QUERY = "query { assetNodes { assetKey { path } isPartitioned } }"
+ASSET_NODES_QUERY = """
+query { assetNodes { assetKey { path } isPartitioned assetChecksOrError { ... on AssetChecks { checks { name } } } } }
+"""
 LAUNCH_RUN = """
 mutation LaunchPipelineExecution($executionParams: ExecutionParams!) {
   launchPipelineExecution(executionParams: $executionParams) {
@@ -220,6 +222,11 @@ MATERIALIZATIONS = """
 query($path: [String!]!, $partition: String!) { assetOrError(assetKey: {path: $path}) { __typename
   ... on Asset { assetMaterializations(partitions: [$partition], limit: 1) { runId partition
     metadataEntries { __typename label ... on UrlMetadataEntry { url } ... on MarkdownMetadataEntry { mdStr } } } } } }
+"""
+CHECK_EXECUTIONS = """
+query($path: [String!]!, $name: String!, $partition: String!) {
+  assetCheckExecutions(assetKey: {path: $path}, checkName: $name, partition: $partition, limit: 1) { status
+    evaluation { metadataEntries { __typename label ... on UrlMetadataEntry { url } ... on MarkdownMetadataEntry { mdStr } } } } }
 """
 RUN_LOGS = """
 query($runId: ID!) { logsForRun(runId: $runId, limit: 10000) { __typename ... on EventConnection { events {
@@ -255,6 +262,15 @@ class DagsterUI:
 
     def partitioned_assets(self) -> list[list[str]]:
         return [a["assetKey"]["path"] for a in self.graphql(ASSET_NODES_QUERY)["assetNodes"] if a["isPartitioned"]]
+
+    def asset_checks(self, asset: list[str]) -> list[str]:
+        (node,) = [a for a in self.graphql(ASSET_NODES_QUERY)["assetNodes"] if a["assetKey"]["path"] == asset]
+        return [c["name"] for c in node["assetChecksOrError"].get("checks", [])]
+
+    def latest_check(self, asset: list[str], name: str, partition: str) -> dict[str, Any]:
+        (execution,) = self.graphql(CHECK_EXECUTIONS, {"path": asset, "name": name, "partition": partition})[
+            "assetCheckExecutions"]
+        return execution
 
     def launch_partition(self, assets: list[list[str]], partition: str) -> str:
         """What the UI's Materialize button sends for one partition: a run of the asset job."""
@@ -363,7 +379,7 @@ class Browser:
     def evaluate(self, expression: str) -> Any:
         return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
 
-    def open(self, url: str, *texts: str, timeout: float = 120) -> str:
+    def open(self, url: str, *texts: str, timeout: float = 180) -> str:
         """Navigate and wait until the page's text shows every one of ``texts``; returns the DOM."""
         self.call("Page.navigate", url=url)
         expr = "document.body ? document.body.innerText : ''"
