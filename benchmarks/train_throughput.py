@@ -80,7 +80,8 @@ def measure(cfg: RunConfig, dataset: QADataset, frames: Any, num_workers: int, t
     torch.manual_seed(cfg.train.seed)
     model = SpatialMosaicVLM(cfg.model, tokenizer).to(device)
     trainer = Trainer(cfg, model, tokenizer, World.single(device), Path(tempfile.mkdtemp()))
-    sampler = RandomSampler(dataset, replacement=True, num_samples=cfg.train.batch_size * (steps + warmup),
+    per_step = cfg.train.batch_size * trainer.shard.accumulation  # samples of one optimizer step
+    sampler = RandomSampler(dataset, replacement=True, num_samples=per_step * (steps + warmup),
                             generator=torch.Generator().manual_seed(cfg.train.seed))
     loader = DataLoader(dataset, batch_size=cfg.train.batch_size, sampler=sampler, num_workers=num_workers,
                         collate_fn=Collate(frames, model.image_sizes), pin_memory=num_workers > 0)

@@ -25,7 +25,6 @@ from PIL import Image
 from mosaic_assets.atomic import atomic_dir
 from mosaic_assets.params import Params, ScanNetppParams, load_params
 from mosaic_assets.qa.export import image_path
-from mosaic_assets.scene.iphone import read_depth, read_iphone_frames
 from mosaic_assets.scene.types import Frame
 
 from .tracking import file_sha256
@@ -53,6 +52,8 @@ def scene_splits(qa_path: Path) -> dict[str, tuple[str, str]]:
 
 def _depth_map(frame: Frame, side: int) -> np.ndarray:
     """Metric depth squashed to side x side by nearest neighbour (no blending across edges or holes)."""
+    from mosaic_assets.scene.iphone import read_depth  # PyAV: only where bundles are written
+
     depth = Image.fromarray(read_depth(frame).astype(np.float32), mode="F")
     return np.asarray(depth.resize((side, side), Image.Resampling.NEAREST)).astype(np.float16)
 
@@ -63,6 +64,8 @@ def _square_intrinsics(frame: Frame, side: int) -> np.ndarray:
 
 def _write_scene(out: Path, scene_dir: Path, source: str, frames_root: Path, spec: BundleSpec,
                  scannetpp: ScanNetppParams) -> None:
+    from mosaic_assets.scene.iphone import read_iphone_frames
+
     frames = [f for f in read_iphone_frames(scene_dir, scannetpp) if f.depth_path is not None]
     scene = scene_dir.name
     for f in frames:
