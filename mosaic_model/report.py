@@ -95,7 +95,7 @@ def build_report(bundle: Path, gpu: Path, out: Path, params: Params, commit: str
     exp_splits = params.model_extra["experiment"]["eval_splits"]
     runs = export_mlflow(list((gpu / "mlflow").glob("*.db")))
     summary: dict[str, Any] = {"commit": commit, "qa_sha256": manifest["qa_sha256"], "splits": {},
-                               "mlflow_run_ids": {r["run_name"]: r["run_id"] for r in runs},
+                               "mlflow_run_ids": {f"{Path(r['store']).stem}/{r['run_name']}": r["run_id"] for r in runs},
                                "geometry": json.loads((gpu / "geometry" / "metrics.json").read_text())}
     summary["geometry"].pop("history")
     markdown = []
