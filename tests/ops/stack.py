@@ -42,7 +42,7 @@ class Broken(Exception):
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, proc: subprocess.Popen | None = None,
              log: Path | None = None, every: float = 0.5) -> T:
     """Poll ``check`` until it returns a truthy value; fail with the log's tail on timeout or exit."""
-    deadline = time.monotonic() + timeout
+    deadline, last_error = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"{what}: process exited with {proc.returncode}\n{tail(log)}")
@@ -50,12 +50,12 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, proc: sub
             value = check()
         except Broken:
             raise
-        except Exception:  # not up yet (connection refused, missing row, ...)
-            value = None
+        except Exception as exc:  # not up yet (connection refused, missing row, ...)
+            value, last_error = None, exc
         if value:
             return value
         time.sleep(every)
-    raise TimeoutError(f"{what}: not ready after {timeout:.0f} s\n{tail(log)}")
+    raise TimeoutError(f"{what}: not ready after {timeout:.0f} s (last error: {last_error!r})\n{tail(log)}")
 
 
 def tail(log: Path | None, n: int = 40) -> str:

@@ -9,7 +9,7 @@ from contextlib import ExitStack
 
 import psycopg2
 import pytest
-from conftest import write_small_params
+from small_params import write_small_params
 from stack import celery_worker, dagster_ui, postgres, project_env, record_wall_time, redis_server
 
 from mosaic_assets.catalog import load_catalog

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import write_small_params
+from small_params import write_small_params
 from scenes_by_hand import write_hand_scene
 from stack import BIN, REPO, project_env
 

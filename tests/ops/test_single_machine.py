@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_small_params
+from small_params import write_small_params
 from stack import ARTIFACTS, Browser, DagsterUI, dagster_ui, project_env, record_wall_time
 
 from mosaic_assets.catalog import load_catalog
