@@ -13,10 +13,13 @@
 from __future__ import annotations
 
 import json
+import re
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from mosaic_assets.atomic import atomic_file
 from mosaic_assets.params import Params, load_params
@@ -85,6 +88,42 @@ def markdown_table(split: str, tables: dict[str, dict]) -> str:
     return header + "".join(lines)
 
 
+def task_family(question_type: str) -> str:
+    """obj_spatial_occ_lr -> obj_spatial; vsti/camera_displacement stays as it is."""
+    return re.sub(r"_occ(_[a-z]+)?$", "", question_type)
+
+
+def paired_differences(a: Path, b: Path, params: Params) -> dict[str, dict[str, Any]]:
+    """Mean per-question score difference a - b (x 100) with a paired percentile-bootstrap CI: over all
+    questions, per task family and per level of each slice (the same questions in both files)."""
+    rows_a = {r["id"]: r for r in map(json.loads, a.read_text().splitlines())}
+    rows_b = {r["id"]: r["score"] for r in map(json.loads, b.read_text().splitlines())}
+    groups: dict[str, list[float]] = defaultdict(list)
+    for qid, row in rows_a.items():
+        diff = row["score"] - rows_b[qid]
+        keys = ["all", f"family={task_family(row['question_type'])}"]
+        keys += [f"{name}={level}" for name, level in row["slices"].items()]
+        for key in keys:
+            groups[key].append(diff)
+    rng = np.random.default_rng(params.eval.bootstrap_seed)
+    out = {}
+    for key, values in sorted(groups.items()):
+        d = np.asarray(values)
+        means = d[rng.integers(0, len(d), size=(params.eval.bootstrap_resamples, len(d)))].mean(axis=1)
+        tail = (1 - params.eval.ci_level) / 2 * 100
+        lo, hi = np.percentile(means, [tail, 100 - tail])
+        out[key] = {"diff": round(float(d.mean()) * 100, 2), "ci": [round(lo * 100, 2), round(hi * 100, 2)],
+                    "n": len(d)}
+    return out
+
+
+def difference_table(split: str, diffs: dict[str, dict[str, Any]]) -> str:
+    lines = [f"| {split}: full - no_geometry | n | difference [95 % CI] |\n|---|---|---|\n"]
+    lines += [f"| {k} | {v['n']} | {v['diff']:+.1f} [{v['ci'][0]:+.1f}, {v['ci'][1]:+.1f}] |\n"
+              for k, v in diffs.items()]
+    return "".join(lines)
+
+
 def _write_json(path: Path, data: Any) -> None:
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2))
@@ -107,6 +146,12 @@ def build_report(bundle: Path, gpu: Path, out: Path, params: Params, commit: str
                 tables[name] = json.loads(scores.read_text())
         for name, table in tables.items():
             _write_json(out / "scores" / split / f"{name}.json", table)
+        runs_dir = gpu / "eval"
+        full, ablation = (runs_dir / m / split / "predictions.jsonl" for m in ("full", "no_geometry"))
+        if full.is_file() and ablation.is_file():
+            diffs = paired_differences(full, ablation, params)
+            summary.setdefault("full_minus_no_geometry", {})[split] = diffs
+            markdown.append(difference_table(split, diffs))
         summary["splits"][split] = {name: {"overall": t["overall"], "micro": t["micro"], "per_type": t["per_type"],
                                            "slices": t["slices"]} for name, t in tables.items()}
         markdown.append(markdown_table(split, tables))
