@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import SMALL_OVERRIDES
+from small_params import SMALL_OVERRIDES
 from mosaic_assets.params import REPO_ROOT
 from mosaic_assets.repro.reproduce import dvc_executable, tool_env
 

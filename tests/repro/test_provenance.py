@@ -6,7 +6,7 @@ import hashlib
 import dagster as dg
 import pytest
 
-from conftest import write_small_params
+from small_params import write_small_params
 from mosaic_assets.defs.assets.visibility import views_path, visibility_path
 from mosaic_assets.defs.resources import PARAMS_FILE_TAG, PARAMS_SHA256_TAG
 from mosaic_assets.defs.restored import RESTORED_TAG, record_restored
