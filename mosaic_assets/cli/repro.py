@@ -5,8 +5,12 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _EXISTING = click.Path(path_type=Path, exists=True, dir_okay=False)
 _OUT = click.Path(path_type=Path, dir_okay=False)
@@ -99,7 +103,7 @@ def plot_scores(scores_json: Path, out: Path) -> None:
     _save(score_figure(json.loads(scores_json.read_text())), out)
 
 
-def _save(figure, out: Path) -> None:
+def _save(figure: Figure, out: Path) -> None:
     from ..atomic import atomic_file
 
     with atomic_file(out) as tmp:

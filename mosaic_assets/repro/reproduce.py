@@ -74,8 +74,10 @@ def tool_env() -> dict[str, str]:
 
 
 def run(cmd: list[str], cwd: Path, capture: bool = False) -> str:
-    """Run a command (its output streams through unless captured); ReproError on a non-zero exit."""
-    proc = subprocess.run(cmd, cwd=cwd, env=tool_env(), text=True, capture_output=capture)
+    """Run a command, its output captured or streamed to stderr (stdout keeps the report); ReproError on
+    a non-zero exit."""
+    streams = {"capture_output": True} if capture else {"stdout": sys.stderr}
+    proc = subprocess.run(cmd, cwd=cwd, env=tool_env(), text=True, **streams)
     if proc.returncode:
         detail = f":\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}" if capture else ""
         raise ReproError(f"`{' '.join(cmd)}` failed in {cwd} (exit {proc.returncode}){detail}")

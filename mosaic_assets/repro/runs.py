@@ -32,7 +32,7 @@ def commit_filter(commit: str) -> str:
 
 def find_runs(tracking_uri: str, commit: str) -> list[RunSummary]:
     """Runs of every experiment of the store made from ``commit`` (oldest first)."""
-    if not all(c in "0123456789abcdef" for c in commit.lower()) or not commit:
+    if not commit or not all(c in "0123456789abcdef" for c in commit.lower()):
         raise ValueError(f"not a commit hash: {commit!r}")
     client = mlflow.MlflowClient(tracking_uri)
     experiments = {e.experiment_id: e.name for e in client.search_experiments()}

@@ -1,6 +1,7 @@
 """The Dagster assets ``checkpoint`` and ``bench_scores`` over a stand-in ``qa_dataset``, with the MLflow resource."""
 from __future__ import annotations
 
+import hashlib
 import shutil
 
 import dagster as dg
@@ -9,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from mosaic_assets.defs.assets.model import bench_scores, checkpoint
 from mosaic_assets.defs.resources import MosaicParams
-from mosaic_assets.params import params_path
+from mosaic_assets.params import REPO_ROOT, params_path
 from mosaic_model.config import CONFIG_DIR
 from mosaic_model.dagster_resource import MLflowResource
 
@@ -48,3 +49,8 @@ def test_checkpoint_and_bench_scores_materialize_and_link_their_mlflow_runs(qa_s
     assert {"obj_count_occ", "obj_existence_occ_lr", "obj_attribute_occ_ab", "obj_spatial_occ_fb"} <= types
     assert 0 <= scores["overall"].value <= 100 and "scores_plot" in scores
     assert scores["mlflow_run"].value.startswith("http://mlflow.test/#/experiments/")
+    evaluation = MlflowClient(uri).get_run(scores["mlflow_run_id"].value)  # provenance (issue 9)
+    assert scores["git_commit"].value == evaluation.data.tags["mlflow.source.git.commit"] != "unknown"
+    lock = REPO_ROOT / "dvc.lock"
+    lock_hash = hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else "none"
+    assert scores["dvc_lock_sha256"].value == lock_hash
