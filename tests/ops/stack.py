@@ -379,14 +379,18 @@ class Browser:
     def evaluate(self, expression: str) -> Any:
         return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
 
-    def open(self, url: str, *texts: str, timeout: float = 180) -> str:
-        """Navigate and wait until the page's text shows every one of ``texts``; returns the DOM."""
+    def open(self, url: str, *texts: str, timeout: float = 180) -> None:
+        """Navigate and wait until the page's text shows every one of ``texts``."""
         self.call("Page.navigate", url=url)
-        expr = "document.body ? document.body.innerText : ''"
-        wait_for(lambda: all(t in self.evaluate(expr) for t in texts), timeout, f"{url} showing {texts}",
-                 self.service.proc, self.service.log)
+
+        def missing() -> list[str]:
+            shown = self.evaluate("document.body ? document.body.innerText : ''") or ""
+            return [t for t in texts if t not in shown]
+        try:
+            wait_for(lambda: not missing(), timeout, url, self.service.proc, self.service.log)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{url} does not show {missing()}\n{exc}") from None
         time.sleep(1)  # let images and charts of the same answer paint
-        return self.evaluate("document.documentElement.outerHTML")
 
     def wait_js(self, condition: str, what: str, timeout: float = 60) -> Any:
         """Wait until a JavaScript expression is truthy; returns its value."""
