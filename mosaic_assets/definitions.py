@@ -25,7 +25,7 @@ _downstream = [key for a in assets if a.partitions_def is None for key in a.keys
                if key != scene_assets.scene_catalog.key and key not in _model]
 
 per_scene_job = dg.define_asset_job(
-    "per_scene", selection=dg.AssetSelection.assets(*_per_scene), partitions_def=scene_partitions,
+    "per_scene", selection=dg.AssetSelection.assets(*_per_scene),
     description="Every per-scene asset of one scene partition (run once per partition, or as a backfill).",
 )
 catalog_job = dg.define_asset_job(
