@@ -57,12 +57,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix=f"repro-tolerance-{i}-") as work:
             runs.append(run_once(args.config, args.qa, args.images, Path(work), device))
         print(f"run {i} on {device}: overall {runs[-1]['overall']} in {runs[-1]['seconds']} s", flush=True)
+        if args.out:  # after every run: a cut-off keeps the pairs measured so far
+            args.out.write_text(json.dumps(report(args.config, runs), indent=2))
+    print(json.dumps(report(args.config, runs), indent=2))
+
+
+def report(config: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     summaries = [{k: v for k, v in r.items() if k not in ("table", "answers")} for r in runs]
-    report = {"config": args.config, "runs": summaries, "pairs": [compare(a, b) for a, b in combinations(runs, 2)]}
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    return {"config": config, "runs": summaries, "pairs": [compare(a, b) for a, b in combinations(runs, 2)]}
 
 
 if __name__ == "__main__":
