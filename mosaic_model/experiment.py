@@ -69,7 +69,7 @@ def run_config(name: str, exp: ExperimentParams, work: Path) -> RunConfig:
     return with_pretrained_geometry(cfg, weights)
 
 
-def image_root(name: str, exp: ExperimentParams, bundle: Path, work: Path, params: Params) -> Path:
+def image_root(name: str, exp: ExperimentParams, bundle: Path, work: Path) -> Path:
     """The bundle's frames, or (blind run) grey frames at the same paths."""
     if not exp.runs[name].blank_frames:
         return bundle / FRAMES
@@ -97,7 +97,7 @@ def run_training(name: str, bundle: Path, work: Path, params: Params) -> Path:
 
     exp = experiment_params(params)
     cfg = run_config(name, exp, work)
-    result = train(cfg, bundle / QA, image_root(name, exp, bundle, work, params), work / "runs" / name, params,
+    result = train(cfg, bundle / QA, image_root(name, exp, bundle, work), work / "runs" / name, params,
                    tracking(work, name, params),
                    on_step=lambda s: s.step % 100 == 0 and print(f"{name} step {s.step}: loss {s.loss:.4f}",
                                                                  flush=True))
@@ -116,7 +116,7 @@ def run_evaluation(name: str, bundle: Path, work: Path, params: Params) -> list[
     for split in exp.eval_splits:
         out = work / "eval" / name / split
         if not (out / "scores.json").is_file():
-            evaluate(checkpoint, bundle / QA, image_root(name, exp, bundle, work, params), out, split, params,
+            evaluate(checkpoint, bundle / QA, image_root(name, exp, bundle, work), out, split, params,
                      tracking(work, f"eval-{name}", params))
         written.append(out / "scores.json")
     return written
