@@ -133,11 +133,8 @@ def timed(timings: dict[str, float], step: str, echo: Echo) -> Iterator[None]:
     echo(f"== {step}: {timings[step]:.0f} s")
 
 
-def _rebuild(repo: Path, sha: str, workdir: Path, start: str, echo: Echo) -> tuple[list[str], dict[str, float]]:
-    """Steps 1-5 in ``workdir``; returns the stages found stale after the pull and the step times."""
-    timings: dict[str, float] = {}
-    with timed(timings, f"worktree of {sha[:12]} in {workdir}", echo):
-        run(["git", "worktree", "add", "--detach", str(workdir), sha], repo, capture=True)
+def _rebuild(repo: Path, workdir: Path, start: str, timings: dict[str, float], echo: Echo) -> list[str]:
+    """Steps 2-5 in the worktree ``workdir``; returns the stages found stale after the pull."""
     remote = point_remote(repo, workdir)
     with timed(timings, f"dvc pull from {remote}", echo):
         dvc(workdir, "pull", "--allow-missing")
@@ -148,7 +145,7 @@ def _rebuild(repo: Path, sha: str, workdir: Path, start: str, echo: Echo) -> tup
     if start not in stale:
         with timed(timings, f"dvc repro --force --downstream {start}", echo):
             dvc(workdir, "repro", "--force", "--downstream", start)
-    return stale, timings
+    return stale
 
 
 def reproduce(commit: str, workdir: Path | None = None, start: str = "train", keep: bool = False,
@@ -162,12 +159,15 @@ def reproduce(commit: str, workdir: Path | None = None, start: str = "train", ke
     recorded, pinned = json.loads(show(repo, sha, scores_path)), read_lock(show(repo, sha, LOCK_FILE))
     scratch = None if workdir else Path(tempfile.mkdtemp(prefix=f"mosaic-reproduce-{sha[:12]}-"))
     workdir = (workdir or scratch / "checkout").resolve()
+    timings: dict[str, float] = {}
+    with timed(timings, f"worktree of {sha[:12]} in {workdir}", echo):
+        run(["git", "worktree", "add", "--detach", str(workdir), sha], repo, capture=True)
     try:
-        stale, timings = _rebuild(repo, sha, workdir, start, echo)
+        stale = _rebuild(repo, workdir, start, timings, echo)
         reproduced = json.loads((workdir / scores_path).read_text())
         now = read_lock((workdir / LOCK_FILE).read_text())
     finally:
-        if not keep and workdir.exists():
+        if not keep:
             run(["git", "worktree", "remove", "--force", str(workdir)], repo, capture=True)
             if scratch:
                 shutil.rmtree(scratch, ignore_errors=True)
