@@ -56,9 +56,13 @@ class Reproduction:
         return all(d.ok for d in self.score_diffs)
 
 
-def dvc_executable() -> str:
+def _find_dvc() -> str | None:
     local = REPO_ROOT / ".venv-dvc" / "bin" / "dvc"
-    found = os.environ.get(DVC_ENV) or (str(local) if local.is_file() else shutil.which("dvc"))
+    return os.environ.get(DVC_ENV) or (str(local) if local.is_file() else shutil.which("dvc"))
+
+
+def dvc_executable() -> str:
+    found = _find_dvc()
     if not found:
         raise ReproError(f"no dvc: run scripts/setup_env.sh (it creates .venv-dvc/) or set {DVC_ENV}")
     return found
@@ -70,6 +74,9 @@ def tool_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in CHECKOUT_LOCAL_ENV}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["DVC_NO_ANALYTICS"] = "1"
+    dvc = _find_dvc()
+    if dvc:  # a `mosaic reproduce` run from another checkout (a worktree, a copy) uses this same DVC
+        env[DVC_ENV] = dvc
     return env
 
 
