@@ -26,6 +26,7 @@ _HASH_CHUNK = 1 << 20
 _PARAM_VALUE_LIMIT = 6000  # MLflow's limit on one param value
 SYSTEM_METRICS_ENV = "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"
 SQLITE_PREFIX = "sqlite:///"
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own variable, used when params.yaml names no store
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,10 @@ class TrackingConfig:
 
 
 def tracking_uri(configured: str | None) -> str:
-    """The configured URI, or the repository's SQLite store (an absolute path, as MLflow needs)."""
-    if configured:
-        return configured
+    """The configured URI, else $MLFLOW_TRACKING_URI, else the repository's SQLite store (an absolute
+    path, as MLflow needs)."""
+    if configured or os.environ.get(TRACKING_URI_ENV):
+        return configured or os.environ[TRACKING_URI_ENV]
     DEFAULT_STORE.parent.mkdir(parents=True, exist_ok=True)
     return f"{SQLITE_PREFIX}{DEFAULT_STORE}"
 

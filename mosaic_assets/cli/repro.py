@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -27,10 +28,15 @@ _OUT = click.Path(path_type=Path, dir_okay=False)
 def reproduce(commit: str, workdir: Path | None, start: str, keep: bool) -> None:
     """Rebuild COMMIT's bench scores in a fresh worktree from its pinned data; exit 1 when they differ
     from the committed ones by more than that commit's repro.score_tolerance."""
+    from mosaic_model.tracking import TRACKING_URI_ENV, tracking_uri
+
+    from ..params import default_params
     from ..repro.reproduce import ReproError
     from ..repro.reproduce import reproduce as run_reproduction
     from ..repro.scores import format_diffs
 
+    # the worktree's training and evaluation runs go to this checkout's store: `mosaic runs --commit` finds them
+    os.environ.setdefault(TRACKING_URI_ENV, tracking_uri(default_params().model.tracking_uri))
     try:
         result = run_reproduction(commit, workdir, start, keep, echo=lambda line: click.echo(line, err=True))
     except ReproError as exc:

@@ -133,6 +133,9 @@ def test_runs_by_commit_lists_the_training_and_evaluation_runs(repo):
     runs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert {r["name"] for r in runs} >= {"dvc", "eval-bench"}
     assert all(r["commit"] == pipeline_commit for r in runs)
+    result_commit = git(repo, "rev-parse", "HEAD").strip()  # reproduced in a worktree, tracked in this store
+    reproduced = mosaic(repo, "runs", "--commit", result_commit, "--json")
+    assert {json.loads(line)["name"] for line in reproduced.stdout.splitlines()} >= {"dvc", "eval-bench"}
     assert mosaic(repo, "runs", "--commit", "0" * 40).returncode == 1
 
 
