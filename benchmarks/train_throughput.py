@@ -31,7 +31,6 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from mosaic_assets.params import load_params
 from mosaic_model.config import RunConfig, load_run_config
-from mosaic_model.distributed import World
 from mosaic_model.data import Collate, FrameCache, QADataset, _resize, read_qa, training_texts
 from mosaic_model.distributed import World
 from mosaic_model.modeling import SpatialMosaicVLM
