@@ -10,10 +10,11 @@ from contextlib import ExitStack
 import psycopg2
 import pytest
 from small_params import write_small_params
-from stack import celery_worker, dagster_ui, postgres, project_env, record_wall_time, redis_server
+from stack import record_wall_time
 
 from mosaic_assets.catalog import load_catalog
 from mosaic_assets.params import load_params
+from mosaic_assets.stack import celery_worker, dagster_ui, postgres, project_env, redis_server
 
 WORKERS = ("w1", "w2")
 

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 from small_params import write_small_params
-from stack import ARTIFACTS, Browser, DagsterUI, dagster_ui, project_env, record_wall_time
+from stack import ARTIFACTS, Browser, record_wall_time
 
 from mosaic_assets.catalog import load_catalog
 from mosaic_assets.params import load_params
+from mosaic_assets.stack import DagsterUI, dagster_ui, project_env
 
 PARTITION = "synth_0001"
 SHOTS = ARTIFACTS / "ui"
