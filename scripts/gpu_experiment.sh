@@ -2,11 +2,14 @@
 # The paper experiment on the GPU machine (device tool), resumable: run it again after a cut-off.
 #   scripts/gpu_experiment.sh BUNDLE WORK OUT BUDGET_S CHAIN [CHAIN ...]
 # CHAIN: a run of params.yaml `experiment.runs` (full, no_geometry, blind), trained then evaluated; `full`
-# first pretrains the geometry encoder. The chains share the GPU in parallel. After them, the chain
-# `throughput` (if named) benchmarks the training step with the GPU to itself. Every stage skips what WORK
-# already holds and training resumes from its latest checkpoint, so a second command on the same (warm)
-# machine continues; everything stops BUDGET_S seconds after the start. Scores, predictions, geometry
-# metrics, MLflow SQLite stores and logs are packed into OUT/results.tar.gz.
+# first pretrains the geometry encoder, `geometry` only pretrains it. The chains share the GPU in parallel.
+# After them, the chain `throughput` (if named) benchmarks the training step with the GPU to itself. Every
+# stage skips what WORK already holds and training resumes from its latest checkpoint; everything stops
+# BUDGET_S seconds after the start. Scores, predictions, geometry metrics, MLflow SQLite stores and logs
+# are packed into OUT/results.tar.gz.
+# The device machine keeps nothing between commands, so the pretrained encoder travels: its aggregator
+# tensors (all the frozen encoder reads) come back as OUT/encoder.part* + OUT/geometry_metrics.json; put
+# them in .geometry/ (carried) and the next command starts from them instead of pretraining again.
 set -u
 BUNDLE=$1 WORK=$2 OUT=$3 BUDGET=$4
 shift 4
@@ -14,12 +17,22 @@ deadline=$((SECONDS + BUDGET))
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
   .whl/*/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD MOSAIC_ARTIFACTS=$WORK/artifacts PYTHONUNBUFFERED=1
-mkdir -p "$WORK/logs"
+mkdir -p "$WORK/logs" "$WORK/geometry"
+if [ -d .geometry ] && [ ! -f "$WORK/geometry/metrics.json" ]; then
+  cat .geometry/encoder.part* > "$WORK/geometry/vggt.safetensors" && cp .geometry/geometry_metrics.json "$WORK/geometry/metrics.json"
+fi
 left() { echo $((deadline - SECONDS)); }
-stage() { timeout "$(left)" python3 -m mosaic_model.experiment "$@" --bundle "$BUNDLE" --work "$WORK"; }
+within() {  # run "$@" unless the budget is spent (timeout 0 would mean no limit), killed at the deadline
+  [ "$(left)" -gt 5 ] || { echo "budget spent before: $*"; return 124; }
+  timeout -k 10 "$(left)" "$@"
+}
+stage() { within python3 -m mosaic_model.experiment "$@" --bundle "$BUNDLE" --work "$WORK"; }
 chain() {
-  if [ "$1" = full ]; then stage geometry || return; fi
-  stage train "$1" && stage evaluate "$1"
+  case $1 in
+    geometry) stage geometry ;;
+    full) stage geometry && stage train full && stage evaluate full ;;
+    *) stage train "$1" && stage evaluate "$1" ;;
+  esac
 }
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 5 >> "$WORK/logs/nvidia_smi.csv" &
 smi=$!
@@ -32,11 +45,17 @@ done
 [ ${#pids[@]} -gt 0 ] && wait "${pids[@]}"
 kill $smi
 if [ -n "$throughput" ] && [ ! -f "$WORK/throughput.json" ]; then  # the GPU alone
-  timeout "$(left)" python3 benchmarks/train_throughput.py --qa "$BUNDLE/qa.parquet" --images "$BUNDLE/frames" \
+  within python3 benchmarks/train_throughput.py --qa "$BUNDLE/qa.parquet" --images "$BUNDLE/frames" \
     --steps 40 --warmup 5 --out "$WORK/throughput.json" > "$WORK/logs/throughput.log" 2>&1
 fi
 grep -h -v "INFO\|WARN" "$WORK"/logs/*.log | tail -n 12
 ls "$WORK"/runs/*/checkpoints "$WORK"/eval/* 2>/dev/null
+if [ -f "$WORK/geometry/vggt.safetensors" ] && [ ! -d .geometry ]; then
+  python3 -c "import sys; from safetensors.torch import load_file, save_file
+save_file({k: v for k, v in load_file(sys.argv[1]).items() if k.startswith('aggregator.')}, sys.argv[2])" \
+    "$WORK/geometry/vggt.safetensors" /tmp/encoder.safetensors &&
+  split -b 15M -d /tmp/encoder.safetensors "$OUT/encoder.part" && cp "$WORK/geometry/metrics.json" "$OUT/geometry_metrics.json"
+fi
 (cd "$WORK" && tar czf "$OUT/results.tar.gz" --exclude=mlflow/artifacts \
   $(ls -d geometry/metrics.json eval mlflow logs throughput.json 2>/dev/null))
 ls -la "$OUT"
