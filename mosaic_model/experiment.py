@@ -9,6 +9,7 @@ writer per database), exported with the results.
     python -m mosaic_model.experiment geometry  --bundle B --work W
     python -m mosaic_model.experiment train NAME --bundle B --work W
     python -m mosaic_model.experiment evaluate NAME --bundle B --work W
+    python -m mosaic_model.experiment export-encoder WEIGHTS OUT
 """
 from __future__ import annotations
 
@@ -92,6 +93,28 @@ def run_geometry(bundle: Path, work: Path, params: Params) -> Path:
     return out
 
 
+def autocast_encoder_state(weights: Path, params: Params) -> dict[str, Any]:
+    """The pretrained encoder's tensors that the frozen geometry branch reads, in about half the bytes.
+
+    Linear and convolution weights and biases are stored in bf16, every other tensor (LayerNorm,
+    LayerScale, position embedding, camera and register tokens) in fp32. Under bf16 autocast, where the
+    experiment trains and evaluates on the GPU, autocast rounds exactly those tensors to bf16 anyway
+    (round to nearest even, as here), so the branch computes the same values as from the fp32 file; it
+    is how the encoder travels between device commands within the transfer limit.
+    """
+    import torch
+    from torch import nn
+
+    from .vggt import VGGT, load_vggt_weights
+
+    vggt_cfg = load_run_config(experiment_params(params).config).model.geometry.vggt
+    model = VGGT(vggt_cfg.model_copy(update={"camera_head": None, "depth_head": None, "point_head": None}))
+    load_vggt_weights(model, weights)
+    low = {f"{name}.{kind}" for name, module in model.named_modules() if isinstance(module, (nn.Linear, nn.Conv2d))
+           for kind in ("weight", "bias")}
+    return {k: v.to(torch.bfloat16) if k in low else v for k, v in model.state_dict().items()}
+
+
 def run_training(name: str, bundle: Path, work: Path, params: Params) -> Path:
     from .train import train
 
@@ -152,6 +175,20 @@ def train_command(name: str, bundle: Path, work: Path) -> None:
 def evaluate_command(name: str, bundle: Path, work: Path) -> None:
     for path in run_evaluation(name, bundle, work, load_params()):
         click.echo(path)
+
+
+@cli.command("export-encoder")
+@click.argument("weights", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("out", type=_DIR)
+def export_encoder(weights: Path, out: Path) -> None:
+    """Write the frozen encoder of WEIGHTS to OUT as bf16 autocast reads it (``autocast_encoder_state``)."""
+    from safetensors.torch import save_file
+
+    from mosaic_assets.atomic import atomic_file
+
+    with atomic_file(out) as tmp:
+        save_file(autocast_encoder_state(weights, load_params()), str(tmp))
+    click.echo(out)
 
 
 if __name__ == "__main__":

@@ -7,15 +7,20 @@
 # stage skips what WORK already holds and training resumes from its latest checkpoint; everything stops
 # BUDGET_S seconds after the start. Scores, predictions, geometry metrics, MLflow SQLite stores and logs
 # are packed into OUT/results.tar.gz.
-# The device machine keeps nothing between commands, so the pretrained encoder travels: its aggregator
-# tensors (all the frozen encoder reads) come back as OUT/encoder.part* + OUT/geometry_metrics.json; put
-# them in .geometry/ (carried) and the next command starts from them instead of pretraining again.
+# The device machine keeps nothing between commands, so the pretrained encoder travels: what the frozen
+# branch reads under bf16 autocast (`experiment export-encoder`) comes back as OUT/encoder.part* +
+# OUT/geometry_metrics.json; put them in .geometry/ (carried) and the next command starts from them
+# instead of pretraining again. Wheels: .whl/*/*.whl, or .site/site.tar.xz (the same, unpacked and xz'd).
 set -u
 BUNDLE=$1 WORK=$2 OUT=$3 BUDGET=$4
 shift 4
 deadline=$((SECONDS + BUDGET))
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
-  .whl/*/*.whl || exit 1
+if [ -f .site/site.tar.xz ]; then  # the wheels unpacked and xz-compressed: two thirds of their size
+  mkdir -p /tmp/site && tar xJf .site/site.tar.xz -C /tmp/site || exit 1
+else
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+    .whl/*/*.whl || exit 1
+fi
 export PYTHONPATH=/tmp/site:$PWD MOSAIC_ARTIFACTS=$WORK/artifacts PYTHONUNBUFFERED=1
 mkdir -p "$WORK/logs" "$WORK/geometry"
 if [ -d .geometry ] && [ ! -f "$WORK/geometry/metrics.json" ]; then
@@ -51,9 +56,7 @@ fi
 grep -h -v "INFO\|WARN" "$WORK"/logs/*.log | tail -n 12
 ls "$WORK"/runs/*/checkpoints "$WORK"/eval/* 2>/dev/null
 if [ -f "$WORK/geometry/vggt.safetensors" ] && [ ! -d .geometry ]; then
-  python3 -c "import sys; from safetensors.torch import load_file, save_file
-save_file({k: v for k, v in load_file(sys.argv[1]).items() if k.startswith('aggregator.')}, sys.argv[2])" \
-    "$WORK/geometry/vggt.safetensors" /tmp/encoder.safetensors &&
+  python3 -m mosaic_model.experiment export-encoder "$WORK/geometry/vggt.safetensors" /tmp/encoder.safetensors &&
   split -b 15M -d /tmp/encoder.safetensors "$OUT/encoder.part" && cp "$WORK/geometry/metrics.json" "$OUT/geometry_metrics.json"
 fi
 (cd "$WORK" && tar czf "$OUT/results.tar.gz" --exclude=mlflow/artifacts \
