@@ -99,6 +99,8 @@ def measure(cfg: RunConfig, dataset: QADataset, frames: Any, num_workers: int, t
         elapsed = time.perf_counter() - began
     return {"samples_per_s": round(steps * per_step / elapsed, 2), "samples_per_step": per_step,
             "step_ms_median": round(statistics.median(step_s) * 1000, 2),
+            "step_ms_p90": round(statistics.quantiles(step_s, n=10)[-1] * 1000, 2),
+            "step_ms_max": round(max(step_s) * 1000, 2),
             "gpu_util_mean_pct": round(statistics.fmean(util.samples), 1) if util.samples else None,
             "gpu_util_samples": len(util.samples),
             "peak_mem_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2),

@@ -36,6 +36,16 @@ class RunVariant(BaseModel):
     model: dict[str, Any]  # overrides of the config's model section
     pretrained_geometry: bool  # geometry.weights = the pretrained encoder of the geometry stage
     blank_frames: bool  # the blind baseline: every frame a uniform grey image
+    train: dict[str, Any] = {}  # overrides of the train section for this run alone (a second seed)
+
+
+class Comparison(BaseModel):
+    """Runs compared per question; several runs per arm (seeds) are averaged per question first."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    treatment: tuple[str, ...]
+    control: tuple[str, ...]
 
 
 class ExperimentParams(BaseModel):
@@ -47,6 +57,7 @@ class ExperimentParams(BaseModel):
     train: dict[str, Any]  # overrides of the config's train section
     eval_splits: tuple[str, ...]
     runs: dict[str, RunVariant]
+    comparison: Comparison  # the paper's claim: treatment runs against control runs, paired per question
 
 
 def experiment_params(params: Params) -> ExperimentParams:
@@ -61,7 +72,7 @@ def tracking(work: Path, name: str, params: Params) -> TrackingConfig:
 
 def run_config(name: str, exp: ExperimentParams, work: Path) -> RunConfig:
     variant = exp.runs[name]
-    cfg = load_run_config(exp.config, {"model": variant.model, "train": exp.train})
+    cfg = load_run_config(exp.config, {"model": variant.model, "train": {**exp.train, **variant.train}})
     if not variant.pretrained_geometry:
         return cfg
     weights = (work / GEOMETRY_DIR / WEIGHTS).resolve()

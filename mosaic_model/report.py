@@ -27,9 +27,9 @@ from mosaic_assets.params import Params, load_params
 from .baselines import answer_prior, chance_table, prior_predictions, read_options
 from .bundle import QA, read_manifest
 from .data import read_qa, scoring_record
+from .experiment import Comparison, experiment_params
 from .metrics import score_predictions
 
-MODELS = ("chance", "answer_prior", "blind", "no_geometry", "full")
 SLICE_ORDER = {"occ_level": ("low", "medium", "high"), "overlap_level": ("low", "medium", "high")}
 
 
@@ -68,8 +68,8 @@ def _cell(summary: dict[str, Any] | None) -> str:
 
 
 def markdown_table(split: str, tables: dict[str, dict]) -> str:
-    """One row per question type, overall, micro and slice level; one column per model."""
-    names = [m for m in MODELS if m in tables]
+    """One row per question type, overall, micro and slice level; one column per model (in ``tables`` order)."""
+    names = list(tables)
     header = f"| {split} | n | " + " | ".join(names) + " |\n|---|---|" + "---|" * len(names) + "\n"
     any_table = next(iter(tables.values()))
 
@@ -93,14 +93,31 @@ def task_family(question_type: str) -> str:
     return re.sub(r"_occ(_[a-z]+)?$", "", question_type)
 
 
-def paired_differences(a: Path, b: Path, params: Params) -> dict[str, dict[str, Any]]:
-    """Mean per-question score difference a - b (x 100) with a paired percentile-bootstrap CI: over all
-    questions, per task family and per level of each slice (the same questions in both files)."""
-    rows_a = {r["id"]: r for r in map(json.loads, a.read_text().splitlines())}
-    rows_b = {r["id"]: r["score"] for r in map(json.loads, b.read_text().splitlines())}
+def _read_predictions(path: Path) -> dict[str, dict[str, Any]]:
+    return {r["id"]: r for r in map(json.loads, path.read_text().splitlines())}
+
+
+def _mean_scores(runs: list[dict[str, dict[str, Any]]]) -> dict[str, float]:
+    """Per question, the mean score over the runs (every run answers the same questions)."""
+    ids = set(runs[0])
+    if any(set(r) != ids for r in runs[1:]):
+        raise ValueError("the runs of one arm did not answer the same questions")
+    return {qid: float(np.mean([r[qid]["score"] for r in runs])) for qid in ids}
+
+
+def paired_differences(a: list[Path], b: list[Path], params: Params) -> dict[str, dict[str, Any]]:
+    """Mean per-question score difference a - b (x 100) with a paired percentile-bootstrap CI over questions:
+    over all questions, per task family and per level of each slice (the same questions in every file).
+
+    Each arm may hold several runs (seeds): a question's score in an arm is the mean over its runs.
+    """
+    runs_a = [_read_predictions(p) for p in a]
+    scores_a, scores_b = _mean_scores(runs_a), _mean_scores([_read_predictions(p) for p in b])
+    if set(scores_a) != set(scores_b):
+        raise ValueError(f"{a} and {b} did not answer the same questions")
     groups: dict[str, list[float]] = defaultdict(list)
-    for qid, row in rows_a.items():
-        diff = row["score"] - rows_b[qid]
+    for qid, row in runs_a[0].items():
+        diff = scores_a[qid] - scores_b[qid]
         keys = ["all", f"family={task_family(row['question_type'])}"]
         keys += [f"{name}={level}" for name, level in row["slices"].items()]
         for key in keys:
@@ -117,11 +134,26 @@ def paired_differences(a: Path, b: Path, params: Params) -> dict[str, dict[str, 
     return out
 
 
-def difference_table(split: str, diffs: dict[str, dict[str, Any]]) -> str:
-    lines = [f"| {split}: full - no_geometry | n | difference [95 % CI] |\n|---|---|---|\n"]
+def difference_table(split: str, label: str, diffs: dict[str, dict[str, Any]]) -> str:
+    lines = [f"| {split}: {label} | n | difference [95 % CI] |\n|---|---|---|\n"]
     lines += [f"| {k} | {v['n']} | {v['diff']:+.1f} [{v['ci'][0]:+.1f}, {v['ci'][1]:+.1f}] |\n"
               for k, v in diffs.items()]
     return "".join(lines)
+
+
+def comparisons(eval_dir: Path, split: str, comparison: Comparison, params: Params) -> dict[str, dict]:
+    """Treatment - control per seed pair (runs paired in order) and, with several seeds, over the seeds' mean;
+    only pairs whose runs were both evaluated on ``split``."""
+    def path(name: str) -> Path:
+        return eval_dir / name / split / "predictions.jsonl"
+
+    pairs = [(t, c) for t, c in zip(comparison.treatment, comparison.control) if path(t).is_file() and path(c).is_file()]
+    out = {f"{t} - {c}": paired_differences([path(t)], [path(c)], params) for t, c in pairs}
+    if len(pairs) > 1:
+        treatment, control = zip(*pairs)
+        label = f"mean({', '.join(treatment)}) - mean({', '.join(control)})"
+        out[label] = paired_differences([path(t) for t in treatment], [path(c) for c in control], params)
+    return out
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -131,31 +163,28 @@ def _write_json(path: Path, data: Any) -> None:
 
 def build_report(bundle: Path, gpu: Path, out: Path, params: Params, commit: str) -> dict[str, Any]:
     manifest = read_manifest(bundle)
-    exp_splits = params.model_extra["experiment"]["eval_splits"]
+    exp = experiment_params(params)
     runs = export_mlflow(list((gpu / "mlflow").glob("*.db")))
     summary: dict[str, Any] = {"commit": commit, "qa_sha256": manifest["qa_sha256"], "splits": {},
                                "mlflow_run_ids": {f"{Path(r['store']).stem}/{r['run_name']}": r["run_id"] for r in runs},
                                "geometry": json.loads((gpu / "geometry" / "metrics.json").read_text())}
     summary["geometry"].pop("history")
     markdown = []
-    for split in exp_splits:
+    for split in exp.eval_splits:
         try:
             tables = baseline_tables(bundle / QA, split, params)
         except ValueError as exc:  # transfer: question types never asked on train have no prior
             tables = {}
             summary.setdefault("baselines_skipped", {})[split] = str(exc)
-        for name in MODELS[2:]:
+        for name in exp.runs:
             scores = gpu / "eval" / name / split / "scores.json"
             if scores.is_file():
                 tables[name] = json.loads(scores.read_text())
         for name, table in tables.items():
             _write_json(out / "scores" / split / f"{name}.json", table)
-        runs_dir = gpu / "eval"
-        full, ablation = (runs_dir / m / split / "predictions.jsonl" for m in ("full", "no_geometry"))
-        if full.is_file() and ablation.is_file():
-            diffs = paired_differences(full, ablation, params)
-            summary.setdefault("full_minus_no_geometry", {})[split] = diffs
-            markdown.append(difference_table(split, diffs))
+        for label, diffs in comparisons(gpu / "eval", split, exp.comparison, params).items():
+            summary.setdefault("comparisons", {}).setdefault(label, {})[split] = diffs
+            markdown.append(difference_table(split, label, diffs))
         summary["splits"][split] = {name: {"overall": t["overall"], "micro": t["micro"], "per_type": t["per_type"],
                                            "slices": t["slices"]} for name, t in tables.items()}
         markdown.append(markdown_table(split, tables))
