@@ -1,0 +1,96 @@
+"""The paper experiment's plumbing: the encoder export that travels between GPU commands, per-run seeds,
+and the paired treatment - control comparison of the report."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from mosaic_assets.params import load_params
+from mosaic_model.config import load_run_config
+from mosaic_model.experiment import Comparison, autocast_encoder_state, experiment_params, run_config
+from mosaic_model.modeling import GeometryEncoder
+from mosaic_model.report import comparisons, paired_differences
+from mosaic_model.vggt import VGGT
+
+
+def _encoder(weights: Path) -> GeometryEncoder:
+    cfg = load_run_config(experiment_params(load_params()).config).model.geometry
+    return GeometryEncoder(cfg.model_copy(update={"weights": str(weights)})).eval()
+
+
+def test_exported_encoder_gives_identical_tokens_under_bf16_autocast(tmp_path):
+    params = load_params()
+    vggt_cfg = load_run_config(experiment_params(params).config).model.geometry.vggt
+    torch.manual_seed(0)
+    model = VGGT(vggt_cfg)  # with its heads, as pretraining saves it
+    for p in model.parameters():  # trained-looking values, not the tiny initial LayerScale / token values
+        p.data.normal_(0, 0.05)
+    fp32 = tmp_path / "vggt.safetensors"
+    save_file(model.state_dict(), str(fp32))
+    exported = tmp_path / "encoder.safetensors"
+    save_file(autocast_encoder_state(fp32, params), str(exported))
+
+    assert exported.stat().st_size < 0.6 * sum(
+        v.numel() * 4 for k, v in model.state_dict().items() if k.startswith("aggregator."))
+    frames = torch.randint(0, 256, (2, 2, 3, vggt_cfg.img_size, vggt_cfg.img_size), dtype=torch.uint8)
+    full, compact = _encoder(fp32), _encoder(exported)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(full(frames), compact(frames))
+    assert not torch.equal(full(frames), compact(frames))  # fp32 reads the rounded tensors: not the same
+
+
+def test_runs_take_their_own_seed(tmp_path):
+    exp = experiment_params(load_params())
+    assert run_config("no_geometry_seed1", exp, tmp_path).train.seed == 1
+    assert run_config("no_geometry", exp, tmp_path).train.seed == load_run_config(exp.config).train.seed
+    assert not run_config("no_geometry_seed1", exp, tmp_path).model.geometry.enabled
+
+
+def _predictions(path: Path, scores: dict[str, float]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    family = {"a": "obj_count_occ", "b": "obj_count_occ", "c": "obj_spatial_occ_lr", "d": "obj_spatial_occ_ab"}
+    path.write_text("".join(json.dumps({"id": q, "question_type": family[q], "score": s,
+                                        "slices": {"occ_level": "high" if q == "a" else "low"}}) + "\n"
+                            for q, s in scores.items()))
+    return path
+
+
+def test_paired_difference_averages_the_seeds_per_question(tmp_path):
+    params = load_params()
+    t0 = _predictions(tmp_path / "t0.jsonl", {"a": 1, "b": 0, "c": 1, "d": 1})
+    t1 = _predictions(tmp_path / "t1.jsonl", {"a": 1, "b": 1, "c": 0, "d": 1})
+    c0 = _predictions(tmp_path / "c0.jsonl", {"a": 0, "b": 0, "c": 0, "d": 1})
+    c1 = _predictions(tmp_path / "c1.jsonl", {"a": 0, "b": 0, "c": 1, "d": 1})
+    diffs = paired_differences([t0, t1], [c0, c1], params)
+    # per question (mean of seeds): a 1-0, b 0.5-0, c 0.5-0.5, d 1-1 -> 1, 0.5, 0, 0
+    assert diffs["all"]["diff"] == pytest.approx(37.5) and diffs["all"]["n"] == 4
+    assert diffs["family=obj_count"]["diff"] == pytest.approx(75.0)
+    assert diffs["family=obj_spatial"] == {"diff": 0.0, "ci": [0.0, 0.0], "n": 2}
+    assert diffs["occ_level=high"]["diff"] == pytest.approx(100.0)
+    lo, hi = diffs["all"]["ci"]
+    assert 0.0 <= lo <= 37.5 <= hi <= 100.0
+
+
+def test_comparison_pairs_seeds_and_pools_them(tmp_path):
+    params = load_params()
+    for name, scores in {"full": [1, 0, 1, 1], "no_geometry": [0, 0, 0, 1],
+                         "full_seed1": [1, 1, 0, 1], "no_geometry_seed1": [0, 0, 1, 1]}.items():
+        _predictions(tmp_path / name / "bench" / "predictions.jsonl", dict(zip("abcd", scores)))
+    out = comparisons(tmp_path, "bench", Comparison(treatment=("full", "full_seed1"),
+                                                    control=("no_geometry", "no_geometry_seed1")), params)
+    assert list(out) == ["full - no_geometry", "full_seed1 - no_geometry_seed1",
+                         "mean(full, full_seed1) - mean(no_geometry, no_geometry_seed1)"]
+    assert out["full - no_geometry"]["all"]["diff"] == pytest.approx(50.0)
+    assert out["full_seed1 - no_geometry_seed1"]["all"]["diff"] == pytest.approx(25.0)
+    assert out["mean(full, full_seed1) - mean(no_geometry, no_geometry_seed1)"]["all"]["diff"] == pytest.approx(37.5)
+
+
+def test_arms_that_answered_different_questions_are_refused(tmp_path):
+    a = _predictions(tmp_path / "a.jsonl", {"a": 1, "b": 0})
+    b = _predictions(tmp_path / "b.jsonl", {"a": 1, "c": 0})
+    with pytest.raises(ValueError, match="same questions"):
+        paired_differences([a], [b], load_params())
