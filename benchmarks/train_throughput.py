@@ -5,6 +5,8 @@
 
 - pipeline: bf16 autocast, frames decoded once into the FrameCache, a DataLoader with workers and
   pinned memory (what ``mosaic_model.train`` runs);
+- pipeline_in_process: the same, but the batches collated from the cache in the main process (no
+  workers, no pinning): the pipeline's workers had step stalls on the H100 (``benchmarks/loader.py``);
 - naive: fp32, every frame decoded from its JPEG and resized in the main process at every step.
 
 Both run in one process on the same data, model initialisation and batch order, through the same
@@ -119,6 +121,7 @@ def run(qa: Path, images: Path, config: str, steps: int, warmup: int) -> dict[st
     cache_s = time.perf_counter() - t0
     naive_cfg = load_run_config(config, {"train": {"bf16": False}})
     results = {"pipeline": measure(base, dataset, cache, base.train.num_workers, tokenizer, steps, warmup),
+               "pipeline_in_process": measure(base, dataset, cache, 0, tokenizer, steps, warmup),
                "naive": measure(naive_cfg, dataset, DiskFrames(), 0, tokenizer, steps, warmup)}
     return {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "config": config,
             "micro_batch_size": base.train.batch_size, "timed_steps": steps, "warmup_steps": warmup,
