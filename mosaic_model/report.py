@@ -8,7 +8,9 @@
     summary.json                  overall / micro / per type / slices with CIs, geometry errors,
                                   data version (QA sha256), MLflow run ids
     mlflow_runs.json              every MLflow run of the GPU stores: params, tags, metric histories
-    table.md                      the markdown tables (every task x every model, CIs)
+    table.md                      the markdown tables (every task x every model, CIs) and the paired
+                                  treatment - control differences of params.yaml experiment.comparison
+                                  (per seed pair and over the seeds' mean; per family and slice)
 """
 from __future__ import annotations
 
