@@ -1,5 +1,8 @@
 """A compact, self-contained copy of the data one experiment needs, small enough to travel to a GPU machine.
 
+    python -m mosaic_model.bundle build --qa QA --frames ROOT --synthetic-release R --out BUNDLE
+    python -m mosaic_model.bundle qa-frames BUNDLE OUT     # what VLM runs read: QA, manifest, QA frames
+
     <bundle>/qa.parquet                                  the QA dataset (every split)
     <bundle>/frames/<source>/<scene>/images/<frame>.jpg  every registered frame, squashed to size x size
     <bundle>/geometry/<scene>.npz                        depth (float16 metres, depth_size^2, 0 = none),
@@ -111,14 +114,40 @@ def read_manifest(bundle: Path) -> dict:
     return json.loads((bundle / MANIFEST).read_text())
 
 
-@click.command()
+def qa_frames_bundle(bundle: Path, out: Path) -> Path:
+    """A copy of ``bundle`` holding only what VLM training and evaluation read: the QA dataset, the manifest
+    and the frames some QA refers to (no depth maps, no other registered frame), written atomically.
+
+    Geometry pretraining reads every registered frame and the depth maps; the VLM runs do not, and on the
+    GPU machine the smaller copy leaves room in the transfer for the pretrained encoder.
+    """
+    df = pd.read_parquet(bundle / QA, columns=["data_source", "scene_id", "source_frame_ids"])
+    frames = sorted({image_path(Path(FRAMES), str(r.data_source), str(r.scene_id), str(f))
+                     for r in df.itertuples(index=False) for f in r.source_frame_ids})
+    with atomic_dir(out) as tmp:
+        for rel in frames:
+            if not (bundle / rel).is_file():
+                raise FileNotFoundError(f"bundle {bundle}: the QA refers to {rel}, which it does not hold")
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(bundle / rel, tmp / rel)
+        for name in (QA, MANIFEST):
+            shutil.copyfile(bundle / name, tmp / name)
+    return out
+
+
+@click.group()
+def cli() -> None:
+    """Experiment bundles (see the module docstring)."""
+
+
+@cli.command("build")
 @click.option("--qa", "qa_path", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--frames", "frames_root", type=click.Path(path_type=Path, exists=True), required=True,
               help="The frames asset's root ({source}/{scene}/images/{frame}.jpg).")
 @click.option("--synthetic-release", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--config", default="small", show_default=True, help="Model size: frames at its geometry input size.")
 @click.option("--out", type=click.Path(path_type=Path), required=True)
-def main(qa_path: Path, frames_root: Path, synthetic_release: Path, config: str, out: Path) -> None:
+def build(qa_path: Path, frames_root: Path, synthetic_release: Path, config: str, out: Path) -> None:
     """Write the experiment bundle (params.yaml geometry_pretrain: depth size, JPEG quality)."""
     from .config import load_run_config
     from .geometry_pretrain import geometry_params
@@ -129,5 +158,13 @@ def main(qa_path: Path, frames_root: Path, synthetic_release: Path, config: str,
     click.echo(build_bundle(qa_path, frames_root, {"synthetic": synthetic_release}, out, spec, params.scannetpp))
 
 
+@cli.command("qa-frames")
+@click.argument("bundle", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("out", type=click.Path(path_type=Path))
+def qa_frames(bundle: Path, out: Path) -> None:
+    """Write the part of BUNDLE that VLM runs read to OUT (``qa_frames_bundle``)."""
+    click.echo(qa_frames_bundle(bundle, out))
+
+
 if __name__ == "__main__":
-    main()
+    cli()

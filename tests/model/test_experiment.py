@@ -1,8 +1,9 @@
-"""The paper experiment's plumbing: the encoder export that travels between GPU commands, per-run seeds,
-and the paired treatment - control comparison of the report."""
+"""The paper experiment's plumbing: what travels between GPU commands (the encoder export, the VLM part of
+the bundle), per-run seeds, and the paired treatment - control comparison of the report."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ import torch
 from safetensors.torch import save_file
 
 from mosaic_assets.params import load_params
+from mosaic_model.bundle import FRAMES, GEOMETRY, MANIFEST, QA, qa_frames_bundle
 from mosaic_model.config import load_run_config
+from mosaic_model.data import frame_path, read_qa
 from mosaic_model.experiment import Comparison, autocast_encoder_state, experiment_params, run_config
 from mosaic_model.modeling import GeometryEncoder
 from mosaic_model.report import comparisons, paired_differences
@@ -94,3 +97,27 @@ def test_arms_that_answered_different_questions_are_refused(tmp_path):
     b = _predictions(tmp_path / "b.jsonl", {"a": 1, "c": 0})
     with pytest.raises(ValueError, match="same questions"):
         paired_differences([a], [b], load_params())
+
+
+def test_qa_frames_bundle_holds_what_vlm_runs_read(tmp_path, qa_set):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(qa_set.image_root, bundle / FRAMES)
+    shutil.copyfile(qa_set.parquet, bundle / QA)
+    (bundle / MANIFEST).write_text("{}")
+    (bundle / GEOMETRY).mkdir()
+    (bundle / GEOMETRY / "synth_0000.npz").write_bytes(b"depth")
+    unread = next((bundle / FRAMES).rglob("*.jpg")).with_name("frame_999999.jpg")
+    unread.write_bytes(b"a registered frame no QA refers to")
+
+    out = qa_frames_bundle(bundle, tmp_path / "vlm")
+    wanted = {frame_path(bundle / FRAMES, item, f).relative_to(bundle) for item in read_qa(bundle / QA, None)
+              for f in item.frame_ids}
+    written = {p.relative_to(out) for p in out.rglob("*") if p.is_file()}
+    assert written == wanted | {Path(QA), Path(MANIFEST)}
+    assert all((out / p).read_bytes() == (bundle / p).read_bytes() for p in written)
+
+    missing = sorted(wanted)[0]
+    (bundle / missing).unlink()
+    with pytest.raises(FileNotFoundError, match=str(missing)):
+        qa_frames_bundle(bundle, tmp_path / "vlm2")
+    assert not (tmp_path / "vlm2").exists()
