@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The paper experiment on the GPU machine (device tool), resumable: run it again after a cut-off.
+# The paper experiment on the GPU machine (device tool), in commands of at most 10 minutes (results/README.md).
 #   scripts/gpu_experiment.sh BUNDLE WORK OUT BUDGET_S CHAIN [CHAIN ...]
 # CHAIN: a run of params.yaml `experiment.runs` (full, no_geometry, blind), trained then evaluated; `full`
 # first pretrains the geometry encoder, `geometry` only pretrains it. The chains share the GPU in parallel.
@@ -10,7 +10,10 @@
 # The device machine keeps nothing between commands, so the pretrained encoder travels: what the frozen
 # branch reads under bf16 autocast (`experiment export-encoder`) comes back as OUT/encoder.part* +
 # OUT/geometry_metrics.json; put them in .geometry/ (carried) and the next command starts from them
-# instead of pretraining again. Wheels: .whl/*/*.whl, or .site/site.tar.xz (the same, unpacked and xz'd).
+# instead of pretraining again. Wheels the GPU image lacks (py3.12 manylinux, downloaded here):
+# .whl/model/ open_clip_torch ftfy wcwidth pydantic pydantic_core annotated_types typing_inspection, .whl/mlflow/
+# mlflow-skinny and its needs; or, to fit the 64 MiB transfer beside the bundle and encoder, the same unpacked
+# and xz'd: for w in .whl/*/*.whl; do unzip -q -o "$w" -d /tmp/s; done; tar cJf .site/site.tar.xz -C /tmp/s .
 set -u
 BUNDLE=$1 WORK=$2 OUT=$3 BUDGET=$4
 shift 4
