@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from mosaic_assets.params import Params, load_params
 
@@ -58,6 +58,16 @@ class ExperimentParams(BaseModel):
     eval_splits: tuple[str, ...]
     runs: dict[str, RunVariant]
     comparison: Comparison  # the paper's claim: treatment runs against control runs, paired per question
+
+    @model_validator(mode="after")
+    def _comparison_names_runs(self) -> ExperimentParams:
+        c = self.comparison
+        unknown = [n for n in (*c.treatment, *c.control) if n not in self.runs]
+        if unknown or len(c.treatment) != len(c.control) or not c.treatment:
+            raise ValueError(f"params.yaml experiment.comparison: treatment {list(c.treatment)} and control "
+                             f"{list(c.control)} must be equally long, non-empty lists of experiment.runs "
+                             f"(unknown: {unknown})")
+        return self
 
 
 def experiment_params(params: Params) -> ExperimentParams:

@@ -14,7 +14,8 @@ from mosaic_assets.params import load_params
 from mosaic_model.bundle import FRAMES, GEOMETRY, MANIFEST, QA, qa_frames_bundle
 from mosaic_model.config import load_run_config
 from mosaic_model.data import frame_path, read_qa
-from mosaic_model.experiment import Comparison, autocast_encoder_state, experiment_params, run_config
+from mosaic_model.experiment import (Comparison, ExperimentParams, autocast_encoder_state, experiment_params,
+                                       run_config)
 from mosaic_model.modeling import GeometryEncoder
 from mosaic_model.report import comparisons, paired_differences
 from mosaic_model.vggt import VGGT
@@ -121,3 +122,13 @@ def test_qa_frames_bundle_holds_what_vlm_runs_read(tmp_path, qa_set):
     with pytest.raises(FileNotFoundError, match=str(missing)):
         qa_frames_bundle(bundle, tmp_path / "vlm2")
     assert not (tmp_path / "vlm2").exists()
+
+
+def test_comparison_must_pair_known_runs():
+    raw = load_params().model_extra["experiment"]
+    with pytest.raises(ValueError, match="experiment.comparison.*unknown: \\['full_seed9'\\]"):
+        ExperimentParams.model_validate({**raw, "comparison": {"treatment": ["full", "full_seed9"],
+                                                               "control": ["no_geometry", "no_geometry_seed1"]}})
+    with pytest.raises(ValueError, match="equally long"):
+        ExperimentParams.model_validate({**raw, "comparison": {"treatment": ["full"],
+                                                               "control": ["no_geometry", "no_geometry_seed1"]}})
