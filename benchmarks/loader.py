@@ -27,9 +27,8 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from mosaic_assets.params import load_params
 from mosaic_model.config import load_run_config
-from mosaic_model.data import Collate, FrameCache, QADataset, read_qa, training_texts
-from mosaic_model.modeling import SpatialMosaicVLM
-from mosaic_model.tokenizer import build_tokenizer
+from mosaic_model.data import Collate, FrameCache, QADataset
+from train_throughput import training_set  # this folder: the script's own (sys.path[0])
 
 
 def fetch_times(dataset: QADataset, collate: Collate, batch_size: int, workers: int, batches: int,
@@ -56,10 +55,7 @@ def summary(times: list[float]) -> dict[str, float]:
 
 def run(qa: Path, images: Path, config: str, workers: list[int], batches: int) -> dict[str, Any]:
     params, cfg = load_params(), load_run_config(config)
-    items = read_qa(qa, cfg.train.split)
-    tokenizer = build_tokenizer(cfg.model.tokenizer, training_texts(items, cfg.model.chat_template))
-    dataset = QADataset(items, tokenizer, cfg.model.chat_template, images, with_answers=True)
-    sizes = SpatialMosaicVLM(cfg.model, tokenizer).image_sizes
+    _, dataset, sizes = training_set(qa, images, cfg)
     cache = FrameCache.build(params.artifacts / params.model.frame_cache, dataset.frame_paths(), sizes)
     collate = Collate(cache, sizes)
     settings = {f"workers_{n}": summary(fetch_times(dataset, collate, cfg.train.batch_size, n, batches, cfg.train.seed))

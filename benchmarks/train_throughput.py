@@ -109,13 +109,19 @@ def measure(cfg: RunConfig, dataset: QADataset, frames: Any, num_workers: int, t
             "bf16": cfg.train.bf16, "num_workers": num_workers}
 
 
+def training_set(qa: Path, images: Path, cfg: RunConfig) -> tuple[Any, QADataset, tuple[int, ...]]:
+    """What ``mosaic_model.train`` reads for ``cfg``: the tokenizer, the training dataset and the frame sizes
+    the model reads (also used by ``benchmarks/loader.py``)."""
+    items = read_qa(qa, cfg.train.split)
+    tokenizer = build_tokenizer(cfg.model.tokenizer, training_texts(items, cfg.model.chat_template))
+    dataset = QADataset(items, tokenizer, cfg.model.chat_template, images, with_answers=True)
+    return tokenizer, dataset, SpatialMosaicVLM(cfg.model, tokenizer).image_sizes
+
+
 def run(qa: Path, images: Path, config: str, steps: int, warmup: int) -> dict[str, Any]:
     params = load_params()
     base = load_run_config(config)
-    items = read_qa(qa, base.train.split)
-    tokenizer = build_tokenizer(base.model.tokenizer, training_texts(items, base.model.chat_template))
-    dataset = QADataset(items, tokenizer, base.model.chat_template, images, with_answers=True)
-    sizes = SpatialMosaicVLM(base.model, tokenizer).image_sizes
+    tokenizer, dataset, sizes = training_set(qa, images, base)
     t0 = time.perf_counter()
     cache = FrameCache.build(params.artifacts / params.model.frame_cache, dataset.frame_paths(), sizes)
     cache_s = time.perf_counter() - t0

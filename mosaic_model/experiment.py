@@ -24,6 +24,7 @@ from mosaic_assets.params import Params, load_params
 from .bundle import FRAMES, QA
 from .config import RunConfig, load_run_config
 from .geometry_pretrain import METRICS, WEIGHTS, geometry_params, pretrain_tracked, with_pretrained_geometry
+from .metrics import SCORES
 from .tracking import TrackingConfig
 
 GEOMETRY_DIR = "geometry"
@@ -126,11 +127,10 @@ def autocast_encoder_state(weights: Path, params: Params) -> dict[str, Any]:
     import torch
     from torch import nn
 
-    from .vggt import VGGT, load_vggt_weights
+    from .modeling import GeometryEncoder
 
-    vggt_cfg = load_run_config(experiment_params(params).config).model.geometry.vggt
-    model = VGGT(vggt_cfg.model_copy(update={"camera_head": None, "depth_head": None, "point_head": None}))
-    load_vggt_weights(model, weights)
+    geometry = load_run_config(experiment_params(params).config).model.geometry
+    model = GeometryEncoder(geometry.model_copy(update={"weights": str(weights)})).vggt
     low = {f"{name}.{kind}" for name, module in model.named_modules() if isinstance(module, (nn.Linear, nn.Conv2d))
            for kind in ("weight", "bias")}
     return {k: v.to(torch.bfloat16) if k in low else v for k, v in model.state_dict().items()}
@@ -159,10 +159,10 @@ def run_evaluation(name: str, bundle: Path, work: Path, params: Params) -> list[
     written = []
     for split in exp.eval_splits:
         out = work / "eval" / name / split
-        if not (out / "scores.json").is_file():
+        if not (out / SCORES).is_file():
             evaluate(checkpoint, bundle / QA, image_root(name, exp, bundle, work), out, split, params,
                      tracking(work, f"eval-{name}", params))
-        written.append(out / "scores.json")
+        written.append(out / SCORES)
     return written
 
 

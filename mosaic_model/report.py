@@ -30,7 +30,7 @@ from .baselines import answer_prior, chance_table, prior_predictions, read_optio
 from .bundle import QA, read_manifest
 from .data import read_qa, scoring_record
 from .experiment import Comparison, experiment_params
-from .metrics import score_predictions
+from .metrics import PREDICTIONS, SCORES, score_predictions
 
 SLICE_ORDER = {"occ_level": ("low", "medium", "high"), "overlap_level": ("low", "medium", "high")}
 
@@ -147,7 +147,7 @@ def comparisons(eval_dir: Path, split: str, comparison: Comparison, params: Para
     """Treatment - control per seed pair (runs paired in order) and, with several seeds, over the seeds' mean;
     only pairs whose runs were both evaluated on ``split``."""
     def path(name: str) -> Path:
-        return eval_dir / name / split / "predictions.jsonl"
+        return eval_dir / name / split / PREDICTIONS
 
     pairs = [(t, c) for t, c in zip(comparison.treatment, comparison.control) if path(t).is_file() and path(c).is_file()]
     out = {f"{t} - {c}": paired_differences([path(t)], [path(c)], params) for t, c in pairs}
@@ -179,7 +179,7 @@ def build_report(bundle: Path, gpu: Path, out: Path, params: Params, commit: str
             tables = {}
             summary.setdefault("baselines_skipped", {})[split] = str(exc)
         for name in exp.runs:
-            scores = gpu / "eval" / name / split / "scores.json"
+            scores = gpu / "eval" / name / split / SCORES
             if scores.is_file():
                 tables[name] = json.loads(scores.read_text())
         for name, table in tables.items():
