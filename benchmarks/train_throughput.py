@@ -7,9 +7,11 @@
   pinned memory (what ``mosaic_model.train`` runs);
 - pipeline_in_process: the same, but the batches collated from the cache in the main process (no
   workers, no pinning): the pipeline's workers had step stalls on the H100 (``benchmarks/loader.py``);
+- pipeline_unpinned: the pipeline's workers without pinned memory, which tells the two suspects of those
+  stalls apart (the workers' inter-process transfer, or the pinning thread of the main process);
 - naive: fp32, every frame decoded from its JPEG and resized in the main process at every step.
 
-Both run in one process on the same data, model initialisation and batch order, through the same
+All run in one process on the same data, model initialisation and batch order, through the same
 ``Trainer.step``. Reported per setting: samples/s over the timed steps (after warm-up; the step
 ends with ``loss.item()``, so it is synchronised), the median step time, the GPU utilisation
 sampled by NVML (``torch.cuda.utilization``) every 50 ms during the timed steps, and peak memory.
@@ -75,8 +77,8 @@ class UtilisationSampler:
         self._thread.join()
 
 
-def measure(cfg: RunConfig, dataset: QADataset, frames: Any, num_workers: int, tokenizer: Any, steps: int,
-            warmup: int) -> dict[str, Any]:
+def measure(cfg: RunConfig, dataset: QADataset, frames: Any, num_workers: int, pin_memory: bool, tokenizer: Any,
+            steps: int, warmup: int) -> dict[str, Any]:
     device = torch.device("cuda")
     torch.manual_seed(cfg.train.seed)
     model = SpatialMosaicVLM(cfg.model, tokenizer).to(device)
@@ -85,7 +87,7 @@ def measure(cfg: RunConfig, dataset: QADataset, frames: Any, num_workers: int, t
     sampler = RandomSampler(dataset, replacement=True, num_samples=per_step * (steps + warmup),
                             generator=torch.Generator().manual_seed(cfg.train.seed))
     loader = DataLoader(dataset, batch_size=cfg.train.batch_size, sampler=sampler, num_workers=num_workers,
-                        collate_fn=Collate(frames, model.image_sizes), pin_memory=num_workers > 0)
+                        collate_fn=Collate(frames, model.image_sizes), pin_memory=pin_memory)
     batches = iter(loader)
     for step in range(warmup):
         trainer.step(step, batches)
@@ -106,7 +108,7 @@ def measure(cfg: RunConfig, dataset: QADataset, frames: Any, num_workers: int, t
             "gpu_util_mean_pct": round(statistics.fmean(util.samples), 1) if util.samples else None,
             "gpu_util_samples": len(util.samples),
             "peak_mem_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2),
-            "bf16": cfg.train.bf16, "num_workers": num_workers}
+            "bf16": cfg.train.bf16, "num_workers": num_workers, "pin_memory": pin_memory}
 
 
 def training_set(qa: Path, images: Path, cfg: RunConfig) -> tuple[Any, QADataset, tuple[int, ...]]:
@@ -126,14 +128,17 @@ def run(qa: Path, images: Path, config: str, steps: int, warmup: int) -> dict[st
     cache = FrameCache.build(params.artifacts / params.model.frame_cache, dataset.frame_paths(), sizes)
     cache_s = time.perf_counter() - t0
     naive_cfg = load_run_config(config, {"train": {"bf16": False}})
-    results = {"pipeline": measure(base, dataset, cache, base.train.num_workers, tokenizer, steps, warmup),
-               "pipeline_in_process": measure(base, dataset, cache, 0, tokenizer, steps, warmup),
-               "naive": measure(naive_cfg, dataset, DiskFrames(), 0, tokenizer, steps, warmup)}
+    workers = base.train.num_workers
+    results = {"pipeline": measure(base, dataset, cache, workers, True, tokenizer, steps, warmup),
+               "pipeline_in_process": measure(base, dataset, cache, 0, False, tokenizer, steps, warmup),
+               "pipeline_unpinned": measure(base, dataset, cache, workers, False, tokenizer, steps, warmup),
+               "naive": measure(naive_cfg, dataset, DiskFrames(), 0, False, tokenizer, steps, warmup)}
     return {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "config": config,
             "micro_batch_size": base.train.batch_size, "timed_steps": steps, "warmup_steps": warmup,
             "n_frames_cached": len(set(dataset.frame_paths())), "frame_cache_build_s": round(cache_s, 2),
             **results,
-            "speedup": round(results["pipeline"]["samples_per_s"] / results["naive"]["samples_per_s"], 2)}
+            "speedup_vs_naive": {name: round(r["samples_per_s"] / results["naive"]["samples_per_s"], 2)
+                                 for name, r in results.items() if name != "naive"}}
 
 
 def main() -> None:
