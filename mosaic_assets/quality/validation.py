@@ -1,8 +1,9 @@
 """Run the Great Expectations suites on validation frames; optionally build Data Docs.
 
-GX runs offline: analytics are off (``GX_ANALYTICS_ENABLED=false`` before the import) and the
-context is either in memory or a file context under the given folder, written atomically (one
-folder per validated asset and partition, so parallel runs never share a context).
+GX runs offline: analytics are off (``GX_ANALYTICS_ENABLED=false`` before the import), the Data Docs
+load the project's copies of their scripts and styles (``data_docs.py``), and the context is either in
+memory or a file context under the given folder, written atomically (one folder per validated asset
+and partition, so parallel runs never share a context).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pandas as pd
 
 from ..atomic import atomic_dir
 from ..params import Params
+from .data_docs import localize_site
 from .report import QualityReport, outcome
 from .suites import SCOPES, QATasks, suite_parameters, suite_path
 from .tables import (QA_COLUMNS, VIEW_COLUMNS, VISIBILITY_COLUMNS, ValidationFrame, qa_frames, require_columns,
@@ -65,6 +67,7 @@ def run_suites(frames: Sequence[ValidationFrame], parameters: Mapping[str, Any],
             outcomes += [outcome(vf.suite, r, vf) for r in result.results]
         if root is not None:
             context.build_data_docs()
+            localize_site((root / DOCS_INDEX).parent)
     return QualityReport(tuple(outcomes), tuple(f"{vf.suite}: {vf.note}" for vf in frames if vf.note),
                          docs_dir / DOCS_INDEX if docs_dir else None)
 
