@@ -1,14 +1,15 @@
 """Training-step throughput of SpatialMosaicVLM on the GPU: the pipeline's setting against a naive one (JSON).
 
     python benchmarks/train_throughput.py --qa QA.parquet --images ROOT [--config small] [--steps 60]
-        [--warmup 10] [--out result.json]
+        [--warmup 10] [--workers 4] [--out result.json]
 
-- pipeline: bf16 autocast, frames decoded once into the FrameCache, a DataLoader with workers and
-  pinned memory (what ``mosaic_model.train`` runs);
-- pipeline_in_process: the same, but the batches collated from the cache in the main process (no
-  workers, no pinning): the pipeline's workers had step stalls on the H100 (``benchmarks/loader.py``);
-- pipeline_unpinned: the pipeline's workers without pinned memory, which tells the two suspects of those
-  stalls apart (the workers' inter-process transfer, or the pinning thread of the main process);
+- pipeline: what ``mosaic_model.train`` runs for the config: bf16 autocast, frames decoded once into the
+  FrameCache, the config's DataLoader (``train.num_workers``, ``train.pin_memory``; for ``small`` the
+  batches are collated in the training process, unpinned);
+- workers_pinned: the same with ``--workers`` loader processes and pinned memory (the loader before
+  the H100 measurement of results/README.md, which had step stalls of 0.5-1.5 s);
+- workers: ``--workers`` loader processes without pinning (tells the two causes of those stalls apart:
+  the pinning thread, or the batches crossing from the workers);
 - naive: fp32, every frame decoded from its JPEG and resized in the main process at every step.
 
 All run in one process on the same data, model initialisation and batch order, through the same
@@ -120,7 +121,7 @@ def training_set(qa: Path, images: Path, cfg: RunConfig) -> tuple[Any, QADataset
     return tokenizer, dataset, SpatialMosaicVLM(cfg.model, tokenizer).image_sizes
 
 
-def run(qa: Path, images: Path, config: str, steps: int, warmup: int) -> dict[str, Any]:
+def run(qa: Path, images: Path, config: str, steps: int, warmup: int, workers: int) -> dict[str, Any]:
     params = load_params()
     base = load_run_config(config)
     tokenizer, dataset, sizes = training_set(qa, images, base)
@@ -128,10 +129,10 @@ def run(qa: Path, images: Path, config: str, steps: int, warmup: int) -> dict[st
     cache = FrameCache.build(params.artifacts / params.model.frame_cache, dataset.frame_paths(), sizes)
     cache_s = time.perf_counter() - t0
     naive_cfg = load_run_config(config, {"train": {"bf16": False}})
-    workers = base.train.num_workers
-    results = {"pipeline": measure(base, dataset, cache, workers, True, tokenizer, steps, warmup),
-               "pipeline_in_process": measure(base, dataset, cache, 0, False, tokenizer, steps, warmup),
-               "pipeline_unpinned": measure(base, dataset, cache, workers, False, tokenizer, steps, warmup),
+    t = base.train
+    results = {"pipeline": measure(base, dataset, cache, t.num_workers, t.pin_memory, tokenizer, steps, warmup),
+               "workers_pinned": measure(base, dataset, cache, workers, True, tokenizer, steps, warmup),
+               "workers": measure(base, dataset, cache, workers, False, tokenizer, steps, warmup),
                "naive": measure(naive_cfg, dataset, DiskFrames(), 0, False, tokenizer, steps, warmup)}
     return {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "config": config,
             "micro_batch_size": base.train.batch_size, "timed_steps": steps, "warmup_steps": warmup,
@@ -148,9 +149,10 @@ def main() -> None:
     parser.add_argument("--config", default="small")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=4, help="Loader processes of the worker settings.")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    result = run(args.qa, args.images, args.config, args.steps, args.warmup)
+    result = run(args.qa, args.images, args.config, args.steps, args.warmup, args.workers)
     text = json.dumps(result, indent=2)
     if args.out:
         args.out.write_text(text)

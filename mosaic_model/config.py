@@ -136,9 +136,12 @@ class TrainConfig(_Frozen):
     max_grad_norm: float
     save_every: int
     keep_checkpoints: int
-    num_workers: int
+    num_workers: int  # DataLoader worker processes; 0: batches collated in the training process
     bf16: bool  # bf16 autocast; only ever applied on CUDA
     eval_batch_size: int
+    # page-locked batches on CUDA; off by default: a Batch is ~50 small tensors, and pinning them stalled the
+    # small model's steps on the H100 (benchmarks/train_throughput.py, results/README.md)
+    pin_memory: bool = False
 
     @model_validator(mode="after")
     def _whole_micro_batches(self) -> TrainConfig:

@@ -217,7 +217,7 @@ def _loader(dataset: QADataset, cache: FrameCache, model: SpatialMosaicVLM, t: T
     """This process's micro-batches of the steps after ``start_step``, in the run's fixed order."""
     sampler = ScheduleSampler(len(dataset), t.batch_size, t.seed, shard, start_step + 1, t.max_steps)
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=Collate(cache, model.image_sizes),
-                      num_workers=t.num_workers, pin_memory=device.type == "cuda",
+                      num_workers=t.num_workers, pin_memory=t.pin_memory and device.type == "cuda",
                       generator=torch.Generator().manual_seed(t.seed))  # keeps the global RNG (dropout) untouched
 
 
