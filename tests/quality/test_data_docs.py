@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from quality_shards import TASKS
+from quality_shards import TASKS, good_shard
 
 from mosaic_assets.quality.data_docs import MANIFEST, VENDOR_DIR, localize_page
 from mosaic_assets.quality.validation import validate_tables
@@ -37,12 +37,9 @@ def page_loads(page: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    from mosaic_assets.params import load_params
-    from quality_shards import good_shard
-
+def site(tmp_path_factory, params) -> Path:
     docs = tmp_path_factory.mktemp("docs") / "docs"
-    report = validate_tables({"qa_shard": good_shard()}, load_params(), TASKS, docs)
+    report = validate_tables({"qa_shard": good_shard()}, params, TASKS, docs)
     return report.docs_index.parent
 
 
