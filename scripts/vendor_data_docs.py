@@ -1,6 +1,6 @@
 """Refresh mosaic_assets/quality/data_docs_static/ from npm, as VENDOR.json pins it.
 
-    python scripts/vendor_data_docs.py
+    .venv/bin/python scripts/vendor_data_docs.py
 
 Each package of VENDOR.json is fetched with ``npm pack NAME@VERSION``; the files it lists are copied to
 their ``path`` and the package's license file to ``licenses/``. Run it after editing VENDOR.json, e.g. when
@@ -16,31 +16,32 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-VENDOR = Path(__file__).resolve().parents[1] / "mosaic_assets" / "quality" / "data_docs_static"
+from mosaic_assets.quality.data_docs import MANIFEST, VENDOR_DIR
 
 
 def fetch(package: str, into: Path) -> Path:
     """The unpacked npm tarball of ``package`` (NAME@VERSION)."""
     name = subprocess.run(["npm", "pack", "--silent", package], cwd=into, check=True, capture_output=True,
                           text=True).stdout.strip().splitlines()[-1]
+    unpacked = into / package.replace("/", "_")
     with tarfile.open(into / name) as tar:
-        tar.extractall(into / package.replace("/", "_"), filter="data")
-    return into / package.replace("/", "_") / "package"
+        tar.extractall(unpacked, filter="data")
+    return unpacked / "package"
 
 
 def main() -> None:
-    manifest = json.loads((VENDOR / "VENDOR.json").read_text())
-    for old in [p for p in VENDOR.iterdir() if p.name != "VENDOR.json"]:
+    manifest = json.loads(MANIFEST.read_text())
+    for old in [p for p in VENDOR_DIR.iterdir() if p != MANIFEST]:
         shutil.rmtree(old)
     with tempfile.TemporaryDirectory() as tmp:
         for package, meta in manifest["packages"].items():
             root = fetch(package, Path(tmp))
             for f in (f for f in manifest["files"] if f["package"] == package):
-                (VENDOR / f["path"]).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(root / f["source"], VENDOR / f["path"])
+                (VENDOR_DIR / f["path"]).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(root / f["source"], VENDOR_DIR / f["path"])
             if meta["license_file"]:
-                (VENDOR / "licenses").mkdir(exist_ok=True)
-                shutil.copyfile(root / meta["license_file"], VENDOR / "licenses" / package.rsplit("@", 1)[0]
+                (VENDOR_DIR / "licenses").mkdir(exist_ok=True)
+                shutil.copyfile(root / meta["license_file"], VENDOR_DIR / "licenses" / package.rsplit("@", 1)[0]
                                 .replace("/", "_").lstrip("@"))
             print(f"{package}: {meta['license']}")
 
