@@ -42,9 +42,9 @@ from typing import Any
 
 import yaml
 
-from mosaic_assets.catalog import load_catalog
-from mosaic_assets.params import REPO_ROOT, load_params
-from mosaic_assets.stack import DagsterUI, celery_worker, dagster_ui, postgres, project_env, redis_server
+from mosaic_assets.services import DagsterUI, celery_worker, dagster_ui, postgres, project_env, redis_server
+from mosaic_pipeline.catalog import load_catalog
+from mosaic_pipeline.params import REPO_ROOT, load_params
 
 EXECUTORS = ("multiprocess", "celery")
 WORKERS = ("w1", "w2")

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import torch
 
-from mosaic_assets.params import load_params
 from mosaic_model.config import load_run_config
 from mosaic_model.train import select_device, train
+from mosaic_pipeline.params import load_params
 
 CPU_PROCESSES = 2  # the CPU smoke run
 THREADS_PER_CPU_PROCESS = 1  # n CPU processes use n cores

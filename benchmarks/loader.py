@@ -24,11 +24,12 @@ from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, RandomSampler
+from train_throughput import training_set  # this folder: the script's own (sys.path[0])
 
-from mosaic_assets.params import load_params
 from mosaic_model.config import load_run_config
 from mosaic_model.data import Collate, FrameCache, QADataset
-from train_throughput import training_set  # this folder: the script's own (sys.path[0])
+from mosaic_pipeline import paths
+from mosaic_pipeline.params import load_params
 
 
 def fetch_times(dataset: QADataset, collate: Collate, batch_size: int, workers: int, batches: int,
@@ -56,7 +57,7 @@ def summary(times: list[float]) -> dict[str, float]:
 def run(qa: Path, images: Path, config: str, workers: list[int], batches: int) -> dict[str, Any]:
     params, cfg = load_params(), load_run_config(config)
     _, dataset, sizes = training_set(qa, images, cfg)
-    cache = FrameCache.build(params.artifacts / params.model.frame_cache, dataset.frame_paths(), sizes)
+    cache = FrameCache.build(paths.frame_cache(params), dataset.frame_paths(), sizes)
     collate = Collate(cache, sizes)
     settings = {f"workers_{n}": summary(fetch_times(dataset, collate, cfg.train.batch_size, n, batches, cfg.train.seed))
                 for n in workers}

@@ -16,11 +16,11 @@ import statistics
 import time
 from pathlib import Path
 
-from mosaic_assets.params import load_params
-from mosaic_assets.qa.generate import generate_scene_qa
-from mosaic_assets.scene.scannetpp import load_scene
-from mosaic_assets.views import read_views
-from mosaic_assets.visibility import read_visibility
+from mosaic_pipeline.params import load_params
+from mosaic_pipeline.qa.generate import generate_scene_qa
+from mosaic_pipeline.scene.scannetpp import load_scene
+from mosaic_pipeline.visibility.table import read_visibility
+from mosaic_pipeline.visibility.views import read_views
 
 PAPER_QA, PAPER_SCENES, PAPER_CORES = 3_000_000, 849, 16
 

@@ -19,11 +19,11 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from mosaic_assets.params import load_params
-from mosaic_assets.repro.scores import compare_scores
 from mosaic_model.config import load_run_config
 from mosaic_model.evaluate import evaluate
 from mosaic_model.train import train
+from mosaic_pipeline.params import load_params
+from mosaic_pipeline.repro.scores import compare_scores
 
 
 def run_once(config: str, qa: Path, images: Path, work: Path, device: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ the same run (JSON on stdout).
 Both scenes are written under a temporary release root that is removed afterwards. Reported per scene:
 wall and process-CPU seconds of ``generate_scene`` (Open3D may use several threads, so CPU can exceed
 wall), faces, instances, frames and the image size. The BIG scene is ``params.yaml`` ``synthetic``
-overridden by ``synthetic_benchmark`` (``mosaic_assets.synth.benchmark_params``).
+overridden by ``synthetic_benchmark`` (``mosaic_pipeline.synth.benchmark_params``).
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from mosaic_assets.params import SyntheticParams, load_params
-from mosaic_assets.scene.layout import IPHONE_IMAGES, MESH, SEGMENTS_ANNO
-from mosaic_assets.synth import benchmark_params, generate_scene
+from mosaic_pipeline.params import SyntheticParams, load_params
+from mosaic_pipeline.scene.layout import IPHONE_IMAGES, MESH, SEGMENTS_ANNO
+from mosaic_pipeline.synth import benchmark_params, generate_scene
 
 
 def _ply_faces(path: Path) -> int:

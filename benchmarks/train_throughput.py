@@ -34,13 +34,14 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, RandomSampler
 
-from mosaic_assets.params import load_params
 from mosaic_model.config import RunConfig, load_run_config
 from mosaic_model.data import Collate, FrameCache, QADataset, _resize, read_qa, training_texts
 from mosaic_model.distributed import World
 from mosaic_model.modeling import SpatialMosaicVLM
 from mosaic_model.tokenizer import build_tokenizer
 from mosaic_model.train import Trainer
+from mosaic_pipeline import paths
+from mosaic_pipeline.params import load_params
 
 UTIL_PERIOD_S = 0.05
 
@@ -126,7 +127,7 @@ def run(qa: Path, images: Path, config: str, steps: int, warmup: int, workers: i
     base = load_run_config(config)
     tokenizer, dataset, sizes = training_set(qa, images, base)
     t0 = time.perf_counter()
-    cache = FrameCache.build(params.artifacts / params.model.frame_cache, dataset.frame_paths(), sizes)
+    cache = FrameCache.build(paths.frame_cache(params), dataset.frame_paths(), sizes)
     cache_s = time.perf_counter() - t0
     naive_cfg = load_run_config(config, {"train": {"bf16": False}})
     t = base.train

@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mosaic_assets.coverage import FrameCast, frame_coverage, pixel_boxes, plan_rays, projected_extents
-from mosaic_assets.params import load_params
-from mosaic_assets.scene.scannetpp import load_scene
-from mosaic_assets.synth import benchmark_params, generate_scene
-from mosaic_assets.visibility import SceneVisibility
+from mosaic_pipeline.params import load_params
+from mosaic_pipeline.scene.scannetpp import load_scene
+from mosaic_pipeline.synth import benchmark_params, generate_scene
+from mosaic_pipeline.visibility.coverage import FrameCast, frame_coverage, pixel_boxes, plan_rays, projected_extents
+from mosaic_pipeline.visibility.table import SceneVisibility
 
 
 def naive_frame(engine: SceneVisibility, frame) -> pd.DataFrame:

@@ -1,6 +1,10 @@
-"""mosaic: the SpatialMosaic data pipeline (scenes -> visibility -> views -> QA) and its Dagster definitions.
+"""The orchestration layer: the Dagster definitions of the SpatialMosaic pipeline (docs/architecture.md).
 
-Pure computation lives in plain modules (``scene``, ``synth``, ``visibility`` ...) that never import
-Dagster; ``mosaic_assets.defs`` holds the thin asset wrappers and ``mosaic_assets.definitions`` the
-``Definitions`` object that ``dagster dev`` loads.
+- ``definitions``: the ``Definitions`` object ``dagster dev`` loads (assets, checks, jobs, resources, executors)
+- ``defs``: the thin assets by domain, the blocking quality checks, resources, partitions and executors
+- ``runner``: ``mosaic run`` - the same jobs outside the UI, one process per scene partition
+- ``services``: PostgreSQL, Redis, the UI and Celery workers on loopback (operations tests, backfill benchmark)
+
+The computation lives in ``mosaic_pipeline`` (data) and ``mosaic_model`` (the VLM); nothing below this
+package imports Dagster.
 """

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import dagster as dg
-from mosaic_model.dagster_resource import MLflowResource
+
+from mosaic_assets.defs.tracking import MLflowResource
+from mosaic_pipeline.params import default_params
 
 from .defs.assets import geometry as geometry_assets
 from .defs.assets import model as model_assets
@@ -13,7 +15,6 @@ from .defs.assets import visibility as visibility_assets
 from .defs.executors import pipeline_executor
 from .defs.partitions import scene_partitions
 from .defs.resources import MosaicParams
-from .params import default_params
 
 # One entry per asset module (domain); each module holds the thin wrappers of one pipeline stage.
 ASSET_MODULES = [scene_assets, visibility_assets, qa_assets, quality_checks, geometry_assets, model_assets]

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
-from mosaic_assets.atomic import atomic_dir, atomic_file
+from mosaic_pipeline.atomic import atomic_dir, atomic_file
 
 from .config import RunConfig
 from .modeling import SpatialMosaicVLM

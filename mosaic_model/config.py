@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from mosaic_assets.params import REPO_ROOT
+from mosaic_pipeline.params import REPO_ROOT
 
 CONFIG_DIR = REPO_ROOT / "configs" / "model"
 

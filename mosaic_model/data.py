@@ -1,6 +1,6 @@
 """QA parquet -> prompts, token ids and cached frame tensors, batched for the model.
 
-Prompts and targets are the official LLaVA training export's (``mosaic_assets.qa.export``), so the
+Prompts and targets are the official LLaVA training export's (``mosaic_pipeline.qa.export``), so the
 model trains and is evaluated on exactly the released format. Frames are decoded from JPEG once per
 QA set and resized to every size the model reads (``FrameCache``); training then only slices uint8
 tensors, so the loader never starves the GPU. Images live at
@@ -24,9 +24,9 @@ from safetensors.torch import save_file
 from torch import Tensor
 from transformers import PreTrainedTokenizerBase
 
-from mosaic_assets.atomic import atomic_dir
-from mosaic_assets.qa.export import IMAGE, image_path, llava_record
-from mosaic_assets.qa.options import letter
+from mosaic_pipeline.atomic import atomic_dir
+from mosaic_pipeline.qa.export import IMAGE, image_path, llava_record
+from mosaic_pipeline.qa.options import letter
 
 from .metrics import ScoringRecord, answer_kind
 

@@ -14,14 +14,17 @@ import mlflow
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
-from mosaic_assets.params import Params
+from mosaic_pipeline import paths
+from mosaic_pipeline.params import Params
+from mosaic_pipeline.provenance import data_version_tags
 
 from .checkpoint import load_checkpoint, read_meta
 from .data import Collate, FrameCache, QADataset, read_qa, scoring_record
 from .metrics import prediction_rows, score_predictions, write_results
 from .modeling import SpatialMosaicVLM
-from .tracking import TrackingConfig, data_version_tags, mlflow_run
+from .tracking import TrackingConfig, mlflow_run
 from .train import autocast, select_device
+
 
 def predict(model: SpatialMosaicVLM, tokenizer: PreTrainedTokenizerBase, dataset: QADataset, cache: FrameCache,
             batch_size: int, max_new_tokens: int, bf16: bool) -> dict[str, str]:
@@ -57,7 +60,7 @@ def evaluate(checkpoint: Path, qa_path: Path, image_root: Path, out_dir: Path, s
     model, tokenizer, run_cfg = load_checkpoint(checkpoint, select_device(device))
     items = read_qa(qa_path, split)
     dataset = QADataset(items, tokenizer, run_cfg.model.chat_template, image_root, with_answers=False)
-    cache = FrameCache.build(params.artifacts / params.model.frame_cache, dataset.frame_paths(), model.image_sizes)
+    cache = FrameCache.build(paths.frame_cache(params), dataset.frame_paths(), model.image_sizes)
     predictions = predict(model, tokenizer, dataset, cache, run_cfg.train.eval_batch_size,
                           params.eval.max_new_tokens, run_cfg.train.bf16)
     scored, table = score_predictions([scoring_record(i) for i in items], predictions, params.eval)

@@ -27,49 +27,23 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from pydantic import BaseModel, ConfigDict
 from safetensors.torch import save_file
 from torch import Tensor
 from transformers import get_cosine_schedule_with_warmup
 
-from mosaic_assets.atomic import atomic_dir
-from mosaic_assets.params import Params
-from mosaic_assets.qa.export import image_path
+from mosaic_pipeline.atomic import atomic_dir
+from mosaic_pipeline.params import GeometryPretrainParams
+from mosaic_pipeline.paths import GEOMETRY_WEIGHTS as WEIGHTS
+from mosaic_pipeline.provenance import data_version_tags
+from mosaic_pipeline.qa.export import image_path
 
-from .bundle import FRAMES, GEOMETRY, QA, read_manifest
 from .config import RunConfig, VGGTConfig
-from .tracking import TrackingConfig, data_version_tags, mlflow_run
+from .experiment.bundle import FRAMES, GEOMETRY, QA, read_manifest
+from .tracking import TrackingConfig, mlflow_run
 from .train import autocast, build_optimizer
 from .vggt import VGGT
 
-WEIGHTS = "vggt.safetensors"
 METRICS = "metrics.json"
-
-
-class GeometryPretrainConfig(BaseModel):
-    """params.yaml ``geometry_pretrain``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    depth_size: int  # side of the depth maps the bundle stores (the prediction is pooled to the maps' size)
-    jpeg_quality: int  # frames of the bundle
-    frames_per_sample: int
-    frame_window: int  # a sample's frames lie within this many consecutive registered frames
-    steps: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    betas: tuple[float, float]
-    warmup_ratio: float
-    max_grad_norm: float
-    depth_grad_weight: float
-    camera_weight: float
-    camera_gamma: float
-    eval_samples: int  # fixed samples per held-out evaluation
-    log_every: int
-    seed: int
-    bf16: bool
-    output: str  # under paths.artifacts
 
 
 @dataclass(frozen=True)
@@ -141,7 +115,7 @@ class GeometryBatch:
         return GeometryBatch(*(t.to(device, non_blocking=True) for t in (self.images, self.depth, self.pose)))
 
 
-def sample_batch(scenes: list[SceneViews], cfg: GeometryPretrainConfig, rng: np.random.Generator) -> GeometryBatch:
+def sample_batch(scenes: list[SceneViews], cfg: GeometryPretrainParams, rng: np.random.Generator) -> GeometryBatch:
     """``batch_size`` samples: a random scene, a random window, ``frames_per_sample`` distinct frames in it."""
     images, depth, pose = [], [], []
     for _ in range(cfg.batch_size):
@@ -209,7 +183,7 @@ def camera_loss(poses: list[Tensor], gt: Tensor, gamma: float) -> Tensor:
     return sum(gamma ** (n - 1 - i) * (p - gt).abs().mean() for i, p in enumerate(poses))
 
 
-def losses(model: VGGT, batch: GeometryBatch, cfg: GeometryPretrainConfig) -> dict[str, Tensor]:
+def losses(model: VGGT, batch: GeometryBatch, cfg: GeometryPretrainParams) -> dict[str, Tensor]:
     pred = predict(model, batch.images, batch.depth.shape[-1])
     out = {"depth": depth_loss(pred.depth, batch.depth, cfg.depth_grad_weight),
            "camera": camera_loss(pred.poses, batch.pose, cfg.camera_gamma)}
@@ -225,7 +199,7 @@ def rotation_error_deg(q_pred: Tensor, q_gt: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def evaluate_geometry(model: VGGT, scenes: list[SceneViews], cfg: GeometryPretrainConfig,
+def evaluate_geometry(model: VGGT, scenes: list[SceneViews], cfg: GeometryPretrainParams,
                       device: torch.device) -> dict[str, float]:
     """Depth AbsRel and the relative-pose errors of frames 1.. on ``eval_samples`` fixed samples."""
     model.eval()
@@ -269,7 +243,7 @@ class PretrainResult:
     seconds: float
 
 
-def pretrain(vggt_cfg: VGGTConfig, cfg: GeometryPretrainConfig, bundle: Path, out_dir: Path, device: torch.device,
+def pretrain(vggt_cfg: VGGTConfig, cfg: GeometryPretrainParams, bundle: Path, out_dir: Path, device: torch.device,
              on_step: Callable[[GeometryStep], None] | None = None) -> PretrainResult:
     """Pretrain on the bundle's train scenes, evaluate on the others, write weights + metrics atomically."""
     began = time.perf_counter()
@@ -318,11 +292,7 @@ def result_json(result: PretrainResult) -> dict[str, Any]:
             "heldout_scenes": result.heldout_scenes, "seconds": round(result.seconds, 1)}
 
 
-def geometry_params(params: Params) -> GeometryPretrainConfig:
-    return GeometryPretrainConfig.model_validate(params.model_extra["geometry_pretrain"])
-
-
-def pretrain_tracked(vggt_cfg: VGGTConfig, cfg: GeometryPretrainConfig, bundle: Path, out_dir: Path,
+def pretrain_tracked(vggt_cfg: VGGTConfig, cfg: GeometryPretrainParams, bundle: Path, out_dir: Path,
                      tracking: TrackingConfig, run_name: str, device: torch.device,
                      on_step: Callable[[GeometryStep], None] | None = None) -> tuple[PretrainResult, str]:
     """``pretrain`` inside its own MLflow run (params, data version, step losses, held-out errors)."""
@@ -332,11 +302,6 @@ def pretrain_tracked(vggt_cfg: VGGTConfig, cfg: GeometryPretrainConfig, bundle: 
         result = pretrain(vggt_cfg, cfg, bundle, out_dir, device, on_step)
         _log_to_mlflow(result)
     return result, run.info.run_id
-
-
-def encoder_weights(params: Params) -> Path:
-    """Where the ``geometry_encoder`` asset puts the pretrained encoder of params.yaml model.config."""
-    return params.artifacts / geometry_params(params).output / params.model.config / "encoder" / WEIGHTS
 
 
 def with_pretrained_geometry(cfg: RunConfig, weights: Path) -> RunConfig:

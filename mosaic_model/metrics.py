@@ -1,4 +1,4 @@
-"""Scoring exactly as the official lmms-eval ``spatial_mosaic`` task (DATA.md section 7).
+"""Scoring exactly as the official lmms-eval ``spatial_mosaic`` task (docs/metrics.md).
 
 Per question (``score_question``):
 - multiple choice: the first space-separated token of the raw generation with trailing "." removed,
@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from mosaic_assets.atomic import atomic_file
-from mosaic_assets.params import EvalParams, ThresholdRange
+from mosaic_pipeline.atomic import atomic_file
+from mosaic_pipeline.params import EvalParams, ThresholdRange
 
 MC_QUESTION_TYPES = frozenset({
     "obj_count_occ", "bestview_count_occ", "obj_localization_occ",

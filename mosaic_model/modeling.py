@@ -27,8 +27,16 @@ from torch import Tensor, nn
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase, Qwen2Config, Qwen2ForCausalLM
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from .config import (FusionConfig, GeometryConfig, LMConfig, LoRAConfig, ModelConfig, VisionConfig,
-                     require_local_weights, resolve)
+from .config import (
+    FusionConfig,
+    GeometryConfig,
+    LMConfig,
+    LoRAConfig,
+    ModelConfig,
+    VisionConfig,
+    require_local_weights,
+    resolve,
+)
 from .data import Batch
 from .vggt import VGGT, load_vggt_weights
 

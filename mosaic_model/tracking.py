@@ -6,10 +6,8 @@ Tags: ``mlflow.source.git.commit`` (set here: it is missing when runs start from
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
-import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import yaml
 
-from mosaic_assets.params import REPO_ROOT
+from mosaic_pipeline.params import REPO_ROOT
+from mosaic_pipeline.provenance import git_tags
 
 DEFAULT_STORE = REPO_ROOT / ".mlflow" / "mlflow.db"
-_HASH_CHUNK = 1 << 20
 _PARAM_VALUE_LIMIT = 6000  # MLflow's limit on one param value
 SYSTEM_METRICS_ENV = "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"
 SQLITE_PREFIX = "sqlite:///"
@@ -50,54 +47,6 @@ def artifact_location(uri: str) -> str | None:
     if uri.startswith(SQLITE_PREFIX):
         return (Path(uri.removeprefix(SQLITE_PREFIX)).parent / "artifacts").as_uri()
     return None  # a tracking server decides
-
-
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip()
-
-
-def git_tags() -> dict[str, str]:
-    commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    return {"mlflow.source.git.commit": commit or "unknown",
-            "mosaic.git.dirty": "unknown" if status is None else str(bool(status)).lower()}
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def dvc_md5(path: Path) -> str | None:
-    """The md5 DVC records for ``path``: from ``<path>.dvc`` or an output in the repository's dvc.lock."""
-    path = Path(path).resolve()
-    sidecar = path.with_name(path.name + ".dvc")
-    if sidecar.is_file():
-        outs = yaml.safe_load(sidecar.read_text()).get("outs", [])
-        return outs[0].get("md5") if outs else None
-    lock = REPO_ROOT / "dvc.lock"
-    if not lock.is_file():
-        return None
-    for stage in (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).values():
-        for out in stage.get("outs", []):
-            if (REPO_ROOT / out.get("path", "")).resolve() == path:
-                return out.get("md5")
-    return None
-
-
-def data_version_tags(qa_path: Path) -> dict[str, str]:
-    tags = {"mosaic.data.path": str(qa_path), "mosaic.data.sha256": file_sha256(qa_path)}
-    md5 = dvc_md5(qa_path)
-    if md5:
-        tags["mosaic.data.dvc_md5"] = md5
-    return tags
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

@@ -31,16 +31,26 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
 from transformers import PreTrainedTokenizerBase, get_cosine_schedule_with_warmup
 
-from mosaic_assets.params import Params
+from mosaic_pipeline import paths
+from mosaic_pipeline.params import Params
+from mosaic_pipeline.provenance import data_version_tags, file_sha256
 
-from .checkpoint import (CONFIG, TOKENIZER, TRAIN_STATE, WEIGHTS, latest_checkpoint, load_weights, read_meta,
-                         save_checkpoint)
+from .checkpoint import (
+    CONFIG,
+    TOKENIZER,
+    TRAIN_STATE,
+    WEIGHTS,
+    latest_checkpoint,
+    load_weights,
+    read_meta,
+    save_checkpoint,
+)
 from .config import RunConfig, TrainConfig
 from .data import Batch, Collate, FrameCache, QADataset, QAItem, read_qa, training_texts
 from .distributed import World, all_sum, barrier, data_parallel, from_main, main_first, world
 from .modeling import SpatialMosaicVLM
 from .tokenizer import build_tokenizer, load_tokenizer
-from .tracking import TrackingConfig, data_version_tags, file_sha256, mlflow_run
+from .tracking import TrackingConfig, mlflow_run
 
 SEED_BYTES = 8  # torch seeds are 64-bit
 
@@ -255,7 +265,7 @@ def _train(cfg: RunConfig, qa_path: Path, image_root: Path, run_dir: Path, param
         return TrainResult(run_dir, latest_checkpoint(run_dir), [], trainer.mlflow_run_id, w)
     dataset = QADataset(items, trainer.tokenizer, cfg.model.chat_template, image_root, with_answers=True)
     with main_first(w):  # one process writes the frame cache, the others then read it
-        cache = FrameCache.build(params.artifacts / params.model.frame_cache, dataset.frame_paths(), model.image_sizes)
+        cache = FrameCache.build(paths.frame_cache(params), dataset.frame_paths(), model.image_sizes)
     batches = iter(_loader(dataset, cache, model, t, trainer.shard, start_step, w.device))
     run = contextlib.nullcontext() if tracking is None else mlflow_run(
         tracking, run_dir.name, _run_params(cfg, qa_path, image_root, parameter_counts(model)),

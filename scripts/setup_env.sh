@@ -17,7 +17,7 @@ if ((${#missing[@]})); then
 fi
 
 # DVC is a CLI in its own tool environment .venv-dvc/ (never imported by the project): its hydra-core /
-# omegaconf pin antlr4 4.9, which breaks Dagster's asset-selection parser (STACK.md).
+# omegaconf pin antlr4 4.9, which breaks Dagster's asset-selection parser (docs/development.md).
 DVC_VERSION=3.67.1
 dvc_stamp=.venv-dvc/.mosaic-install-stamp
 dvc_want=$(cat requirements/dvc-lock.txt | sha256sum | cut -d' ' -f1)
@@ -35,7 +35,7 @@ want=$(cat requirements/lock.txt pyproject.toml scripts/setup_env.sh | sha256sum
 if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   exit 0
 fi
-echo "setup: creating .venv (pinned by requirements/lock.txt; torch 2.14.1 + torchvision 0.29.1, see STACK.md)"
+echo "setup: creating .venv (pinned by requirements/lock.txt; torch 2.14.1 + torchvision 0.29.1, see docs/development.md)"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # The lock is a constraints file: it pins every transitive version; pyproject names what we use.

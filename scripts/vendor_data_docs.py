@@ -1,4 +1,4 @@
-"""Refresh mosaic_assets/quality/data_docs_static/ from npm, as VENDOR.json pins it.
+"""Refresh mosaic_pipeline/quality/data_docs_static/ from npm, as VENDOR.json pins it.
 
     .venv/bin/python scripts/vendor_data_docs.py
 
@@ -16,7 +16,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from mosaic_assets.quality.data_docs import MANIFEST, VENDOR_DIR
+from mosaic_pipeline.quality.data_docs import MANIFEST, VENDOR_DIR
 
 
 def fetch(package: str, into: Path) -> Path:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from small_params import SMALL_OVERRIDES, write_small_params  # noqa: F401  (re-exported for tests/*.py)
 
-from mosaic_assets.params import Params, load_params
+from mosaic_pipeline.params import Params, load_params
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from mosaic_assets.params import params_path
+from mosaic_pipeline.params import params_path
 
 # Small enough for the 2-core CI machine, big enough that frames see several objects.
 SMALL_OVERRIDES = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from mosaic_assets.atomic import atomic_dir, atomic_file
-from mosaic_assets.catalog import load_catalog
-from mosaic_assets.params import load_params, params_path
+from mosaic_pipeline.atomic import atomic_dir, atomic_file
+from mosaic_pipeline.catalog import load_catalog
+from mosaic_pipeline.params import load_params, params_path
 
 
 def test_atomic_file_crash_leaves_old_content(tmp_path):

@@ -9,10 +9,10 @@ from typing import Callable
 import numpy as np
 import pytest
 from PIL import Image
-
-from mosaic_assets.errors import SceneError
-from mosaic_assets.scene.scannetpp import load_scene
 from scenes_by_hand import HandScene, segments_anno, write_hand_scene, write_ply
+
+from mosaic_pipeline.errors import SceneError
+from mosaic_pipeline.scene.scannetpp import load_scene
 
 MESH = "scans/mesh_aligned_0.05.ply"
 ANNO = "scans/segments_anno.json"

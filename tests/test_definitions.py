@@ -8,13 +8,14 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mosaic_assets.catalog import load_catalog
 from mosaic_assets.definitions import defs
 from mosaic_assets.defs.assets.scenes import frames, scene_catalog, scenes
 from mosaic_assets.defs.partitions import scene_partitions
 from mosaic_assets.defs.resources import MosaicParams
-from mosaic_assets.defs.runner import failure_message
-from mosaic_assets.params import load_params
+from mosaic_assets.runner import failure_message
+from mosaic_pipeline import paths
+from mosaic_pipeline.catalog import load_catalog
+from mosaic_pipeline.params import load_params
 
 
 def test_definitions_load_with_scene_partitions():
@@ -39,11 +40,11 @@ def test_scene_assets_materialize_one_partition(small_params_file, tmp_path):
     assert scene_meta["n_frames"].value == 12 and scene_meta["n_instances"].value > 5
     assert "data:image/png;base64," in scene_meta["preview"].value
 
-    cams = pd.read_parquet(params.artifacts / "frames" / "synthetic" / "synth_0000" / "cameras.parquet")
+    cams = pd.read_parquet(paths.frames_dir(params, "synthetic", "synth_0000") / "cameras.parquet")
     assert len(cams) == 12 and set(cams[["width", "height"]].iloc[0]) == {160, 120}
-    first = params.artifacts / "frames" / "synthetic" / "synth_0000" / "images" / f"{cams.frame_id.iloc[0]}.jpg"
+    first = paths.frames_dir(params, "synthetic", "synth_0000") / "images" / f"{cams.frame_id.iloc[0]}.jpg"
     assert Image.open(first).size == (160, 120)
-    catalog = json.loads((params.artifacts / "catalog.json").read_text())
+    catalog = json.loads(paths.catalog(params).read_text())
     assert [c["split"] for c in catalog] == ["train", "bench"]
 
 

@@ -4,10 +4,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mosaic_assets.geometry import camera_rays, is_rigid, look_at, project
-from mosaic_assets.scene.colmap import (ColmapCamera, ColmapFormatError, ColmapImage, matrix_to_qt, pose_matrix,
-                                        read_cameras, read_images, write_cameras, write_images)
-from mosaic_assets.scene.types import Camera, Frame, OrientedBox
+from mosaic_pipeline.scene.colmap import (
+    ColmapCamera,
+    ColmapFormatError,
+    ColmapImage,
+    matrix_to_qt,
+    pose_matrix,
+    read_cameras,
+    read_images,
+    write_cameras,
+    write_images,
+)
+from mosaic_pipeline.scene.geometry import camera_rays, is_rigid, look_at, project
+from mosaic_pipeline.scene.types import Camera, Frame, OrientedBox
 
 CAM = Camera(width=640, height=480, fx=500.0, fy=500.0, cx=320.0, cy=240.0)
 

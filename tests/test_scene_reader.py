@@ -11,18 +11,30 @@ import pytest
 import trimesh
 from click.testing import CliRunner
 from PIL import Image
+from scenes_by_hand import (
+    CX,
+    CY,
+    DEPTH_MM,
+    DEPTH_SIZE,
+    DISTORTION,
+    FX,
+    FY,
+    HEIGHT,
+    WIDTH,
+    frame_pixels,
+    segments_anno,
+    write_hand_scene,
+)
 from scipy.spatial.distance import cdist
 
-from mosaic_assets.cli import main
-from mosaic_assets.errors import SceneError
-from mosaic_assets.geometry import project
-from mosaic_assets.params import load_params
-from mosaic_assets.scene.dslr import dslr_pinhole, read_dslr_cameras
-from mosaic_assets.scene.iphone import extract_iphone_frames, read_depth
-from mosaic_assets.scene.scannetpp import load_scene, scene_summary
-from mosaic_assets.synth import CATEGORIES, generate_scene, write_release_metadata
-from scenes_by_hand import (CX, CY, DEPTH_MM, DEPTH_SIZE, DISTORTION, FX, FY, HEIGHT, WIDTH, frame_pixels,
-                            segments_anno, write_hand_scene)
+from mosaic_cli import main
+from mosaic_pipeline.errors import SceneError
+from mosaic_pipeline.params import load_params
+from mosaic_pipeline.scene.dslr import dslr_pinhole, read_dslr_cameras
+from mosaic_pipeline.scene.geometry import project
+from mosaic_pipeline.scene.iphone import extract_iphone_frames, read_depth
+from mosaic_pipeline.scene.scannetpp import load_scene, scene_summary
+from mosaic_pipeline.synth import CATEGORIES, generate_scene, write_release_metadata
 
 MIN_PSNR_DB = 30.0  # extracted JPEG vs the image encoded into the video
 

@@ -15,13 +15,13 @@ import trimesh
 from PIL import Image
 from scipy import ndimage
 
-from mosaic_assets.errors import SceneError
-from mosaic_assets.params import load_params
-from mosaic_assets.scene.colmap import read_cameras, read_images
-from mosaic_assets.synth import CATEGORIES, benchmark_params, generate_scene, write_release_metadata
-from mosaic_assets.synth.assemble import assemble
-from mosaic_assets.synth.categories import VARIANTS, build
-from mosaic_assets.synth.room import build_room
+from mosaic_pipeline.errors import SceneError
+from mosaic_pipeline.params import load_params
+from mosaic_pipeline.scene.colmap import read_cameras, read_images
+from mosaic_pipeline.synth import CATEGORIES, benchmark_params, generate_scene, write_release_metadata
+from mosaic_pipeline.synth.assemble import assemble
+from mosaic_pipeline.synth.categories import VARIANTS, build
+from mosaic_pipeline.synth.room import build_room
 
 REQUIRED = {"chair", "table", "desk", "sofa", "pillow", "lamp", "monitor", "laptop", "mouse", "keyboard", "book", "cup",
             "plant", "container", "bed", "cabinet", "shelf", "tv", "trash can", "box"}
@@ -264,7 +264,7 @@ def test_benchmark_parameters_give_a_big_scene():
 # --- the project's reader ------------------------------------------------------------------------
 
 def test_the_reader_loads_the_generated_scene(default_scene, written):
-    from mosaic_assets.scene.scannetpp import load_scene
+    from mosaic_pipeline.scene.scannetpp import load_scene
 
     scene = load_scene(default_scene)
     assert scene.source == "synthetic"

@@ -9,14 +9,20 @@ import pyarrow.parquet as pq
 import pytest
 import trimesh
 from click.testing import CliRunner
-
-from mosaic_assets.cli import main
-from mosaic_assets.overlap import FrameOverlap, compute_overlap, overlap_matrix, read_overlap, write_overlap
-from mosaic_assets.params import load_params
-from mosaic_assets.views import SCHEMA, overlap_level, read_views, sample_views, write_views
-from mosaic_assets.visibility import SCHEMA as VIS_SCHEMA
 from scenes_by_hand import write_hand_scene
 from visibility_scenes import SceneBuilder, box, camera, furnished_room, room
+
+from mosaic_cli import main
+from mosaic_pipeline.params import load_params
+from mosaic_pipeline.visibility.overlap import (
+    FrameOverlap,
+    compute_overlap,
+    overlap_matrix,
+    read_overlap,
+    write_overlap,
+)
+from mosaic_pipeline.visibility.table import SCHEMA as VIS_SCHEMA
+from mosaic_pipeline.visibility.views import SCHEMA, overlap_level, read_views, sample_views, write_views
 
 CAM = camera(80, 60, 50.0)
 LEVELS = (0.1, 0.3)
@@ -197,9 +203,9 @@ def test_visibility_assets_materialize_one_partition(small_params_file):
     import dagster as dg
 
     from mosaic_assets.defs.assets.scenes import frames, scene_catalog, scenes
-    from mosaic_assets.defs.assets.visibility import view_samples, visibility, visibility_path, views_path
+    from mosaic_assets.defs.assets.visibility import view_samples, visibility
     from mosaic_assets.defs.resources import MosaicParams
-    from mosaic_assets.views import overlap_path
+    from mosaic_pipeline import paths
 
     params = load_params(small_params_file)
     resources = {"mosaic": MosaicParams(params_file=str(small_params_file))}
@@ -212,13 +218,13 @@ def test_visibility_assets_materialize_one_partition(small_params_file):
     meta = {m.asset_key.to_user_string(): m.metadata for node in ("visibility", "view_samples")
             for m in result.asset_materializations_for_node(node)}
     vis, views = meta["visibility"], meta["view_samples"]
-    table = pq.read_table(visibility_path(params, "synth_0000")).to_pandas()
-    assert vis["path"].value == str(visibility_path(params, "synth_0000"))
+    table = pq.read_table(paths.visibility(params, "synth_0000")).to_pandas()
+    assert vis["path"].value == str(paths.visibility(params, "synth_0000"))
     assert vis["n_rows"].value == len(table) > 0 and vis["n_visible_rows"].value == int(table.is_visible.sum())
     assert "data:image/png;base64," in vis["occlusion_truncation_histogram"].value
     assert vis["seconds_per_frame_median"].value > 0
-    samples = read_views(views_path(params, "synth_0000"))
+    samples = read_views(paths.view_samples(params, "synth_0000"))
     assert views["n_samples"].value == len(samples) > 0
     assert (samples.max_overlap <= params.views.max_overlap).all()
     assert "data:image/png;base64," in views["overlap_heatmap"].value
-    assert len(read_overlap(overlap_path(views_path(params, "synth_0000"))).frame_ids) == 12
+    assert len(read_overlap(paths.overlap(params, "synth_0000")).frame_ids) == 12

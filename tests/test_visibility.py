@@ -13,15 +13,15 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import trimesh
-
-from mosaic_assets.errors import SceneError
-from mosaic_assets.geometry import camera_rays, look_at
-from mosaic_assets.params import load_params
-from mosaic_assets.raycast import image_rays, pixel_rays
-from mosaic_assets.scene.annotations import assign_smallest
-from mosaic_assets.scene.types import Frame, Instance, OrientedBox
-from mosaic_assets.visibility import SCHEMA, compute_visibility, read_visibility, write_visibility
 from visibility_scenes import SceneBuilder, box, camera, furnished_room, grid_plane, quad, room
+
+from mosaic_pipeline.errors import SceneError
+from mosaic_pipeline.params import load_params
+from mosaic_pipeline.scene.annotations import assign_smallest
+from mosaic_pipeline.scene.geometry import camera_rays, look_at
+from mosaic_pipeline.scene.types import Frame, Instance, OrientedBox
+from mosaic_pipeline.visibility.raycast import image_rays, pixel_rays
+from mosaic_pipeline.visibility.table import SCHEMA, compute_visibility, read_visibility, write_visibility
 
 W, H, F = 160, 120, 100.0
 CAM = camera(W, H, F)

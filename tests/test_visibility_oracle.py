@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import trimesh
-
-from mosaic_assets.params import load_params
-from mosaic_assets.scene.scannetpp import load_scene
-from mosaic_assets.synth import generate_scene
-from mosaic_assets.visibility import compute_visibility
 from visibility_scenes import camera, furnished_room
+
+from mosaic_pipeline.params import load_params
+from mosaic_pipeline.scene.scannetpp import load_scene
+from mosaic_pipeline.synth import generate_scene
+from mosaic_pipeline.visibility.table import compute_visibility
 
 W, H = 96, 72
 TOLERANCE = 0.02

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from mosaic_assets.geometry import look_at
-from mosaic_assets.scene.types import Camera, Frame, Instance, OrientedBox, Scene
+from mosaic_pipeline.scene.geometry import look_at
+from mosaic_pipeline.scene.types import Camera, Frame, Instance, OrientedBox, Scene
 
 
 def box(center, size) -> trimesh.Trimesh:

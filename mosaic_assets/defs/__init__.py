@@ -1,4 +1,2 @@
-"""The Dagster layer: thin assets over the pure modules, resources, partitions and jobs.
-
-Only this package (and ``mosaic_assets.definitions``) imports Dagster.
-"""
+"""The Dagster definitions: thin assets over ``mosaic_pipeline`` and ``mosaic_model``, the blocking quality
+checks, resources (params, MLflow), partitions and executors."""

@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 import yaml
 
-from ..params import REPO_ROOT
+from mosaic_pipeline.params import REPO_ROOT
 
 EXECUTOR_ENV = "MOSAIC_EXECUTOR"  # "multiprocess" (default) or "celery"
 CELERY_CONFIG_ENV = "MOSAIC_CELERY_CONFIG"

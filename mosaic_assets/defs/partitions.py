@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ..catalog import load_catalog
-from ..params import default_params
+from mosaic_pipeline.catalog import load_catalog
+from mosaic_pipeline.params import default_params
 
 scene_partitions = dg.StaticPartitionsDefinition([e.scene_id for e in load_catalog(default_params())])

@@ -4,10 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-from mosaic_model.tracking import file_sha256
 
-from ..catalog import SceneEntry, catalog_by_id
-from ..params import Params, load_params, params_path
+from mosaic_pipeline.catalog import SceneEntry, catalog_by_id
+from mosaic_pipeline.params import Params, load_params, params_path
+from mosaic_pipeline.provenance import file_sha256
 
 PARAMS_FILE_TAG, PARAMS_SHA256_TAG = "mosaic/params_file", "mosaic/params_sha256"
 

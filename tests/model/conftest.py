@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
-from mosaic_assets.params import Params, load_params
 from model_fixtures import qa_rows, write_frames
+
+from mosaic_pipeline.params import Params, load_params
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")

@@ -4,10 +4,16 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from mosaic_assets.params import load_params
-from mosaic_model.baselines import (BLANK_GREY, answer_prior, chance_score, chance_table, prior_prediction,
-                                    write_blank_frames)
 from mosaic_model.data import QAItem
+from mosaic_model.experiment.baselines import (
+    BLANK_GREY,
+    answer_prior,
+    chance_score,
+    chance_table,
+    prior_prediction,
+    write_blank_frames,
+)
+from mosaic_pipeline.params import load_params
 
 
 def _item(i: int, qtype: str, answer: str, options: list[str], scene: str = "synth_0000") -> QAItem:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
+from model_fixtures import qa_rows
 from safetensors.torch import load_file
 
-from mosaic_assets.params import Params
 from mosaic_model.checkpoint import LATEST, WEIGHTS, checkpoints_dir
 from mosaic_model.config import RunConfig, load_run_config
 from mosaic_model.data import Collate, FrameCache, QADataset, read_qa, training_texts
@@ -23,7 +23,7 @@ from mosaic_model.modeling import SpatialMosaicVLM
 from mosaic_model.tokenizer import train_bpe
 from mosaic_model.tracking import TrackingConfig
 from mosaic_model.train import ScheduleSampler, Shard, train
-from model_fixtures import qa_rows
+from mosaic_pipeline.params import Params
 
 PROCESSES = 2
 LAUNCH_TIMEOUT_S = 240.0  # the whole 2-process run, on a loaded 2-core machine

@@ -10,25 +10,24 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from mosaic_assets.params import load_params
-from mosaic_model.bundle import FRAMES, GEOMETRY, MANIFEST, QA, qa_frames_bundle
 from mosaic_model.config import load_run_config
 from mosaic_model.data import frame_path, read_qa
-from mosaic_model.experiment import (Comparison, ExperimentParams, autocast_encoder_state, experiment_params,
-                                       run_config)
+from mosaic_model.experiment.bundle import FRAMES, GEOMETRY, MANIFEST, QA, qa_frames_bundle
+from mosaic_model.experiment.report import comparisons, paired_differences
+from mosaic_model.experiment.runs import autocast_encoder_state, run_config
 from mosaic_model.modeling import GeometryEncoder
-from mosaic_model.report import comparisons, paired_differences
 from mosaic_model.vggt import VGGT
+from mosaic_pipeline.params import Comparison, ExperimentParams, load_params
 
 
 def _encoder(weights: Path) -> GeometryEncoder:
-    cfg = load_run_config(experiment_params(load_params()).config).model.geometry
+    cfg = load_run_config(load_params().experiment.config).model.geometry
     return GeometryEncoder(cfg.model_copy(update={"weights": str(weights)})).eval()
 
 
 def test_exported_encoder_gives_identical_tokens_under_bf16_autocast(tmp_path):
     params = load_params()
-    vggt_cfg = load_run_config(experiment_params(params).config).model.geometry.vggt
+    vggt_cfg = load_run_config(params.experiment.config).model.geometry.vggt
     torch.manual_seed(0)
     model = VGGT(vggt_cfg)  # with its heads, as pretraining saves it
     for p in model.parameters():  # trained-looking values, not the tiny initial LayerScale / token values
@@ -48,7 +47,7 @@ def test_exported_encoder_gives_identical_tokens_under_bf16_autocast(tmp_path):
 
 
 def test_runs_take_their_own_seed(tmp_path):
-    exp = experiment_params(load_params())
+    exp = load_params().experiment
     assert run_config("no_geometry_seed1", exp, tmp_path).train.seed == 1
     assert run_config("no_geometry", exp, tmp_path).train.seed == load_run_config(exp.config).train.seed
     assert not run_config("no_geometry_seed1", exp, tmp_path).model.geometry.enabled
@@ -125,7 +124,7 @@ def test_qa_frames_bundle_holds_what_vlm_runs_read(tmp_path, qa_set):
 
 
 def test_comparison_must_pair_known_runs():
-    raw = load_params().model_extra["experiment"]
+    raw = load_params().experiment.model_dump()
     with pytest.raises(ValueError, match="experiment.comparison.*unknown: \\['full_seed9'\\]"):
         ExperimentParams.model_validate({**raw, "comparison": {"treatment": ["full", "full_seed9"],
                                                                "control": ["no_geometry", "no_geometry_seed1"]}})

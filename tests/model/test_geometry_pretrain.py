@@ -9,19 +9,27 @@ import pytest
 import torch
 from PIL import Image
 
-from mosaic_assets.params import load_params
-from mosaic_model.bundle import FRAMES, GEOMETRY, MANIFEST, QA
 from mosaic_model.config import load_run_config
-from mosaic_model.geometry_pretrain import (GeometryBatch, WEIGHTS, build_vggt, geometry_params, losses,
-                                            pose_encoding, pretrain, quaternion_xyzw, rotation_error_deg,
-                                            with_pretrained_geometry)
+from mosaic_model.experiment.bundle import FRAMES, GEOMETRY, MANIFEST, QA
+from mosaic_model.geometry_pretrain import (
+    WEIGHTS,
+    GeometryBatch,
+    build_vggt,
+    losses,
+    pose_encoding,
+    pretrain,
+    quaternion_xyzw,
+    rotation_error_deg,
+    with_pretrained_geometry,
+)
 from mosaic_model.modeling import GeometryEncoder
+from mosaic_pipeline.params import load_params
 
 SIDE, DEPTH_SIDE, N_FRAMES = 28, 7, 6
 
 
 def _cfg(**update):
-    return geometry_params(load_params()).model_copy(update={
+    return load_params().geometry_pretrain.model_copy(update={
         "steps": 30, "batch_size": 2, "frames_per_sample": 2, "frame_window": 4, "eval_samples": 2,
         "log_every": 1, "bf16": False, "lr": 3e-3, "warmup_ratio": 0.0, **update})
 

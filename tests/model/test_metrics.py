@@ -6,10 +6,16 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from mosaic_assets.cli import main
-from mosaic_assets.params import load_params
-from mosaic_model.metrics import (ScoringRecord, official_records, parse_letter, parse_point, score_predictions,
-                                  score_question)
+from mosaic_cli import main
+from mosaic_model.metrics import (
+    ScoringRecord,
+    official_records,
+    parse_letter,
+    parse_point,
+    score_predictions,
+    score_question,
+)
+from mosaic_pipeline.params import load_params
 
 EVAL = load_params().eval
 

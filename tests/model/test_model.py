@@ -4,14 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from model_fixtures import tiny_config
 from PIL import Image
 
 from mosaic_model.config import MissingWeightsError, load_run_config
 from mosaic_model.data import Batch, Collate, FrameCache, QADataset, read_qa, training_texts
 from mosaic_model.modeling import SpatialMosaicVLM, VisionEncoder, pool_frames
 from mosaic_model.tokenizer import train_bpe
-
-from model_fixtures import tiny_config
 
 
 def _setup(qa_set, params, overrides=None, n: int = 4, with_answers: bool = True):

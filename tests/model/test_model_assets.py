@@ -10,9 +10,10 @@ from mlflow.tracking import MlflowClient
 
 from mosaic_assets.defs.assets.model import bench_scores, checkpoint
 from mosaic_assets.defs.resources import MosaicParams
-from mosaic_assets.params import REPO_ROOT, params_path
+from mosaic_assets.defs.tracking import MLflowResource
 from mosaic_model.config import CONFIG_DIR
-from mosaic_model.dagster_resource import MLflowResource
+from mosaic_pipeline import paths
+from mosaic_pipeline.params import REPO_ROOT, load_params, params_path
 
 
 def test_checkpoint_and_bench_scores_materialize_and_link_their_mlflow_runs(qa_set, tmp_path):
@@ -26,8 +27,11 @@ def test_checkpoint_and_bench_scores_materialize_and_link_their_mlflow_runs(qa_s
     shutil.copytree(qa_set.image_root, tmp_path / "artifacts" / "frames")
 
     @dg.asset(name="qa_dataset")
-    def qa_dataset_stand_in() -> dg.MaterializeResult:
-        return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(qa_set.parquet))})
+    def qa_dataset_stand_in() -> dg.MaterializeResult:  # writes where mosaic_pipeline.paths says the dataset is
+        out = paths.qa_dataset(load_params(tmp_path / "params.yaml"))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(qa_set.parquet, out)
+        return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(out))})
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     resources = {"mosaic": MosaicParams(params_file=str(tmp_path / "params.yaml")),

@@ -10,10 +10,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
+from model_fixtures import tiny_config
 from safetensors.torch import load_file
 
-from mosaic_assets.cli import main
-from mosaic_assets.params import REPO_ROOT
+from mosaic_cli import main
 from mosaic_model.checkpoint import WEIGHTS, load_checkpoint, save_checkpoint
 from mosaic_model.data import Collate, FrameCache, QADataset, read_qa, training_texts
 from mosaic_model.evaluate import evaluate
@@ -21,7 +21,7 @@ from mosaic_model.modeling import SpatialMosaicVLM
 from mosaic_model.tokenizer import train_bpe
 from mosaic_model.tracking import TrackingConfig
 from mosaic_model.train import train
-from model_fixtures import tiny_config
+from mosaic_pipeline.params import REPO_ROOT
 
 
 def test_tiny_model_overfits_32_questions(qa_set, params, tmp_path):

@@ -47,7 +47,7 @@ def _dpt(shapes: dict, prefix: str, dim_in: int, out_dim: int) -> None:
 
 
 def official_vggt_1b_shapes() -> dict[str, tuple[int, ...]]:
-    """The official VGGT-1B state dict (no tracking head), from MODEL.md's architecture facts."""
+    """The official VGGT-1B state dict (no tracking head), from docs/model.md's architecture facts."""
     C, patch, grid, regs, depth, heads = 1024, 14, 518 // 14, 4, 24, 16
     D = 2 * C
     s: dict[str, tuple[int, ...]] = {

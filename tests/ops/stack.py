@@ -1,6 +1,6 @@
 """Test-only helpers of the operations tests: Debian's headless Chromium driven over the DevTools
 protocol, and the wall-time records. The services themselves (PostgreSQL, Redis, `mosaic ui`,
-`mosaic worker`, the GraphQL client) live in mosaic_assets/stack.py, shared with benchmarks/backfill.py.
+`mosaic worker`, the GraphQL client) live in mosaic_assets/services.py, shared with benchmarks/backfill.py.
 """
 from __future__ import annotations
 
@@ -12,12 +12,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from mosaic_assets.stack import HOST, REPO, start, wait_for
-
+from mosaic_assets.services import HOST, REPO, start, wait_for
 
 # --- headless Chromium ---------------------------------------------------------------------------------
 
-CHROMIUM_FLAGS = [  # ../shared/spec/STACK.md and the machine notes: no background connections on this network
+CHROMIUM_FLAGS = [  # docs/development.md and the machine notes: no background connections on this network
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--hide-scrollbars", "--window-size=1600,1000", "--remote-debugging-port=0",

@@ -12,9 +12,9 @@ import pytest
 from small_params import write_small_params
 from stack import record_wall_time
 
-from mosaic_assets.catalog import load_catalog
-from mosaic_assets.params import load_params
-from mosaic_assets.stack import celery_worker, dagster_ui, postgres, project_env, redis_server
+from mosaic_assets.services import celery_worker, dagster_ui, postgres, project_env, redis_server
+from mosaic_pipeline.catalog import load_catalog
+from mosaic_pipeline.params import load_params
 
 WORKERS = ("w1", "w2")
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from small_params import write_small_params
 from scenes_by_hand import write_hand_scene
+from small_params import write_small_params
 
-from mosaic_assets.stack import BIN, REPO, project_env
+from mosaic_assets.services import BIN, REPO, project_env
 
 GOOD, BAD = "0a1b2c3d4e", "5f6a7b8c9d"
 

@@ -13,9 +13,9 @@ import pytest
 from small_params import write_small_params
 from stack import ARTIFACTS, Browser, record_wall_time
 
-from mosaic_assets.catalog import load_catalog
-from mosaic_assets.params import load_params
-from mosaic_assets.stack import DagsterUI, dagster_ui, project_env
+from mosaic_assets.services import DagsterUI, dagster_ui, project_env
+from mosaic_pipeline.catalog import load_catalog
+from mosaic_pipeline.params import load_params
 
 PARTITION = "synth_0001"
 SHOTS = ARTIFACTS / "ui"

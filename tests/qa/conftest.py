@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from qa_fixtures import Shard, make_shard  # noqa: E402
 
-from mosaic_assets.params import Params, load_params  # noqa: E402
+from mosaic_pipeline.params import Params, load_params  # noqa: E402
 
 
 @pytest.fixture(scope="session")

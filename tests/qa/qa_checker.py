@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mosaic_assets.params import Params
-from mosaic_assets.scene.types import Scene
+from mosaic_pipeline.params import Params
+from mosaic_pipeline.scene.types import Scene
 
 WORDS = {  # question/option phrase -> (axis index, sign): sign -1 = the target has the smaller coordinates
     "to the left of": (0, -1), "to the right of": (0, 1), "above": (1, -1), "below": (1, 1),

@@ -2,7 +2,7 @@
 
 Visibility here is NOT rendered: each (frame, instance) gets the box's projected rectangle as its
 full / in-image coverage and an occlusion drawn from a fixed menu, so every number is simple and
-self-consistent (visible <= unoccluded <= full; ratios as DATA.md 2 defines them). QA generation
+self-consistent (visible <= unoccluded <= full; ratios as docs/visibility.md defines them). QA generation
 only reads the table, so its answers can be checked against the same table and the 3D boxes.
 """
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mosaic_assets.geometry import look_at, project
-from mosaic_assets.params import Params
-from mosaic_assets.qa.generate import generate_scene_qa
-from mosaic_assets.qa.records import as_frame, to_table
-from mosaic_assets.scene.types import Camera, Frame, Instance, OrientedBox, Scene
+from mosaic_pipeline.params import Params
+from mosaic_pipeline.qa.generate import generate_scene_qa
+from mosaic_pipeline.qa.records import as_frame, to_table
+from mosaic_pipeline.scene.geometry import look_at, project
+from mosaic_pipeline.scene.types import Camera, Frame, Instance, OrientedBox, Scene
 
 WIDTH, HEIGHT, FOCAL = 640, 480, 420.0
 MIN_VISIBLE_PX = 20

@@ -1,4 +1,4 @@
-"""Balance (DATA.md 5) measured on the generated shards: letters, Yes/No, relation directions, caps."""
+"""Balance (docs/balance.md) measured on the generated shards: letters, Yes/No, relation directions, caps."""
 from __future__ import annotations
 
 import json
@@ -6,8 +6,8 @@ import json
 import pandas as pd
 from qa_fixtures import make_shard
 
-from mosaic_assets.params import load_params
-from mosaic_assets.qa.relations import DIRECTIONS, EXISTENCE_PHRASE
+from mosaic_pipeline.params import load_params
+from mosaic_pipeline.qa.relations import DIRECTIONS, EXISTENCE_PHRASE
 
 
 def _mc(qa: pd.DataFrame) -> pd.DataFrame:

@@ -7,8 +7,8 @@ import re
 import pandas as pd
 from qa_checker import check_shard
 
-from mosaic_assets.qa.generate import task_specs
-from mosaic_assets.qa.tasks.base import ZERO_SHOT
+from mosaic_pipeline.qa.generate import task_specs
+from mosaic_pipeline.qa.tasks.base import ZERO_SHOT
 
 
 def test_checker_recomputes_every_answer(shards, params):

@@ -7,14 +7,14 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from qa_checker import check_shard
 from click.testing import CliRunner
+from qa_checker import check_shard
 
-from mosaic_assets.cli import main
-from mosaic_assets.qa.records import as_frame, read_table
-from mosaic_assets.scene.scannetpp import load_scene
-from mosaic_assets.views import read_views, write_views
-from mosaic_assets.visibility import read_visibility
+from mosaic_cli import main
+from mosaic_pipeline.qa.records import as_frame, read_table
+from mosaic_pipeline.scene.scannetpp import load_scene
+from mosaic_pipeline.visibility.table import read_visibility
+from mosaic_pipeline.visibility.views import read_views, write_views
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from scenes_by_hand import write_hand_scene  # noqa: E402

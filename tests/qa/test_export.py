@@ -1,4 +1,4 @@
-"""Exports (DATA.md 6): LLaVA training records and official test records round-trip; samples.json;
+"""Exports (docs/formats.md): LLaVA training records and official test records round-trip; samples.json;
 scene-disjoint splits."""
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import re
 
 import pyarrow as pa
 
-from mosaic_assets.qa.dataset import assemble, counts_table, letter_table
-from mosaic_assets.qa.export import export_split, image_path, parse_llava, samples_json
-from mosaic_assets.qa.generate import SPLIT_GROUPS, task_specs
-from mosaic_assets.qa.records import as_frame
+from mosaic_pipeline.qa.dataset import assemble, counts_table, letter_table
+from mosaic_pipeline.qa.export import export_split, image_path, parse_llava, samples_json
+from mosaic_pipeline.qa.generate import SPLIT_GROUPS, task_specs
+from mosaic_pipeline.qa.records import as_frame
 
 TEST_FIELDS = {"dataset": str, "scene_name": str, "question_type": str, "frames": list, "question": str,
                "options": list, "ground_truth": str, "mc_answer": str, "overlap_avg": float,
@@ -110,7 +110,7 @@ def test_splits_are_scene_disjoint_and_route_task_groups(shards, params):
 
 
 def test_generation_for_a_split_yields_its_groups_only(shards, params):
-    from mosaic_assets.qa.generate import generate_scene_qa
+    from mosaic_pipeline.qa.generate import generate_scene_qa
 
     shard = shards[1]
     group_of = {s.question_type: s.group for s in task_specs(params)}

@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mosaic_assets.geometry import look_at
-from mosaic_assets.qa.context import SceneIndex, sample_contexts
-from mosaic_assets.qa.generate import generate_scene_qa
-from mosaic_assets.qa.records import as_frame, to_table
-from mosaic_assets.qa.tasks import best_view, existence, localization, spatial_relation
-from mosaic_assets.scene.types import Camera, Frame, Instance, OrientedBox, Scene
+from mosaic_pipeline.qa.context import SceneIndex, sample_contexts
+from mosaic_pipeline.qa.generate import generate_scene_qa
+from mosaic_pipeline.qa.records import as_frame, to_table
+from mosaic_pipeline.qa.tasks import best_view, existence, localization, spatial_relation
+from mosaic_pipeline.scene.geometry import look_at
+from mosaic_pipeline.scene.types import Camera, Frame, Instance, OrientedBox, Scene
 
 BOXES = {1: ("chair", (-1, 3, 0.45), (0.5, 0.5, 0.9)), 2: ("chair", (1, 3, 0.45), (0.5, 0.5, 0.9)),
          3: ("table", (0, 4, 0.4), (1.2, 0.8, 0.8)), 4: ("lamp", (0, 3, 1.5), (0.3, 0.3, 0.6))}

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from mosaic_assets.errors import SceneError
-from mosaic_assets.params import load_params
-from mosaic_assets.qa.generate import generate_scene_qa
-from mosaic_assets.qa.records import to_table, write_parquet
+from mosaic_pipeline.errors import SceneError
+from mosaic_pipeline.params import load_params
+from mosaic_pipeline.qa.generate import generate_scene_qa
+from mosaic_pipeline.qa.records import to_table, write_parquet
 
 
 @pytest.mark.parametrize("corrupt, field", [

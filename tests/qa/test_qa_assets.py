@@ -1,5 +1,6 @@
-"""The QA assets on two small synthetic scenes whose visibility and view tables are made here and
-announced as materializations (the upstream assets are another stage's)."""
+"""The QA assets on two small synthetic scenes whose visibility and view tables are made here, outside
+Dagster, where ``mosaic_pipeline.paths`` puts them, and never recorded in the instance: what a checkout whose
+upstream tables DVC restored looks like. The assets find them from the parameters alone."""
 from __future__ import annotations
 
 import importlib.util
@@ -9,18 +10,18 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from mosaic_assets.catalog import load_catalog
-from mosaic_assets.defs.assets.qa import VIEW_SAMPLES, VISIBILITY, qa_dataset, qa_shards, shard_path
+from mosaic_assets.defs.assets.qa import qa_dataset, qa_shards
 from mosaic_assets.defs.resources import MosaicParams
-from mosaic_assets.overlap import compute_overlap
-from mosaic_assets.params import load_params
-from mosaic_assets.qa.generate import SPLIT_GROUPS, task_specs
-from mosaic_assets.qa.records import as_frame, read_table
-from mosaic_assets.scene.scannetpp import load_scene
-from mosaic_assets.synth import generate_scene
-from mosaic_assets.views import eligible_frames, sample_views, write_views
-from mosaic_assets.visibility import compute_visibility, write_visibility
-
+from mosaic_pipeline import paths
+from mosaic_pipeline.catalog import load_catalog
+from mosaic_pipeline.params import load_params
+from mosaic_pipeline.qa.generate import SPLIT_GROUPS, task_specs
+from mosaic_pipeline.qa.records import as_frame, read_table
+from mosaic_pipeline.scene.scannetpp import load_scene
+from mosaic_pipeline.synth import generate_scene
+from mosaic_pipeline.visibility.overlap import compute_overlap
+from mosaic_pipeline.visibility.table import compute_visibility, write_visibility
+from mosaic_pipeline.visibility.views import eligible_frames, sample_views, write_views
 
 
 def _root_conftest():
@@ -34,7 +35,7 @@ def _root_conftest():
 pytestmark = pytest.mark.slow
 
 
-def _upstream(instance: dg.DagsterInstance, params, entry, root: Path) -> None:
+def _upstream(params, entry) -> None:
     generate_scene(entry.release_root, entry.scene_id, seed=entry.synth_seed, index=entry.synth_index,
                    params=params.synthetic)
     scene = load_scene(entry.scene_dir)
@@ -43,11 +44,8 @@ def _upstream(instance: dg.DagsterInstance, params, entry, root: Path) -> None:
     overlap = compute_overlap(scene, vp.long_side, vp.near_plane, params.views.voxel_size)
     views = sample_views(scene.scene_id, overlap, eligible_frames(table, overlap.frame_ids), params.views,
                          vp.overlap_level_edges)
-    for key, path, write, data in ((VISIBILITY, root / f"{entry.scene_id}_vis.parquet", write_visibility, table),
-                                   (VIEW_SAMPLES, root / f"{entry.scene_id}_views.parquet", write_views, views)):
-        write(data, path)
-        instance.report_runless_asset_event(dg.AssetMaterialization(
-            key, partition=entry.scene_id, metadata={"path": dg.MetadataValue.path(str(path))}))
+    write_visibility(table, paths.visibility(params, entry.scene_id))
+    write_views(views, paths.view_samples(params, entry.scene_id))
 
 
 def test_shards_and_dataset(tmp_path):
@@ -57,12 +55,12 @@ def test_shards_and_dataset(tmp_path):
     entries = load_catalog(params)
     with dg.instance_for_test() as instance:
         for entry in entries:
-            _upstream(instance, params, entry, tmp_path)
+            _upstream(params, entry)
             result = dg.materialize([qa_shards], partition_key=entry.scene_id, instance=instance,
                                     resources=resources)
             assert result.success
             meta = result.asset_materializations_for_node("qa_shards")[0].metadata
-            shard = as_frame(read_table(shard_path(params, entry.scene_id)))
+            shard = as_frame(read_table(paths.qa_shard(params, entry.scene_id)))
             assert meta["n_qa"].value == len(shard) > 0 and set(shard["split"]) == {entry.split}
         result = dg.materialize([qa_dataset], instance=instance, resources=resources)
         assert result.success

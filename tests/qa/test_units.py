@@ -7,12 +7,12 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from mosaic_assets.qa.options import LetterBalancer
-from mosaic_assets.qa.records import SCHEMA, QARow
-from mosaic_assets.qa.relations import camera_extents, relation
-from mosaic_assets.qa.selection import select, stratum_quotas
-from mosaic_assets.qa.tasks.count import count_distractors
-from mosaic_assets.qa.tasks.localization import decoy_points
+from mosaic_pipeline.qa.options import LetterBalancer
+from mosaic_pipeline.qa.records import SCHEMA, QARow
+from mosaic_pipeline.qa.relations import camera_extents, relation
+from mosaic_pipeline.qa.selection import select, stratum_quotas
+from mosaic_pipeline.qa.tasks.count import count_distractors
+from mosaic_pipeline.qa.tasks.localization import decoy_points
 
 
 def box(lo, hi):

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
-from mosaic_assets.params import Params, load_params
-
 from quality_shards import good_shard
+
+from mosaic_pipeline.params import Params, load_params
 
 
 @pytest.fixture(scope="session")

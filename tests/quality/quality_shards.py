@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 
-from mosaic_assets.quality.suites import QATasks
+from mosaic_pipeline.quality.suites import QATasks
 
 SCENE = "synth_0000"
 MOSAIC_KEYS = ("object_count", "occlusion_aware_existence/left_right", "occlusion_aware_spatial_relation/full_3d")

@@ -11,8 +11,8 @@ from urllib.parse import urlparse
 import pytest
 from quality_shards import TASKS, good_shard
 
-from mosaic_assets.quality.data_docs import MANIFEST, VENDOR_DIR, localize_page
-from mosaic_assets.quality.validation import validate_tables
+from mosaic_pipeline.quality.data_docs import MANIFEST, VENDOR_DIR, localize_page
+from mosaic_pipeline.quality.validation import validate_tables
 
 
 class Loads(HTMLParser):

@@ -8,24 +8,28 @@ import dagster as dg
 import pytest
 from quality_shards import all_answers_a, good_shard
 
-from mosaic_assets.atomic import atomic_file
 from mosaic_assets.defs.assets.quality import gx_check, qa_dataset_quality, qa_shards_quality
 from mosaic_assets.defs.partitions import scene_partitions
 from mosaic_assets.defs.resources import MosaicParams
+from mosaic_pipeline.atomic import atomic_file
 
 SHARDS = dg.StaticPartitionsDefinition(["good", "unbalanced"])
 
 
+def toy_shard_path(params, partition: str):
+    return params.artifacts / "toy_qa" / f"{partition}.parquet"
+
+
 @dg.asset(partitions_def=SHARDS)
 def toy_qa_shards(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.MaterializeResult:
-    path = mosaic.load().artifacts / "toy_qa" / f"{context.partition_key}.parquet"
+    path = toy_shard_path(mosaic.load(), context.partition_key)
     shard = good_shard() if context.partition_key == "good" else all_answers_a(good_shard(), "object_count")
     with atomic_file(path) as tmp:
         shard.to_parquet(tmp)
     return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(path))})
 
 
-toy_qa_quality = gx_check(toy_qa_shards.key, "qa_shard", "toy_qa_quality", SHARDS)
+toy_qa_quality = gx_check(toy_qa_shards.key, "qa_shard", "toy_qa_quality", toy_shard_path, SHARDS)
 
 
 @dg.asset(partitions_def=SHARDS, deps=[toy_qa_shards])

@@ -4,7 +4,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 from quality_shards import all_answers_a
 
-from mosaic_assets.cli import main
+from mosaic_cli import main
 
 
 def _validate(tmp_path, shard, *args: str):

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from quality_shards import SCENE, TASKS, all_answers_a, transfer_shard, view_table, visibility_table
 
-from mosaic_assets.quality.suites import SCOPES, QATasks, suite_path
-from mosaic_assets.quality.tables import TableSchemaError
-from mosaic_assets.quality.validation import load_suite, validate_tables
+from mosaic_pipeline.quality.suites import SCOPES, QATasks, suite_path
+from mosaic_pipeline.quality.tables import TableSchemaError
+from mosaic_pipeline.quality.validation import load_suite, validate_tables
 
 
 def _failed_lines(report) -> list[str]:

@@ -11,12 +11,12 @@ import subprocess
 from pathlib import Path
 
 import yaml
-
 from small_params import SMALL_OVERRIDES
-from mosaic_assets.params import REPO_ROOT
-from mosaic_assets.repro.reproduce import dvc_executable, tool_env
 
-PIPELINE_FILES = ("mosaic_assets", "mosaic_model", "configs", "expectations", "dvc.yaml", ".dvc/config",
+from mosaic_pipeline.params import REPO_ROOT
+from mosaic_pipeline.repro.reproduce import dvc_executable, tool_env
+
+PIPELINE_FILES = ("mosaic_pipeline", "mosaic_model", "mosaic_assets", "mosaic_cli", "configs", "expectations", "dvc.yaml", ".dvc/config",
                   ".dvc/.gitignore", ".dvcignore", ".gitignore", "params.yaml", "dagster.yaml", "pyproject.toml")
 TINY = {**SMALL_OVERRIDES, "synthetic": {"n_frames": 12, "image_width": 160, "image_height": 120},
         "views": {"max_overlap": 0.6}, "qa": {"max_per_scene_task": 5}, "model": {"config": "ci"}}

@@ -14,14 +14,14 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from mosaic_assets.repro.versions import lock_outputs, read_lock
 from pipeline_repo import dvc, file_hashes, git, make_pipeline_repo, sh
+
+from mosaic_pipeline.repro.versions import lock_outputs, read_lock
 
 pytestmark = pytest.mark.slow
 
 STAGES = ["scenes", "visibility", "qa", "dataset", "train", "evaluate"]
-SCORES = "reports/bench/scores.json"
+SCORES = "results/pipeline/bench/scores.json"
 
 
 def ran(output: str) -> list[str]:
@@ -34,7 +34,7 @@ def stale(repo: Path) -> set[str]:
 
 def mosaic(repo: Path, *args: str) -> subprocess.CompletedProcess:
     """The ``mosaic`` command with the repository's own code (as the DVC stages run it)."""
-    return sh(repo, sys.executable, "-m", "mosaic_assets.cli", *args, check=False)
+    return sh(repo, sys.executable, "-m", "mosaic_cli", *args, check=False)
 
 
 def cached_outputs(repo: Path) -> list[str]:
@@ -80,11 +80,11 @@ def test_second_repro_changes_nothing(repo):
 @pytest.mark.timeout(300)
 def test_pull_restores_byte_identical_outputs_after_wiping_cache_and_outputs(repo):
     outputs = cached_outputs(repo)
-    assert {"artifacts/qa/shards", "artifacts/model/dvc", "reports/bench/predictions.jsonl"} <= set(outputs)
+    assert {"artifacts/qa/shards", "artifacts/model/dvc", "results/pipeline/bench/predictions.jsonl"} <= set(outputs)
     before = output_hashes(repo, outputs)
     shutil.rmtree(repo / ".dvc" / "cache")
     shutil.rmtree(repo / "artifacts")
-    (repo / "reports/bench/predictions.jsonl").unlink()
+    (repo / "results/pipeline/bench/predictions.jsonl").unlink()
     assert stale(repo) == set(STAGES)
     dvc(repo, "pull")
     assert output_hashes(repo, outputs) == before
@@ -151,5 +151,5 @@ def test_qa_parameter_change_reruns_only_the_affected_stages(repo):
         assert "Stage 'scenes' didn't change" in out and "Stage 'visibility' didn't change" in out
         assert stale(repo) == {"train", "evaluate"}  # their input qa.parquet changed
     finally:
-        git(repo, "checkout", "--", "params.yaml", "dvc.lock", "reports")
+        git(repo, "checkout", "--", "params.yaml", "dvc.lock", "results/pipeline")
         dvc(repo, "checkout")

@@ -1,17 +1,14 @@
-"""Score comparison, run tags of a parameter override, and DVC-restored tables in the Dagster instance."""
+"""Score comparison and the run tags of a parameter override."""
 from __future__ import annotations
 
 import hashlib
 
 import dagster as dg
 import pytest
-
 from small_params import write_small_params
-from mosaic_assets.defs.assets.visibility import views_path, visibility_path
+
 from mosaic_assets.defs.resources import PARAMS_FILE_TAG, PARAMS_SHA256_TAG
-from mosaic_assets.defs.restored import RESTORED_TAG, record_restored
-from mosaic_assets.params import load_params
-from mosaic_assets.repro.scores import compare_scores
+from mosaic_pipeline.repro.scores import compare_scores
 
 RECORDED = {"overall": {"score": 40.0, "n": 50, "ci": [30.0, 50.0]}, "per_type": {"count": {"score": 20.0, "n": 10}},
             "ci_method": "percentile bootstrap"}
@@ -54,21 +51,3 @@ def test_run_config_params_file_is_recorded_in_the_run_tags(tmp_path):
     assert result.success and (tmp_path / "artifacts" / "catalog.json").is_file()
     assert tags[PARAMS_FILE_TAG] == str(params_file)
     assert tags[PARAMS_SHA256_TAG] == hashlib.sha256(params_file.read_bytes()).hexdigest()
-
-
-def test_tables_restored_by_dvc_are_recorded_once_with_their_path(tmp_path):
-    params = load_params(write_small_params(tmp_path))
-    for path in (visibility_path(params, "synth_0000"), views_path(params, "synth_0000")):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"table")
-    with dg.instance_for_test() as instance:
-        assert record_restored(instance, params, "synth_0000", ["visibility", "view_samples"]) == []
-        assert record_restored(instance, params, "synth_0000", ["qa_shards"]) == ["visibility", "view_samples"]
-        assert record_restored(instance, params, "synth_0000", ["qa_shards"]) == []
-        assert record_restored(instance, params, "synth_0001", ["qa_shards"]) == []  # no file on disk
-        record = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey("visibility"), asset_partitions=["synth_0000"]), limit=1
-        ).records[0]
-    materialization = record.asset_materialization
-    assert materialization.metadata["path"].value == str(visibility_path(params, "synth_0000"))
-    assert materialization.tags[RESTORED_TAG] == "dvc"

@@ -6,12 +6,12 @@ relative camera poses (mosaic_model.geometry_pretrain), frozen afterwards; ``che
 
 import dagster as dg
 
-from mosaic_model.dagster_resource import MLflowResource
+from mosaic_assets.defs.tracking import MLflowResource
+from mosaic_pipeline import paths
 
 from ..progress import progress_logger
 from ..resources import MosaicParams
-from .model import GROUP, QA_DATASET, frames_root
-from .quality import materialized_path
+from .model import GROUP, QA_DATASET
 
 
 @dg.asset(group_name=GROUP, deps=[QA_DATASET],
@@ -19,17 +19,17 @@ from .quality import materialized_path
                       "(held-out depth AbsRel and pose errors in its MLflow run); safetensors.")
 def geometry_encoder(context: dg.AssetExecutionContext, mosaic: MosaicParams, mlflow_tracking: MLflowResource
                      ) -> dg.MaterializeResult:
-    from mosaic_model.bundle import BundleSpec, build_bundle, release_roots
     from mosaic_model.config import load_run_config
-    from mosaic_model.geometry_pretrain import encoder_weights, geometry_params, pretrain_tracked
+    from mosaic_model.experiment.bundle import BundleSpec, build_bundle, release_roots
+    from mosaic_model.geometry_pretrain import pretrain_tracked
     from mosaic_model.train import select_device
 
     params = mosaic.load()
-    cfg, vggt = geometry_params(params), load_run_config(params.model.config).model.geometry.vggt
-    out = encoder_weights(params).parent
+    cfg, vggt = params.geometry_pretrain, load_run_config(params.model.config).model.geometry.vggt
+    out = paths.geometry_encoder_dir(params)
     spec = BundleSpec(vggt.img_size, min(cfg.depth_size, vggt.img_size), cfg.jpeg_quality)
-    bundle = build_bundle(materialized_path(context.instance, QA_DATASET, None), frames_root(params),
-                          release_roots(params), out.parent / "bundle", spec, params.scannetpp)
+    bundle = build_bundle(paths.qa_dataset(params), paths.frames_root(params),
+                          release_roots(params), paths.geometry_bundle(params), spec, params.scannetpp)
     report = progress_logger(context, "geometry encoder", "pretraining steps")
     result, run_id = pretrain_tracked(vggt, cfg, bundle, out, mlflow_tracking.tracking(context.run.run_id),
                                       f"geometry-{params.model.config}", select_device(None),

@@ -12,14 +12,14 @@ from typing import Any
 
 import dagster as dg
 
-from mosaic_model.dagster_resource import MLflowResource
+from mosaic_assets.defs.tracking import MLflowResource
+from mosaic_pipeline import paths
+from mosaic_pipeline.params import Params
+from mosaic_pipeline.repro.versions import provenance
 
-from ...params import Params
-from ...repro.versions import provenance
 from ..metadata import figure_md
 from ..progress import progress_logger
 from ..resources import MosaicParams
-from .quality import materialized_path
 
 GROUP = "model"
 QA_DATASET = dg.AssetKey("qa_dataset")
@@ -30,9 +30,19 @@ _SCORE_SCHEMA = dg.TableSchema(columns=[
 ])
 
 
-def frames_root(params: Params) -> Path:
-    """Where the ``frames`` asset writes {data_source}/{scene_id}/images/{frame_id}.jpg."""
-    return params.artifacts / "frames"
+def run_config(params: Params):
+    """The model size of params.yaml ``model.config``, fusing the pretrained geometry encoder when it exists."""
+    from mosaic_model.config import load_run_config
+    from mosaic_model.geometry_pretrain import with_pretrained_geometry
+
+    return with_pretrained_geometry(load_run_config(params.model.config), paths.geometry_encoder(params))
+
+
+def trained_run(params: Params) -> Path:
+    """The ``checkpoint`` asset's run folder: named by the model size, the QA content hash and the config hash."""
+    from mosaic_model.train import run_name
+
+    return paths.model_runs(params) / run_name(run_config(params), paths.qa_dataset(params))
 
 
 def _score_rows(summaries: dict[str, dict[str, Any]]) -> list[dg.TableRecord]:
@@ -45,18 +55,15 @@ def _score_rows(summaries: dict[str, dict[str, Any]]) -> list[dg.TableRecord]:
                       "pretrained geometry encoder when present; safetensors checkpoint + config, tracked in MLflow.")
 def checkpoint(context: dg.AssetExecutionContext, mosaic: MosaicParams, mlflow_tracking: MLflowResource
                ) -> dg.MaterializeResult:
-    from mosaic_model.config import load_run_config
-    from mosaic_model.geometry_pretrain import encoder_weights, with_pretrained_geometry
-    from mosaic_model.plots import loss_figure
-    from mosaic_model.train import run_name, train
+    from mosaic_model.train import train
+    from mosaic_pipeline.plots.training import loss_figure
 
     params = mosaic.load()
-    qa_path = materialized_path(context.instance, QA_DATASET, None)
-    cfg = with_pretrained_geometry(load_run_config(params.model.config), encoder_weights(params))
-    run_dir = params.artifacts / params.model.runs / run_name(cfg, qa_path)
+    qa_path, run_dir = paths.qa_dataset(params), trained_run(params)
+    cfg = run_config(params)
     context.log.info(f"training {cfg.model.name} in {run_dir} ({cfg.train.max_steps} steps)")
     report = progress_logger(context, cfg.model.name, "training steps")
-    result = train(cfg, qa_path, frames_root(params), run_dir, params, mlflow_tracking.tracking(context.run.run_id),
+    result = train(cfg, qa_path, paths.frames_root(params), run_dir, params, mlflow_tracking.tracking(context.run.run_id),
                    on_step=lambda log: report(log.step, cfg.train.max_steps))
     metadata: dict[str, Any] = {
         "path": dg.MetadataValue.path(str(result.checkpoint)),
@@ -79,14 +86,18 @@ def checkpoint(context: dg.AssetExecutionContext, mosaic: MosaicParams, mlflow_t
 def bench_scores(context: dg.AssetExecutionContext, mosaic: MosaicParams, mlflow_tracking: MLflowResource
                  ) -> dg.MaterializeResult:
     from mosaic_model.evaluate import evaluate
-    from mosaic_model.plots import score_figure
+    from mosaic_pipeline.plots.training import score_figure
 
     params = mosaic.load()
-    trained = materialized_path(context.instance, checkpoint.key, None)
-    qa_path = materialized_path(context.instance, QA_DATASET, None)
+    from mosaic_model.checkpoint import latest_checkpoint
+
+    trained = latest_checkpoint(trained_run(params))
+    if trained is None:
+        raise dg.Failure(f"bench_scores: {trained_run(params)} has no checkpoint (materialize checkpoint first)")
+    qa_path = paths.qa_dataset(params)
     split = params.model.eval_split
     out = trained.parent.parent.parent / "eval" / f"{split}-{trained.name}"  # <run>/eval/<split>-<step>
-    result = evaluate(trained, qa_path, frames_root(params), out, split, params,
+    result = evaluate(trained, qa_path, paths.frames_root(params), out, split, params,
                       mlflow_tracking.tracking(context.run.run_id))
     table = result.table
     slices = {f"{name}={level}": s for name, levels in table["slices"].items() for level, s in levels.items()}

@@ -1,7 +1,7 @@
 """QA assets: one balanced QA shard per scene and the scene-disjoint dataset with its exports.
 
-Thin wrappers of :mod:`mosaic_assets.qa`: they read the upstream tables from the ``path`` their
-latest materialization recorded, write through the atomic helpers and record counts per question
+Thin wrappers of :mod:`mosaic_pipeline.qa`: they read the upstream tables where ``mosaic_pipeline.paths``
+puts them, write through the atomic helpers and record counts per question
 type and the answer-letter distribution.
 
 (No `from __future__ import annotations` in asset modules: Dagster inspects the context annotation.)
@@ -9,25 +9,20 @@ type and the answer-letter distribution.
 
 import time
 from collections import Counter
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
-from ...catalog import load_catalog
-from ...params import Params
+from mosaic_pipeline import paths
+from mosaic_pipeline.catalog import load_catalog
+
 from ..metadata import counts_table
 from ..partitions import scene_partitions
 from ..resources import MosaicParams
-from .quality import materialized_path
 
 GROUP = "qa"
 VISIBILITY, VIEW_SAMPLES = dg.AssetKey("visibility"), dg.AssetKey("view_samples")
-
-
-def shard_path(params: Params, scene_id: str) -> Path:
-    return params.artifacts / "qa" / "shards" / f"{scene_id}.parquet"
 
 
 def _frame_md(frame: pd.DataFrame) -> dg.MetadataValue:
@@ -44,26 +39,25 @@ def _frame_md(frame: pd.DataFrame) -> dg.MetadataValue:
 @dg.asset(group_name=GROUP, partitions_def=scene_partitions, deps=[VISIBILITY, VIEW_SAMPLES],
           description="Balanced QA of one scene (the task groups of its split) and its samples.json.")
 def qa_shards(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.MaterializeResult:
-    from ...qa.dataset import letter_table
-    from ...qa.export import samples_json, write_json
-    from ...qa.generate import generate_scene_qa
-    from ...qa.records import as_frame, to_table, write_parquet
-    from ...scene.scannetpp import load_scene
-    from ...views import read_views
-    from ...visibility import read_visibility
+    from mosaic_pipeline.qa.dataset import letter_table
+    from mosaic_pipeline.qa.export import samples_json, write_json
+    from mosaic_pipeline.qa.generate import generate_scene_qa
+    from mosaic_pipeline.qa.records import as_frame, to_table, write_parquet
+    from mosaic_pipeline.scene.scannetpp import load_scene
+    from mosaic_pipeline.visibility.table import read_visibility
+    from mosaic_pipeline.visibility.views import read_views
 
     params = mosaic.load()
     entry = mosaic.scene(context.partition_key)
-    vis_path = materialized_path(context.instance, VISIBILITY, entry.scene_id)
-    views_path = materialized_path(context.instance, VIEW_SAMPLES, entry.scene_id)
+    vis_path, views_path = paths.visibility(params, entry.scene_id), paths.view_samples(params, entry.scene_id)
     t0 = time.perf_counter()
     scene = load_scene(entry.scene_dir, params=params.scannetpp)
     views = read_views(views_path)
     table = to_table(generate_scene_qa(scene, read_visibility(vis_path), views, params, entry.split,
                                        vis_path, views_path))
-    out = shard_path(params, entry.scene_id)
+    out = paths.qa_shard(params, entry.scene_id)
     write_parquet(table, out)
-    samples = out.with_suffix(".samples.json")
+    samples = paths.qa_samples_json(params, entry.scene_id)
     write_json(samples_json(as_frame(table), views, params.visibility.occ_level_edges), samples)
     elapsed = time.perf_counter() - t0
     context.log.info(f"{entry.scene_id} ({entry.split}): {table.num_rows} QA in {elapsed:.1f} s")
@@ -82,25 +76,25 @@ def qa_shards(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.Mat
           description="Scene-disjoint train / bench / transfer QA (the committed scene list), LLaVA training "
                       "records and official test records per split.")
 def qa_dataset(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.MaterializeResult:
-    from ...qa.dataset import assemble, counts_table as split_counts, letter_table
-    from ...qa.export import export_split
-    from ...qa.records import read_table, write_parquet
+    from mosaic_pipeline.qa.dataset import assemble, letter_table
+    from mosaic_pipeline.qa.dataset import counts_table as split_counts
+    from mosaic_pipeline.qa.export import export_split
+    from mosaic_pipeline.qa.records import read_table, write_parquet
 
     params = mosaic.load()
     entries = load_catalog(params)
-    missing = [e.scene_id for e in entries if not shard_path(params, e.scene_id).exists()]
+    missing = [e.scene_id for e in entries if not paths.qa_shard(params, e.scene_id).exists()]
     if missing:
         raise dg.Failure(f"qa_dataset: no QA shard for {len(missing)} scene(s): {missing[:10]} "
                          "(materialize qa_shards for them first)")
-    shards = {e.scene_id: read_table(shard_path(params, e.scene_id)) for e in entries}
+    shards = {e.scene_id: read_table(paths.qa_shard(params, e.scene_id)) for e in entries}
     tables = assemble(shards, {e.scene_id: e.split for e in entries}, params)
-    root = params.artifacts / "qa" / "dataset"
-    everything = root / "qa.parquet"
+    everything = paths.qa_dataset(params)
     write_parquet(pa.concat_tables(tables.values()), everything)
     files = {}
     for split, table in tables.items():
-        write_parquet(table, root / f"{split}.parquet")
-        files.update({f"{split}_{kind}": str(p) for kind, p in export_split(table, root / "exports", split).items()})
+        write_parquet(table, paths.qa_split(params, split))
+        files.update({f"{split}_{kind}": str(p) for kind, p in export_split(table, paths.qa_exports(params), split).items()})
     sizes = {split: t.num_rows for split, t in tables.items()}
     context.log.info(f"QA per split: {sizes}")
     return dg.MaterializeResult(metadata={

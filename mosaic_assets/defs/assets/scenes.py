@@ -10,10 +10,12 @@ from collections import Counter
 import dagster as dg
 from PIL import Image
 
-from ...atomic import atomic_file
-from ...catalog import load_catalog
-from ...frames import frames_dir, write_frames
-from ...scene.scannetpp import load_scene, scene_summary
+from mosaic_pipeline import paths
+from mosaic_pipeline.atomic import atomic_file
+from mosaic_pipeline.catalog import load_catalog
+from mosaic_pipeline.frames import write_frames
+from mosaic_pipeline.scene.scannetpp import load_scene, scene_summary
+
 from ..metadata import counts_table, image_md
 from ..partitions import scene_partitions
 from ..progress import progress_logger
@@ -24,7 +26,7 @@ GROUP = "scenes"
 
 @dg.asset(group_name=GROUP, description="The scene list: ids, sources and scene-disjoint splits.")
 def scene_catalog(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.MaterializeResult:
-    from ...synth import write_release_metadata
+    from mosaic_pipeline.synth import write_release_metadata
 
     params = mosaic.load()
     entries = load_catalog(params)
@@ -34,7 +36,7 @@ def scene_catalog(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg
         for e in synthetic:
             by_split.setdefault(e.split, []).append(e.scene_id)
         write_release_metadata(synthetic[0].release_root, by_split)
-    out = params.artifacts / "catalog.json"
+    out = paths.catalog(params)
     with atomic_file(out) as tmp:
         tmp.write_text(json.dumps([{"scene_id": e.scene_id, "source": e.source, "split": e.split,
                                     "scene_dir": str(e.scene_dir)} for e in entries], indent=1) + "\n")
@@ -67,7 +69,7 @@ def scenes(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.Materi
     entry = mosaic.scene(context.partition_key)
     t0 = time.perf_counter()
     if entry.source == "synthetic":
-        from ...synth import generate_scene
+        from mosaic_pipeline.synth import generate_scene
 
         context.log.info(f"{entry.scene_id}: generating synthetic scene (seed {entry.synth_seed}, index {entry.synth_index})")
         generate_scene(entry.release_root, entry.scene_id, seed=entry.synth_seed, index=entry.synth_index,
@@ -97,11 +99,10 @@ def frames(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.Materi
     params = mosaic.load()
     entry = mosaic.scene(context.partition_key)
     scene = load_scene(entry.scene_dir, params=params.scannetpp)
-    root = params.artifacts / "frames"
+    out = paths.frames_dir(params, scene.source, scene.scene_id)
     t0 = time.perf_counter()
-    table = write_frames(scene, root, params.frames.long_side, progress_logger(context, entry.scene_id, "frames"))
+    table = write_frames(scene, out, params.frames.long_side, progress_logger(context, entry.scene_id, "frames"))
     elapsed = time.perf_counter() - t0
-    out = frames_dir(root, scene)
     return dg.MaterializeResult(metadata={
         "frames_dir": dg.MetadataValue.path(str(out)),
         "n_frames": len(table),

@@ -1,8 +1,8 @@
 """Visibility assets: the per-frame visibility table and the low-overlap view samples of each scene.
 
-Thin wrappers of :mod:`mosaic_assets.visibility`, :mod:`mosaic_assets.overlap` and
-:mod:`mosaic_assets.views`: they read the scene, write Parquet through the atomic helpers and record
-the table's ``path`` (read by the QA assets and the quality checks), row counts, an occlusion /
+Thin wrappers of :mod:`mosaic_pipeline.visibility.table`, :mod:`mosaic_pipeline.visibility.overlap` and
+:mod:`mosaic_pipeline.visibility.views`: they read the scene, write Parquet through the atomic helpers and record
+the table's ``path`` (``mosaic_pipeline.paths``, where every reader finds it), row counts, an occlusion /
 truncation histogram or an overlap heatmap, and the seconds per frame.
 
 (No `from __future__ import annotations` in asset modules: Dagster inspects the context annotation.)
@@ -10,70 +10,36 @@ truncation histogram or an overlap heatmap, and the seconds per frame.
 
 import time
 from collections import Counter
-from pathlib import Path
 
 import dagster as dg
 import numpy as np
-import pandas as pd
-from matplotlib.figure import Figure
 
-from ...overlap import FrameOverlap
-from ...params import Params
+from mosaic_pipeline import paths
+from mosaic_pipeline.plots.labels import overlap_heatmap, ratio_histogram
+
 from ..metadata import counts_table, figure_md
 from ..partitions import scene_partitions
 from ..progress import progress_logger
 from ..resources import MosaicParams
-from .quality import PATH_KEY, materialized_path
+from .quality import PATH_KEY
 from .scenes import frames, scenes
 
 GROUP = "visibility"
-RATIO_BINS = np.linspace(0.0, 1.0, 21)
-
-
-def visibility_path(params: Params, scene_id: str) -> Path:
-    return params.artifacts / "visibility" / f"{scene_id}.parquet"
-
-
-def views_path(params: Params, scene_id: str) -> Path:
-    return params.artifacts / "views" / f"{scene_id}.parquet"
-
-
-def ratio_histogram(table: pd.DataFrame, scene_id: str) -> Figure:
-    """Occlusion ratio (rows with unoccluded pixels) and field-of-view truncation (all rows), log counts."""
-    fig = Figure(figsize=(9, 3.2), layout="constrained")
-    for ax, col, what in zip(fig.subplots(1, 2), ("occlusion_ratio", "fov_ratio"), ("occlusion", "truncation")):
-        values = table[col].dropna().to_numpy()
-        ax.hist(values, bins=RATIO_BINS, color="tab:blue" if col == "occlusion_ratio" else "tab:orange", log=True)
-        ax.set(title=f"{what} ({len(values)} rows)", xlabel=col, ylabel="(frame, instance) rows", xlim=(0, 1))
-    fig.suptitle(scene_id)
-    return fig
-
-
-def overlap_heatmap(overlap: FrameOverlap, cap: float, scene_id: str) -> Figure:
-    """The IoU matrix of all frames, with the pairs above the sampler's cap outlined."""
-    fig = Figure(figsize=(6, 5), layout="constrained")
-    ax = fig.subplots()
-    image = ax.imshow(overlap.matrix, vmin=0.0, vmax=1.0, cmap="viridis", interpolation="nearest")
-    if len(overlap.frame_ids) > 1:
-        ax.contour(overlap.matrix > cap, levels=[0.5], colors="white", linewidths=0.5)
-    fig.colorbar(image, ax=ax, label="overlap (voxel IoU)")
-    ax.set(title=f"{scene_id}: frame overlap (white: above cap {cap})", xlabel="frame index", ylabel="frame index")
-    return fig
 
 
 @dg.asset(group_name=GROUP, partitions_def=scene_partitions, deps=[scenes, frames],
           description="Per frame, per instance visibility (visible / unoccluded / full pixels, occlusion and "
                       "truncation ratios, 2D box, camera-frame 3D box) at the working resolution.")
 def visibility(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.MaterializeResult:
-    from ...scene.scannetpp import load_scene
-    from ...visibility import compute_visibility, write_visibility
+    from mosaic_pipeline.scene.scannetpp import load_scene
+    from mosaic_pipeline.visibility.table import compute_visibility, write_visibility
 
     params = mosaic.load()
     entry = mosaic.scene(context.partition_key)
     scene = load_scene(entry.scene_dir, params=params.scannetpp)
     result = compute_visibility(scene, params.visibility, progress_logger(context, entry.scene_id, "visibility frames"))
     table, seconds = result.table, result.seconds_per_frame
-    out = visibility_path(params, entry.scene_id)
+    out = paths.visibility(params, entry.scene_id)
     write_visibility(table, out)
     visible = table[table.is_visible]
     return dg.MaterializeResult(metadata={
@@ -95,29 +61,29 @@ def visibility(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.Ma
           description="Low-overlap view samples (2-5 frames, pairwise voxel IoU <= the cap) and the overlap "
                       "matrix of all frames beside them.")
 def view_samples(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.MaterializeResult:
-    from ...overlap import compute_overlap, write_overlap
-    from ...scene.scannetpp import load_scene
-    from ...views import eligible_frames, overlap_path, sample_views, write_views
-    from ...visibility import read_visibility
+    from mosaic_pipeline.scene.scannetpp import load_scene
+    from mosaic_pipeline.visibility.overlap import compute_overlap, write_overlap
+    from mosaic_pipeline.visibility.table import read_visibility
+    from mosaic_pipeline.visibility.views import eligible_frames, sample_views, write_views
 
     params = mosaic.load()
     entry = mosaic.scene(context.partition_key)
     vp = params.visibility
     scene = load_scene(entry.scene_dir, params=params.scannetpp)
-    table = read_visibility(materialized_path(context.instance, dg.AssetKey("visibility"), entry.scene_id))
+    table = read_visibility(paths.visibility(params, entry.scene_id))
     t0 = time.perf_counter()
     overlap = compute_overlap(scene, vp.long_side, vp.near_plane, params.views.voxel_size,
                               progress_logger(context, entry.scene_id, "overlap frames"))
     seconds = time.perf_counter() - t0
     eligible = eligible_frames(table, overlap.frame_ids)
     samples = sample_views(entry.scene_id, overlap, eligible, params.views, vp.overlap_level_edges)
-    out = views_path(params, entry.scene_id)
-    write_overlap(overlap, overlap_path(out))
+    out = paths.view_samples(params, entry.scene_id)
+    write_overlap(overlap, paths.overlap(params, entry.scene_id))
     write_views(samples, out)
     off_diagonal = overlap.matrix[~np.eye(len(overlap.frame_ids), dtype=bool)]
     return dg.MaterializeResult(metadata={
         PATH_KEY: dg.MetadataValue.path(str(out)),
-        "overlap_path": dg.MetadataValue.path(str(overlap_path(out))),
+        "overlap_path": dg.MetadataValue.path(str(paths.overlap(params, entry.scene_id))),
         "n_samples": len(samples),
         "samples_requested": params.views.samples_per_scene,
         "eligible_frames": f"{int(eligible.sum())} of {len(eligible)}",

@@ -1,0 +1,33 @@
+"""The ``mosaic`` command line. Each stage has its own module here; this one only assembles them.
+
+Commands are thin: they parse arguments, call the library and print JSON or write files.
+"""
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mosaic")
+def main() -> None:
+    """SpatialMosaic, reproducible: scenes -> visibility -> views -> QA -> model -> scores."""
+
+
+def _register() -> None:
+    # One line per stage module; each module exposes the click command(s) it adds.
+    from . import model, pipeline, qa, repro, scenes, validate, visibility
+
+    main.add_command(scenes.scenes)
+    main.add_command(pipeline.run)
+    main.add_command(pipeline.ui)
+    main.add_command(pipeline.worker)
+    main.add_command(validate.validate)
+    main.add_command(visibility.visibility)
+    main.add_command(visibility.views)
+    main.add_command(qa.qa)
+    model.register(main)  # train, evaluate, score
+    for command in repro.COMMANDS:  # reproduce, runs, plot
+        main.add_command(command)
+
+
+_register()

@@ -1,0 +1,80 @@
+"""``mosaic run`` (materialize the pipeline on the default scene set) and ``mosaic ui`` (the Dagster UI)."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import click
+from tqdm import tqdm
+
+from mosaic_pipeline.params import REPO_ROOT, default_params
+
+UI_HOST = "127.0.0.1"
+
+
+@click.command("run")
+@click.option("--scene", "scene_ids", multiple=True, help="Only these scene partitions (default: the whole catalog).")
+@click.option("--workers", type=int, default=os.cpu_count() or 1, show_default=True,
+              help="Scene partitions materialized in parallel (one process each).")
+@click.option("--no-downstream", is_flag=True, help="Stop after the per-scene assets.")
+@click.option("--asset", "assets", multiple=True,
+              help="Only these assets (repeatable; default: every asset). A DVC stage runs its own (dvc.yaml).")
+def run(scene_ids: tuple[str, ...], workers: int, no_downstream: bool, assets: tuple[str, ...]) -> None:
+    """Materialize every asset on the catalog's scenes, with runs recorded in the Dagster instance."""
+    from mosaic_assets.runner import RunOutcome, asset_names, run_pipeline
+    from mosaic_pipeline.catalog import load_catalog
+
+    params = default_params()
+    ids = list(scene_ids) or [e.scene_id for e in load_catalog(params)]
+    if unknown := set(assets) - asset_names():
+        raise click.BadParameter(f"no such asset: {', '.join(sorted(unknown))}", param_hint="--asset")
+    t0 = time.perf_counter()
+    with tqdm(total=len(ids), desc="scene partitions", unit="scene") as bar:
+        def scene_done(outcome: RunOutcome) -> None:
+            if not outcome.success:
+                bar.write(f"FAILED {outcome.what}: {outcome.error}", file=sys.stderr)
+            bar.update(1)
+
+        outcomes = run_pipeline(ids, workers, downstream=not no_downstream, on_scene=scene_done,
+                                assets=set(assets) or None)
+    failed = [o for o in outcomes if not o.success]
+    for o in outcomes:
+        click.echo(f"{'ok    ' if o.success else 'FAILED'} {o.what:<16} run {o.run_id}" + (f"  {o.error}" if o.error else ""))
+    click.echo(f"\n{len(outcomes) - len(failed)}/{len(outcomes)} runs succeeded in {time.perf_counter() - t0:.0f} s")
+    click.echo(f"outputs:        {params.artifacts}")
+    click.echo(f"dagster home:   {os.environ['DAGSTER_HOME']}")
+    click.echo(f"UI:             `mosaic ui` (or scripts/ui.sh), then open http://{UI_HOST}:3000")
+    sys.exit(1 if failed else 0)
+
+
+@click.command("ui")
+@click.option("--port", type=int, default=3000, show_default=True)
+def ui(port: int) -> None:
+    """Serve the Dagster UI (webserver + daemon) on 127.0.0.1 over the project's own instance."""
+    from mosaic_assets.runner import prepare_dagster_home
+
+    prepare_dagster_home()
+    cmd = [sys.executable, "-m", "dagster", "dev", "-h", UI_HOST, "-p", str(port), "-m", "mosaic_assets.definitions"]
+    click.echo(f"Dagster UI on http://{UI_HOST}:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", err=True)
+    # exec: `dagster dev` takes this process over, so Ctrl-C / SIGINT reach it (and it stops its children).
+    os.chdir(REPO_ROOT)
+    os.execv(sys.executable, cmd)
+
+
+@click.command("worker")
+@click.option("--name", default=None, help="Worker name (the node name is NAME@host; default: a unique one).")
+@click.option("--concurrency", type=int, default=os.cpu_count() or 1, show_default=True,
+              help="Steps this worker runs at once.")
+def worker(name: str | None, concurrency: int) -> None:
+    """A dagster-celery worker for the distributed mode (MOSAIC_EXECUTOR=celery; README "Running distributed")."""
+    from mosaic_assets.defs.executors import celery_config_path
+    from mosaic_assets.runner import prepare_dagster_home
+
+    prepare_dagster_home()
+    bin_dir = os.path.dirname(sys.executable)  # dagster-celery starts `celery` from PATH: this environment's
+    os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    cmd = [os.path.join(bin_dir, "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
+           "-y", str(celery_config_path())] + (["--name", name] if name else []) + ["--", f"--concurrency={concurrency}"]
+    os.chdir(REPO_ROOT)
+    os.execv(cmd[0], cmd)

@@ -1,0 +1,258 @@
+"""Typed access to ``params.yaml``, the one source of parameters for Dagster, DVC and the CLI."""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, model_validator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PARAMS_ENV = "MOSAIC_PARAMS"  # points at another params.yaml (tests, a user's experiment)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Paths(_Section):
+    artifacts: str
+    synthetic_release: str
+    scannetpp_release: str | None = None
+
+
+class SceneSet(_Section):
+    list: str
+
+
+class SyntheticParams(_Section):
+    image_width: int
+    image_height: int
+    depth_width: int
+    depth_height: int
+    n_frames: int
+    frame_stride: int
+    eye_height_min: float
+    eye_height_max: float
+    hfov_deg: float
+    room_size_min: tuple[float, float]
+    room_size_max: tuple[float, float]
+    wall_height: float
+    n_furniture_min: int
+    n_furniture_max: int
+    mesh_subdivisions: int
+    surface_objects_min: int
+    surface_objects_max: int
+    books_per_board_max: int
+    wall_items_max: int
+    min_free_fraction: float
+    camera_clearance: float
+    floor_grid_cell: float
+    path_waypoints: int
+    look_targets: int
+    yaw_sweep_deg: float
+    yaw_sweeps: float
+    pitch_deg: float
+    pitch_jitter_deg: float
+    roll_jitter_deg: float
+    cylinder_sections: int
+    shell_cell: float
+    color_jitter: float
+    light_ambient: float
+    light_diffuse: float
+    jpeg_quality: int
+
+
+class ScanNetppParams(_Section):
+    pose_tolerance: float
+    box_axes_tolerance: float
+    frame_jpeg_quality: int
+
+
+class FramesParams(_Section):
+    long_side: int
+
+
+class VisibilityParams(_Section):
+    long_side: int
+    near_plane: float
+    min_visible_fraction: float
+    min_visible_px: int
+    fully_visible: float
+    occ_level_edges: tuple[float, float]
+    overlap_level_edges: tuple[float, float]
+    full_px_max_outside_rays: int
+
+
+class ViewsParams(_Section):
+    voxel_size: float
+    max_overlap: float
+    min_frames: int
+    max_frames: int
+    samples_per_scene: int
+    attempts_per_sample: int
+    seed: int
+
+
+class QAParams(_Section):
+    relation_margin: float
+    occluded_ratio: float
+    localization_min_separation: float
+    max_per_scene_task: int
+    yes_no_tolerance: float
+    direction_tolerance: float
+    seed: int
+    n_options: int
+    count_distractor_span: int
+    localization_decoy_batch: int
+    excluded_labels: tuple[str, ...]
+    distance_decimals: int
+    min_camera_displacement: float
+    movement_dominance: float
+
+
+class QualityParams(_Section):
+    max_letter_kl: float  # KL divergence (nats) of a task's correct-letter shares to uniform
+    letter_share_tolerance: float  # every letter's share within 1/k +- this (k options)
+    min_group_size: int  # balance is judged only for groups with at least this many QA
+    gx_dir: str  # under paths.artifacts: one GX file context with Data Docs per validated asset
+    free_answer_tasks: tuple[str, ...]  # task types or task keys whose QA have no options
+
+
+class ModelParams(_Section):
+    config: str  # size config under configs/model/ (tiny, small, paper) used by the pipeline
+    runs: str  # under paths.artifacts: one folder per training run (checkpoints) and evaluation
+    frame_cache: str  # under paths.artifacts: frames decoded and resized once, as uint8 tensors
+    tracking_uri: str | None  # MLflow; None = sqlite:///<repo>/.mlflow/mlflow.db
+    experiment: str  # MLflow experiment name
+    mlflow_ui_url: str  # an `mlflow ui` serving the store; asset metadata links runs there
+    eval_split: str  # QA split the bench scores are computed on
+
+
+class ThresholdRange(_Section):
+    start: float
+    end: float
+    interval: float
+
+
+class EvalParams(_Section):
+    max_new_tokens: int  # greedy decoding budget
+    mra: ThresholdRange  # numeric answers: mean relative accuracy over theta in [start, end]
+    mpa: ThresholdRange  # point answers: mean point accuracy over t x bbox_2d_diag, t in [start, end]
+    slices: tuple[str, ...]  # diagnostic fields scores are broken down by
+    ci_level: float
+    bootstrap_resamples: int  # percentile bootstrap of every reported mean
+    bootstrap_seed: int
+
+
+class ReproParams(_Section):
+    reports: str  # committed outputs of the DVC pipeline: bench/scores.json (metrics), plots/ (relative to the repo)
+    train_run: str  # under paths.artifacts: the training run folder of the DVC train stage
+    score_tolerance: float  # score points (0-100): largest accepted |reproduced - recorded| of a score or CI bound
+
+
+class GeometryPretrainParams(_Section):
+    """params.yaml ``geometry_pretrain``."""
+
+    depth_size: int  # side of the depth maps the bundle stores (the prediction is pooled to the maps' size)
+    jpeg_quality: int  # frames of the bundle
+    frames_per_sample: int
+    frame_window: int  # a sample's frames lie within this many consecutive registered frames
+    steps: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    betas: tuple[float, float]
+    warmup_ratio: float
+    max_grad_norm: float
+    depth_grad_weight: float
+    camera_weight: float
+    camera_gamma: float
+    eval_samples: int  # fixed samples per held-out evaluation
+    log_every: int
+    seed: int
+    bf16: bool
+    output: str  # under paths.artifacts
+
+
+class RunVariant(_Section):
+    model: dict[str, Any]  # overrides of the config's model section
+    pretrained_geometry: bool  # geometry.weights = the pretrained encoder of the geometry stage
+    blank_frames: bool  # the blind baseline: every frame a uniform grey image
+    train: dict[str, Any] = {}  # overrides of the train section for this run alone (a second seed)
+
+
+class Comparison(_Section):
+    """Runs compared per question; several runs per arm (seeds) are averaged per question first."""
+
+    treatment: tuple[str, ...]
+    control: tuple[str, ...]
+
+
+class ExperimentParams(_Section):
+    """params.yaml ``experiment``."""
+
+    config: str  # model size of every run
+    train: dict[str, Any]  # overrides of the config's train section
+    eval_splits: tuple[str, ...]
+    runs: dict[str, RunVariant]
+    comparison: Comparison  # the paper's claim: treatment runs against control runs, paired per question
+
+    @model_validator(mode="after")
+    def _comparison_names_runs(self) -> ExperimentParams:
+        c = self.comparison
+        unknown = [n for n in (*c.treatment, *c.control) if n not in self.runs]
+        if unknown or len(c.treatment) != len(c.control) or not c.treatment:
+            raise ValueError(f"params.yaml experiment.comparison: treatment {list(c.treatment)} and control "
+                             f"{list(c.control)} must be equally long, non-empty lists of experiment.runs "
+                             f"(unknown: {unknown})")
+        return self
+
+
+class Params(BaseModel):
+    """All sections of params.yaml. Unknown top-level sections are kept (later stages add theirs)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    paths: Paths
+    scene_set: SceneSet
+    synthetic: SyntheticParams
+    scannetpp: ScanNetppParams
+    frames: FramesParams
+    visibility: VisibilityParams
+    views: ViewsParams
+    qa: QAParams
+    quality: QualityParams
+    model: ModelParams
+    eval: EvalParams
+    repro: ReproParams
+    geometry_pretrain: GeometryPretrainParams
+    experiment: ExperimentParams
+
+    def resolve(self, relative: str | os.PathLike) -> Path:
+        """A path of params.yaml, relative to the repository root unless absolute."""
+        p = Path(relative)
+        return p if p.is_absolute() else REPO_ROOT / p
+
+    @property
+    def artifacts(self) -> Path:
+        return self.resolve(os.environ.get("MOSAIC_ARTIFACTS", self.paths.artifacts))
+
+
+def params_path() -> Path:
+    return Path(os.environ.get(PARAMS_ENV, REPO_ROOT / "params.yaml"))
+
+
+def load_params(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Params:
+    """Load params.yaml; ``overrides`` like {"visibility": {"long_side": 320}} are merged section-wise."""
+    data = yaml.safe_load(Path(path or params_path()).read_text())
+    for section, values in (overrides or {}).items():
+        data[section] = {**data.get(section, {}), **values} if isinstance(values, dict) else values
+    return Params.model_validate(data)
+
+
+@lru_cache(maxsize=1)
+def default_params() -> Params:
+    return load_params()

@@ -1,0 +1,174 @@
+"""Instance coverage on the EXTENDED image plane: ``unoccluded_px`` and ``full_px`` of docs/visibility.md.
+
+``full_px`` counts the pixel centres of an unbounded image plane (same intrinsics beyond the border)
+that an instance, rendered alone, covers with geometry at or beyond the near plane. Rays are cast
+only inside the instance's projected extent: the exact pixel bounding box of its faces clipped at
+the near plane (vertices in front of it plus the points where edges cross it).
+
+Inside the image every pixel of the extent is decided exactly: from the first hits on the whole mesh
+where they prove the answer (see :func:`plan_rays`), else by a ray against the instance alone.
+Outside the image the extent is cut into s x s blocks aligned with the image origin and ONE ray per
+block is cast (its pixel nearest to the block centre), weighted by the block's pixels that lie in
+the extent and outside the image; s = 1 (exact) while that area is at most ``max_outside_rays``
+pixels, else the smallest stride that keeps the ray count near that budget. Only objects that reach
+far outside the frame (e.g. straddling the camera plane) are estimated this way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..scene.geometry import transform_points
+from ..scene.types import Camera
+from .raycast import InstanceMeshes, MeshCaster
+
+
+@dataclass(frozen=True)
+class Extents:
+    """Per instance (in ``InstanceMeshes.ids`` order): where its near-clipped faces project, how deep they reach."""
+
+    uv: np.ndarray  # (K, 4) [u_min, v_min, u_max, v_max] in pixels; +inf/-inf where nothing is in front
+    z_max: np.ndarray  # (K,) largest camera depth of its vertices
+
+
+def projected_extents(meshes: InstanceMeshes, camera: Camera, world_to_cam: np.ndarray, near: float) -> Extents:
+    """The pixel extents of every instance's faces clipped at the near plane, in one vectorized pass.
+
+    The extent of a clipped mesh is spanned by its vertices in front of the near plane and by the
+    points where its edges cross that plane.
+    """
+    K = len(meshes.ids)
+    if K == 0:
+        return Extents(np.zeros((0, 4)), np.zeros(0))
+    p = transform_points(world_to_cam, meshes.points)
+    front = p[:, 2] >= near
+    u, v = _project(camera, p)
+    lo = [np.minimum.reduceat(np.where(front, x, np.inf), meshes.vertex_start) for x in (u, v)]
+    hi = [np.maximum.reduceat(np.where(front, x, -np.inf), meshes.vertex_start) for x in (u, v)]
+    a, b = meshes.edges.T
+    crossing = np.flatnonzero((p[a, 2] - near) * (p[b, 2] - near) < 0)
+    if len(crossing):
+        pa, pb = p[a[crossing]], p[b[crossing]]
+        cut = pa + ((near - pa[:, 2]) / (pb[:, 2] - pa[:, 2]))[:, None] * (pb - pa)
+        owner = meshes.edge_instance[crossing]
+        for i, x in enumerate(_project(camera, cut)):
+            np.minimum.at(lo[i], owner, x)
+            np.maximum.at(hi[i], owner, x)
+    return Extents(np.column_stack(lo + hi), np.maximum.reduceat(p[:, 2], meshes.vertex_start))
+
+
+def _project(camera: Camera, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return camera.fx * p[:, 0] / p[:, 2] + camera.cx, camera.fy * p[:, 1] / p[:, 2] + camera.cy
+
+
+def pixel_boxes(uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel index boxes (K, 4) [c0, r0, c1, r1], inclusive, of the pixel centres inside float extents
+    [u_min, v_min, u_max, v_max]; and whether each box holds any pixel centre."""
+    finite = np.isfinite(uv).all(axis=1)
+    lo = np.ceil(np.where(finite[:, None], uv[:, :2], 0.0) - 0.5)
+    hi = np.floor(np.where(finite[:, None], uv[:, 2:], -1.0) - 0.5)
+    boxes = np.column_stack([lo, hi]).astype(np.int64)
+    return boxes, finite & (boxes[:, 0] <= boxes[:, 2]) & (boxes[:, 1] <= boxes[:, 3])
+
+
+def _overlap(lo: np.ndarray, hi: np.ndarray, a: int, b: int) -> np.ndarray:
+    """Length of [lo, hi] ∩ [a, b] in integers, elementwise (0 when disjoint)."""
+    return np.maximum(0, np.minimum(hi, b) - np.maximum(lo, a) + 1)
+
+
+def _blocks(lo: int, hi: int, size: int, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stride-aligned blocks covering [lo, hi] on one axis: sample index, pixels in [lo, hi], pixels also in [0, size)."""
+    start = np.arange(stride * (lo // stride), hi + 1, stride)
+    first, last = np.maximum(start, lo), np.minimum(start + stride - 1, hi)
+    sample = (first + last) // 2
+    return sample, last - first + 1, _overlap(first, last, 0, size - 1)
+
+
+@dataclass(frozen=True)
+class FrameCast:
+    """One frame at the working resolution and its first hits on the whole mesh."""
+
+    camera: Camera
+    world_to_cam: np.ndarray
+    near: float
+    instance: np.ndarray  # (H, W) instance id of the first hit; -1 for background or no hit
+    depth: np.ndarray  # (H, W) camera depth of the first hit; NaN for no hit
+
+
+@dataclass(frozen=True)
+class RayPlan:
+    """The rays one instance needs in one frame (pixel centres u, v) and what each ray stands for."""
+
+    u: np.ndarray  # (n,) float64
+    v: np.ndarray  # (n,) float64
+    inside: np.ndarray  # (n,) bool: a pixel inside the image (counts for unoccluded_px and full_px)
+    weight: np.ndarray  # (n,) int64: extended-plane pixels outside the image the ray stands for (0 inside)
+    seen: int  # pixels inside the image known to be covered without casting
+
+
+@dataclass(frozen=True)
+class Coverage:
+    unoccluded_px: np.ndarray  # (m,) int64, one per planned instance
+    full_px: np.ndarray  # (m,) int64
+
+
+# Relative slack on the depth test that proves a pixel uncovered (float32 ray hits); keeps it conservative.
+DEPTH_SLACK = 1e-4
+
+
+def _outside_samples(box: tuple[int, int, int, int], W: int, H: int,
+                     max_outside_rays: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Block samples of the box's pixels outside the W x H image: columns, rows and pixels each stands for."""
+    c0, r0, c1, r1 = box
+    n_in = max(0, min(c1, W - 1) - max(c0, 0) + 1) * max(0, min(r1, H - 1) - max(r0, 0) + 1)
+    outside_area = (c1 - c0 + 1) * (r1 - r0 + 1) - n_in
+    if outside_area == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    stride = max(1, int(np.ceil(np.sqrt(outside_area / max_outside_rays))))
+    cs, cn, cn_img = _blocks(c0, c1, W, stride)
+    rs, rn, rn_img = _blocks(r0, r1, H, stride)
+    weight = (np.outer(rn, cn) - np.outer(rn_img, cn_img)).ravel()
+    keep = weight > 0
+    rb, cb = np.meshgrid(rs, cs, indexing="ij")
+    return cb.ravel()[keep], rb.ravel()[keep], weight[keep]
+
+
+def plan_rays(instance_id: int, box: np.ndarray, z_max: float, frame: FrameCast,
+              max_outside_rays: int) -> RayPlan:
+    """The rays that decide the instance's coverage within its pixel box ``box`` [c0, r0, c1, r1] (inclusive).
+
+    Inside the image the first hits decide most pixels without casting: a pixel whose first hit is
+    this instance is covered; a pixel with no hit, or whose first hit lies beyond the instance's
+    deepest vertex ``z_max``, is not (the instance would have been hit first). Only the remaining
+    pixels, where something nearer may hide it, need a ray. Outside the image: one ray per block.
+    """
+    c0, r0, c1, r1 = (int(x) for x in box)
+    W, H = frame.camera.width, frame.camera.height
+    ci0, ci1, ri0, ri1 = max(c0, 0), min(c1, W - 1), max(r0, 0), min(r1, H - 1)
+    inside = ci0 <= ci1 and ri0 <= ri1
+    window = (slice(ri0, ri1 + 1), slice(ci0, ci1 + 1)) if inside else (slice(0, 0), slice(0, 0))
+    seen = frame.instance[window] == instance_id
+    rr, cc = np.nonzero(~seen & (frame.depth[window] <= z_max * (1 + DEPTH_SLACK)))
+    cols, rows, weight = _outside_samples((c0, r0, c1, r1), W, H, max_outside_rays)
+    return RayPlan(u=np.concatenate([cc + ci0, cols]) + 0.5, v=np.concatenate([rr + ri0, rows]) + 0.5,
+                   inside=np.concatenate([np.ones(len(rr), bool), np.zeros(len(cols), bool)]),
+                   weight=np.concatenate([np.zeros(len(rr), np.int64), weight]), seen=int(seen.sum()))
+
+
+def _concat(plans: list[RayPlan], field: str, dtype: type) -> np.ndarray:
+    return np.concatenate([getattr(p, field) for p in plans]) if plans else np.zeros(0, dtype)
+
+
+def frame_coverage(caster: MeshCaster, frame: FrameCast, instance_ids: list[int], plans: list[RayPlan]) -> Coverage:
+    """unoccluded_px and full_px of each planned instance: every plan's rays cast against its instance alone."""
+    counts = np.array([len(p.u) for p in plans], dtype=np.int64)
+    owner = np.repeat(np.arange(len(plans)), counts)
+    hit = caster.covered(instance_ids, counts, frame.camera, frame.world_to_cam, frame.near,
+                         _concat(plans, "u", float), _concat(plans, "v", float))
+    seen = np.array([p.seen for p in plans], dtype=np.int64)
+    inside_hits = np.bincount(owner, weights=hit & _concat(plans, "inside", bool), minlength=len(plans))
+    outside = np.rint(np.bincount(owner, weights=hit * _concat(plans, "weight", np.int64), minlength=len(plans)))
+    unoccluded = seen + inside_hits.astype(np.int64)
+    return Coverage(unoccluded, unoccluded + outside.astype(np.int64))

@@ -1,0 +1,105 @@
+"""Low-overlap view samples (docs/views.md): sets of 2-5 frames whose pairwise overlaps are all small.
+
+Sampler, per scene, with a numpy Generator seeded by (``views.seed``, CRC32 of the scene id):
+- eligible frames: those with at least one visible instance (``is_visible`` in the visibility table);
+- for each of ``samples_per_scene`` slots, the frame count n is drawn uniformly from
+  {min_frames .. max_frames}; up to ``attempts_per_sample`` times, a random order of the eligible
+  frames is walked greedily, keeping each frame whose overlap with every kept frame is
+  <= ``max_overlap``, until n are kept; the first such set not drawn before is the slot's sample.
+  A slot with no success is dropped, so a scene yields fewer samples when more are impossible.
+- frames of a sample are listed in scene (temporal) order; "Frame k" in questions is position k.
+- ``overlap_level`` applies ``visibility.overlap_level_edges`` to the sample's MEAN pairwise overlap
+  (low < 0.1 <= medium < 0.3 <= high); with the default cap of 0.3, "high" means all pairs sit at the cap.
+"""
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..atomic import atomic_file
+from ..params import ViewsParams
+from .overlap import FrameOverlap
+
+SCHEMA = pa.schema([
+    ("scene_id", pa.string()), ("sample_id", pa.int64()), ("frame_ids", pa.list_(pa.string())),
+    ("n_frames", pa.int64()), ("pairwise_overlaps", pa.list_(pa.float64())),
+    ("max_overlap", pa.float64()), ("mean_overlap", pa.float64()), ("overlap_level", pa.string()),
+])
+LEVELS = ("low", "medium", "high")
+
+
+def overlap_level(mean_overlap: float, edges: tuple[float, float]) -> str:
+    """low < edges[0] <= medium < edges[1] <= high."""
+    return LEVELS[int(np.searchsorted(np.asarray(edges), mean_overlap, side="right"))]
+
+
+def eligible_frames(visibility: pd.DataFrame, frame_ids: list[str]) -> np.ndarray:
+    """(F,) bool: the frame has at least one visible instance."""
+    seen = set(visibility.loc[visibility["is_visible"], "frame_id"])
+    return np.array([f in seen for f in frame_ids], dtype=bool)
+
+
+def scene_rng(seed: int, scene_id: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(scene_id.encode())])
+
+
+def _greedy_set(order: np.ndarray, compatible: np.ndarray, n: int) -> np.ndarray | None:
+    """Walk ``order``, keeping frames compatible with all kept ones, until n are kept (None if fewer)."""
+    free = np.ones(len(compatible), dtype=bool)
+    kept = []
+    for _ in range(n):
+        candidates = order[free[order]]
+        if len(candidates) == 0:
+            return None
+        kept.append(candidates[0])
+        free &= compatible[candidates[0]]
+    return np.sort(np.array(kept, dtype=np.int64))
+
+
+def sample_views(scene_id: str, overlap: FrameOverlap, eligible: np.ndarray, params: ViewsParams,
+                 level_edges: tuple[float, float]) -> pd.DataFrame:
+    """The view samples of one scene (columns of SCHEMA, sample_id 0..n-1)."""
+    if not 2 <= params.min_frames <= params.max_frames:
+        raise ValueError(f"views: need 2 <= min_frames <= max_frames, got {params.min_frames}..{params.max_frames}")
+    rng = scene_rng(params.seed, scene_id)
+    compatible = overlap.matrix <= params.max_overlap
+    np.fill_diagonal(compatible, False)
+    pool = np.flatnonzero(eligible)
+    drawn: set[tuple[int, ...]] = set()
+    samples = []
+    for _ in range(params.samples_per_scene):
+        n = int(rng.integers(params.min_frames, params.max_frames + 1))
+        for _ in range(params.attempts_per_sample):
+            kept = _greedy_set(rng.permutation(pool), compatible, n)
+            if kept is not None and tuple(kept) not in drawn:
+                drawn.add(tuple(kept))
+                samples.append(kept)
+                break
+    return _table(scene_id, overlap, samples, level_edges)
+
+
+def _table(scene_id: str, overlap: FrameOverlap, samples: list[np.ndarray],
+           level_edges: tuple[float, float]) -> pd.DataFrame:
+    rows = []
+    for sample_id, kept in enumerate(samples):
+        i, j = np.triu_indices(len(kept), k=1)
+        pairs = overlap.matrix[kept[i], kept[j]]
+        rows.append({"scene_id": scene_id, "sample_id": sample_id,
+                     "frame_ids": [overlap.frame_ids[k] for k in kept], "n_frames": len(kept),
+                     "pairwise_overlaps": pairs.tolist(), "max_overlap": float(pairs.max()),
+                     "mean_overlap": float(pairs.mean()), "overlap_level": overlap_level(pairs.mean(), level_edges)})
+    return pd.DataFrame(rows, columns=SCHEMA.names)
+
+
+def write_views(table: pd.DataFrame, path: Path) -> None:
+    with atomic_file(path) as tmp:
+        pq.write_table(pa.Table.from_pandas(table, schema=SCHEMA, preserve_index=False), tmp)
+
+
+def read_views(path: Path) -> pd.DataFrame:
+    return pq.read_table(path, schema=SCHEMA).to_pandas()
