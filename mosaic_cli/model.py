@@ -60,7 +60,7 @@ def train(config: str | None, qa_path: Path, image_root: Path, run_dir: Path | N
           device: str, tracking: bool, tracking_uri: str | None, dagster_run_id: str | None) -> None:
     """Train SpatialMosaicVLM on the train split of a QA dataset; prints the final checkpoint and losses.
 
-    Data-parallel on several GPUs or hosts: launch it with torchrun (README: Multi-GPU training).
+    Data-parallel on several GPUs or hosts: launch it with torchrun (docs/training.md, "Multi-GPU training").
     """
     from mosaic_model.config import load_run_config
     from mosaic_model.train import run_name

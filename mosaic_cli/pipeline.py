@@ -67,7 +67,7 @@ def ui(port: int) -> None:
 @click.option("--concurrency", type=int, default=os.cpu_count() or 1, show_default=True,
               help="Steps this worker runs at once.")
 def worker(name: str | None, concurrency: int) -> None:
-    """A dagster-celery worker for the distributed mode (MOSAIC_EXECUTOR=celery; README "Running distributed")."""
+    """A dagster-celery worker for the distributed mode (MOSAIC_EXECUTOR=celery; docs/operations.md)."""
     from mosaic_assets.defs.executors import celery_config_path
     from mosaic_assets.runner import prepare_dagster_home
 

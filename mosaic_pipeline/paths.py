@@ -88,6 +88,11 @@ def model_runs(params: Params) -> Path:
     return params.artifacts / params.model.runs
 
 
+def model_eval(params: Params, split: str, checkpoint: str) -> Path:
+    """Predictions and scores of the ``bench_scores`` asset for one checkpoint (``step_NNNNNNN``) on one split."""
+    return model_runs(params) / "eval" / f"{split}-{checkpoint}"
+
+
 def frame_cache(params: Params) -> Path:
     return params.artifacts / params.model.frame_cache
 

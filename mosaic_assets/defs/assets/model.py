@@ -96,7 +96,7 @@ def bench_scores(context: dg.AssetExecutionContext, mosaic: MosaicParams, mlflow
         raise dg.Failure(f"bench_scores: {trained_run(params)} has no checkpoint (materialize checkpoint first)")
     qa_path = paths.qa_dataset(params)
     split = params.model.eval_split
-    out = trained.parent.parent.parent / "eval" / f"{split}-{trained.name}"  # <run>/eval/<split>-<step>
+    out = paths.model_eval(params, split, trained.name)
     result = evaluate(trained, qa_path, paths.frames_root(params), out, split, params,
                       mlflow_tracking.tracking(context.run.run_id))
     table = result.table
