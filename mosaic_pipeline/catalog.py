@@ -11,10 +11,14 @@ from pathlib import Path
 
 import yaml
 
+from .errors import SceneError
 from .params import Params
 from .scene.layout import scene_dir
 
 SPLITS = ("train", "bench", "transfer")
+
+
+RELEASE_SPLITS = (("nvs_sem_train.txt", "train"), ("nvs_sem_val.txt", "bench"))  # splits/ files with semantics
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class SceneEntry:
     release_root: Path
     synth_seed: int | None = None  # for synthetic scenes: the set's seed ...
     synth_index: int | None = None  # ... and the scene's index in the set
+    problem: SceneError | None = None  # the catalog's objection (a scene listed twice): its partition fails alone
 
     @property
     def scene_dir(self) -> Path:
@@ -52,7 +57,8 @@ def load_catalog(params: Params) -> list[SceneEntry]:
         entries += _scannetpp_entries(params.resolve(params.paths.scannetpp_release), fixed)
     ids = [e.scene_id for e in entries]
     if len(ids) != len(set(ids)):
-        raise ValueError(f"{params.scene_set.list}: duplicate scene ids in the catalog")
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"{params.scene_set.list}: scene ids both synthetic and in the ScanNet++ release: {twice}")
     missing = set(fixed) - set(ids)
     if missing:
         raise ValueError(f"{params.scene_set.list}: split lists name scenes not in the catalog: {sorted(missing)}")
@@ -61,15 +67,33 @@ def load_catalog(params: Params) -> list[SceneEntry]:
 
 def _scannetpp_entries(root: Path, fixed: dict[str, str]) -> list[SceneEntry]:
     """Scenes with semantics in a real release: splits/nvs_sem_train.txt (train) and nvs_sem_val.txt (bench)."""
-    out = []
-    for split_file, split in (("nvs_sem_train.txt", "train"), ("nvs_sem_val.txt", "bench")):
-        path = root / "splits" / split_file
-        if not path.exists():
-            continue
-        for sid in path.read_text().split():
-            out.append(SceneEntry(sid, "scannetpp", fixed.get(sid, split), root))
-    if not out:
-        raise ValueError(f"ScanNet++ release {root}: no splits/nvs_sem_train.txt or nvs_sem_val.txt found")
+    listed = release_scenes(root)
+    if not listed:
+        raise ValueError(f"ScanNet++ release {root}: no scene in splits/{' or splits/'.join(f for f, _ in RELEASE_SPLITS)}")
+    return [SceneEntry(sid, "scannetpp", fixed.get(sid, split), root, problem=problem)
+            for sid, (split, problem) in listed.items()]
+
+
+def release_scenes(root: Path) -> dict[str, tuple[str, SceneError | None]]:
+    """scene id -> (split, problem) for every scene of the release's split files, in file order. A scene
+    listed more than once keeps its first split and gets a SceneError naming the file and line of each
+    further listing (docs/bad_input.md): its partition fails alone."""
+    listings: dict[str, list[tuple[str, Path, int]]] = {}
+    for split_file, split in RELEASE_SPLITS:
+        path = Path(root) / "splits" / split_file
+        if path.is_file():
+            for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+                if line.strip():
+                    listings.setdefault(line.strip(), []).append((split, path, line_no))
+    out = {}
+    for sid, where in listings.items():
+        problem = None
+        if len(where) > 1:
+            _, path, line_no = where[1]
+            places = ", ".join(f"{p.name} line {n} ({s})" for s, p, n in where)
+            problem = SceneError(sid, path, f"scene listed {len(where)} times in the release's splits: {places}",
+                                 field=f"line {line_no}")
+        out[sid] = (where[0][0], problem)
     return out
 
 

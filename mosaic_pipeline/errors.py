@@ -1,10 +1,19 @@
-"""Errors that name what went wrong and where: the scene, the file and the field."""
+"""Errors that name what went wrong and where: the scene, the file and the field.
+
+Every error a user can fix by changing an input (a scene, params.yaml, a predictions file, a checkpoint)
+is an ``InputError``: the ``mosaic`` command prints it as one line (no traceback) and exits 2
+(docs/bad_input.md lists every case).
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 
-class SceneError(ValueError):
+class InputError(ValueError):
+    """Bad input that the user fixes; the message names the file and, where it applies, the field."""
+
+
+class SceneError(InputError):
     """A scene is missing a file or holds bad data. One bad scene fails alone."""
 
     def __init__(self, scene_id: str, path: Path | str | None, message: str, field: str | None = None):
@@ -14,3 +23,14 @@ class SceneError(ValueError):
         where = f" [{self.path}]" if self.path is not None else ""
         what = f" field '{field}':" if field else ""
         super().__init__(f"scene {scene_id}{where}:{what} {message}")
+
+
+class FileInputError(InputError):
+    """A file that is not a scene's (params.yaml, a label map, predictions, a checkpoint) is bad."""
+
+    def __init__(self, path: Path | str, message: str, field: str | None = None):
+        self.path = Path(path)
+        self.field = field
+        self.message = message
+        what = f" field '{field}':" if field else ""
+        super().__init__(f"{self.path}:{what} {message}")

@@ -4,10 +4,12 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from .errors import FileInputError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PARAMS_ENV = "MOSAIC_PARAMS"  # points at another params.yaml (tests, a user's experiment)
@@ -65,10 +67,21 @@ class SyntheticParams(_Section):
     jpeg_quality: int
 
 
+class LabelMappingParams(_Section):
+    """params.yaml ``scannetpp.label_mapping``: raw annotation labels -> benchmark classes, as the ScanNet++
+    toolkit maps them (docs/scannetpp.md, "Label mapping"). Paths are relative to the release root."""
+
+    map_file: str | None  # the toolkit's map_benchmark.csv; None or a file the release lacks: labels as they are
+    column: Literal["instance_map_to", "semantic_map_to"]
+    min_count: float  # rows whose ``count`` is below it (or not a number) are left out: the toolkit's count_thresh
+    class_lists: tuple[str, ...]  # the first that exists is the class list; none exists: every label is a class
+
+
 class ScanNetppParams(_Section):
     pose_tolerance: float
     box_axes_tolerance: float
     frame_jpeg_quality: int
+    label_mapping: LabelMappingParams
 
 
 class FramesParams(_Section):
@@ -245,12 +258,39 @@ def params_path() -> Path:
     return Path(os.environ.get(PARAMS_ENV, REPO_ROOT / "params.yaml"))
 
 
+class ParamsError(FileInputError):
+    """params.yaml is missing, not YAML, or has a key that does not exist or a value of the wrong type."""
+
+
 def load_params(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Params:
-    """Load params.yaml; ``overrides`` like {"visibility": {"long_side": 320}} are merged section-wise."""
-    data = yaml.safe_load(Path(path or params_path()).read_text())
+    """Load params.yaml; ``overrides`` like {"visibility": {"long_side": 320}} are merged section-wise.
+
+    Raises ParamsError, one line naming the file and every bad key (docs/bad_input.md)."""
+    path = Path(path or params_path())
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ParamsError(path, f"cannot read the parameters file ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ParamsError(path, f"not valid YAML ({' '.join(str(exc).split())})") from exc
+    if not isinstance(data, dict):
+        raise ParamsError(path, f"expected a mapping of sections, got {type(data).__name__}")
     for section, values in (overrides or {}).items():
         data[section] = {**data.get(section, {}), **values} if isinstance(values, dict) else values
-    return Params.model_validate(data)
+    try:
+        return Params.model_validate(data)
+    except ValidationError as exc:
+        raise ParamsError(path, "; ".join(_describe(e) for e in exc.errors())) from None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One pydantic error as ``section.key: what is wrong``."""
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key"
+    if error["type"] == "missing":
+        return f"{key}: missing"
+    return f"{key}: {error['msg'].lower()}, got {error.get('input')!r}"
 
 
 @lru_cache(maxsize=1)

@@ -8,6 +8,11 @@ here and scipy's quaternions. Tests compare what the reader returns with the gro
 Contents: a floor slab, a table (axis-aligned), a chair (rotated 30 degrees about z) and a crate with
 no annotation; three registered frames (file order 20, 0, 10) of a 64x48 OPENCV camera, JPEG frames,
 uint16 millimetre depth PNGs.
+
+``release_shaped=True`` writes what a real release ships instead: free-text raw labels (``desk``,
+``office chair``, the annotation tool's ``REMOVE`` and ``SPLIT``, a label the map file lacks) and the
+toolkit's ``metadata/semantic_benchmark/map_benchmark.csv`` and ``top100_instance.txt``. What the
+benchmark makes of each raw label is written down here by hand (``RELEASE_EXPECTED``).
 """
 from __future__ import annotations
 
@@ -81,6 +86,42 @@ def default_boxes() -> list[HandBox]:
     ]
 
 
+# The toolkit's map file, as the release ships it: empty cell = keep, None = drop, else the new name.
+RELEASE_MAP_CSV = """class,count,semantic_map_to,instance_map_to
+table,1520,,
+desk,690,table,table
+chair,2210,,
+office chair,415,chair,chair
+floor,1000,,None
+wall,3000,,
+REMOVE,35,None,None
+SPLIT,12,None,None
+lamp,310,,
+"""
+TOP100_INSTANCE = ("table", "chair", "lamp", "sofa", "bookshelf")  # the instance benchmark's classes
+# raw label -> (name questions use or None, status): what the toolkit's rules make of each label
+RELEASE_EXPECTED = {
+    "floor": (None, "dropped"), "desk": ("table", "mapped"), "office chair": ("chair", "mapped"),
+    "REMOVE": (None, "dropped"), "table": ("table", "kept"), "wall": ("wall", "unlisted"),
+    "whiteboard": (None, "unmapped"), "SPLIT": (None, "dropped"),
+}
+
+
+def release_boxes() -> list[HandBox]:
+    """The default scene relabelled as a release annotates it, plus a second table, a wall, a whiteboard
+    the map file does not know, and a SPLIT group (vertices listed again, see write_hand_scene)."""
+    floor, table, chair, crate = default_boxes()
+    floor.label, table.label, chair.label = "floor", "desk", "office chair"
+    crate.object_id, crate.label = 9, "REMOVE"
+    return [floor, table, chair, crate,
+            HandBox(12, "table", np.array([-1.2, -0.6, 0.35]), np.array([0.8, 0.6, 0.7]), 0.0, (160, 100, 50)),
+            HandBox(13, "wall", np.array([0.0, 2.0, 1.0]), np.array([4.0, 0.1, 2.0]), 0.0, (200, 200, 190)),
+            HandBox(14, "whiteboard", np.array([1.5, 1.9, 1.4]), np.array([1.0, 0.05, 0.7]), 0.0, (240, 240, 240))]
+
+
+SPLIT_OBJECT_ID = 15  # a segGroup "SPLIT" listing the desk's first 4 vertices again
+
+
 def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     """OpenCV world-to-camera (x right, y down, z forward) for z-up worlds, written independently."""
     forward = (target - eye) / np.linalg.norm(target - eye)
@@ -107,9 +148,10 @@ def write_ply(path: Path, vertices: np.ndarray, colors: np.ndarray, faces: np.nd
     path.write_bytes(header.encode("ascii") + vrec.tobytes() + frec.tobytes())
 
 
-def write_hand_scene(release_root: Path, scene_id: str = "0a1b2c3d4e", *, with_vocabulary: bool = True) -> HandScene:
+def write_hand_scene(release_root: Path, scene_id: str = "0a1b2c3d4e", *, with_vocabulary: bool = True,
+                     release_shaped: bool = False) -> HandScene:
     scene_dir = Path(release_root) / "data" / scene_id
-    boxes = default_boxes()
+    boxes = release_boxes() if release_shaped else default_boxes()
     for i, box in enumerate(boxes):
         box.vertex_ids = np.arange(8 * i, 8 * i + 8)
     corners = np.concatenate([(SIGNS * b.size / 2) @ b.rotation.T + b.centroid for b in boxes])
@@ -121,14 +163,27 @@ def write_hand_scene(release_root: Path, scene_id: str = "0a1b2c3d4e", *, with_v
     write_ply(scene_dir / "scans/mesh_aligned_0.05.ply", scene.vertices, scene.colors, scene.faces)
     _write_json(scene_dir / "scans/segments.json",
                 {"params": {"kThresh": 0.0001}, "sceneId": scene_id, "segIndices": list(range(len(scene.vertices)))})
-    _write_json(scene_dir / "scans/segments_anno.json", segments_anno(scene_id, boxes))
+    anno = segments_anno(scene_id, boxes)
+    if release_shaped:
+        desk = anno["segGroups"][1]
+        anno["segGroups"].append({**desk, "id": SPLIT_OBJECT_ID, "objectId": SPLIT_OBJECT_ID, "label": "SPLIT",
+                                  "segments": desk["segments"][:4]})
+        _write_release_label_files(Path(release_root) / "metadata")
+    _write_json(scene_dir / "scans/segments_anno.json", anno)
     _write_colmap(scene_dir / "iphone/colmap", scene.frames)
     _write_images(scene_dir / "iphone", scene.frames)
-    if with_vocabulary:
+    if with_vocabulary and not release_shaped:
         vocab = release_root / "metadata/instance_classes.txt"
         vocab.parent.mkdir(parents=True, exist_ok=True)
         vocab.write_text("\n".join(sorted(scene.labels | {"lamp", "sofa"})) + "\n")
     return scene
+
+
+def _write_release_label_files(metadata: Path) -> None:
+    (metadata / "semantic_benchmark").mkdir(parents=True, exist_ok=True)
+    (metadata / "semantic_benchmark/map_benchmark.csv").write_text(RELEASE_MAP_CSV)
+    (metadata / "semantic_benchmark/top100_instance.txt").write_text("\n".join(TOP100_INSTANCE) + "\n")
+    (metadata / "instance_classes.txt").write_text("\n".join(TOP100_INSTANCE) + "\n")
 
 
 def segments_anno(scene_id: str, boxes: list[HandBox]) -> dict:

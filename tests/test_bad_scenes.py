@@ -129,7 +129,7 @@ CASES = [
      "empty scene"),
     ("no annotated vertex", lambda h: _edit_anno(h, lambda a: [g.__setitem__("segments", []) for g in a["segGroups"]]),
      "segments_anno.json", "empty scene"),
-    ("unknown label", lambda h: _edit_anno(h, _first_group("label", "spaceship")), "segments_anno.json",
+    ("label not a string", lambda h: _edit_anno(h, _first_group("label", 7)), "segments_anno.json",
      "segGroups[0] (objectId 1).label"),
     ("duplicate objectId", lambda h: _edit_anno(h, _first_group("objectId", 3)), "segments_anno.json",
      "objectId 3 appears twice"),

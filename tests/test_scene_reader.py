@@ -141,14 +141,6 @@ def test_segments_map_vertices_through_seg_indices(hand):
             np.testing.assert_array_equal(scene.instances[b.object_id].vertex_ids, b.vertex_ids)
 
 
-def test_labels_checked_against_the_given_vocabulary(tmp_path):
-    hand = write_hand_scene(tmp_path / "release", with_vocabulary=False)
-    assert len(load_scene(hand.scene_dir).instances) == 3  # no metadata/instance_classes.txt: no check
-    assert len(load_scene(hand.scene_dir, label_vocabulary=hand.labels).instances) == 3
-    with pytest.raises(SceneError, match="unknown label 'chair'"):
-        load_scene(hand.scene_dir, label_vocabulary=hand.labels - {"chair"})
-
-
 def test_source_marker(hand):
     (hand.scene_dir.parent.parent / "metadata/source.txt").write_text("synthetic\n")
     assert load_scene(hand.scene_dir).source == "synthetic"

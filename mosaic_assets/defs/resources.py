@@ -29,4 +29,6 @@ class MosaicParams(dg.ConfigurableResource):
         entries = catalog_by_id(self.load())
         if scene_id not in entries:
             raise dg.Failure(f"scene {scene_id} is not in the catalog ({self.load().scene_set.list})")
+        if entries[scene_id].problem is not None:
+            raise entries[scene_id].problem
         return entries[scene_id]

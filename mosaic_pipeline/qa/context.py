@@ -11,7 +11,8 @@ Vocabulary used by every family:
   sample, else ``the {label}(x,y)`` with the centre of its visible box in the query frame (original
   image pixels), else no reference (the question is skipped);
 - *in front* of a camera: all 8 box corners beyond the near plane (relations need it).
-Structural labels (``qa.excluded_labels``) are dropped here, so no family ever asks about them.
+Structural labels (``qa.excluded_labels``) and instances outside the release's class list
+(``Instance.qa_eligible``, docs/scannetpp.md) are dropped here, so no family ever asks about them.
 """
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ class SceneIndex:
         self.params = params
         self.near_plane = near_plane
         excluded = set(params.excluded_labels)
-        self.labels = {iid: inst.label for iid, inst in sorted(scene.instances.items()) if inst.label not in excluded}
+        self.labels = {iid: inst.label for iid, inst in sorted(scene.instances.items())
+                       if inst.label not in excluded and inst.qa_eligible}
         self.ids = np.array(sorted(self.labels), dtype=np.int64)
         self.corners = np.stack([scene.instances[i].box.corners() for i in self.ids]) if len(self.ids) else \
             np.zeros((0, 8, 3))

@@ -48,12 +48,25 @@ def _row(spec: TaskSpec, c: Candidate, d: Draft, options: list[str], index: int 
     scene = ctx.index.scene
     vis, gt = vis_level(ctx, d.targets, params.visibility.fully_visible), gt_scenario(ctx, d.target_label)
     occ = occlusion_avg(ctx, d.targets)
-    metadata = stable_json({**d.metadata, "visibility_scenario": vis, "gt_scenario": gt})
+    metadata = stable_json({**d.metadata, "visibility_scenario": vis, "gt_scenario": gt,
+                            "label_orig": labels_orig(scene, d)})
     return QARow(
         scene.scene_id, ctx.sample_id, qa_id(scene.scene_id, ctx.sample_id, spec.question_type, d.question),
         scene.source, spec.question_type, spec.task_type, spec.subtask, d.question, options, d.answer, index,
         list(range(ctx.n)), list(ctx.frame_ids), c.query_k, metadata, occ,
         level(occ, params.visibility.occ_level_edges), ctx.mean_overlap, ctx.overlap_level, vis, gt, split)
+
+
+def labels_orig(scene: Scene, d: Draft) -> dict[str, str]:
+    """Raw annotation label of every instance the record names (targets and ``*_instance_id(s)`` fields),
+    by instance id: questions say the mapped ``label`` (docs/scannetpp.md)."""
+    ids = set(d.targets)
+    for key, value in d.metadata.items():
+        if key.endswith("_instance_id") and value is not None:
+            ids.add(value)
+        elif key.endswith("_instance_ids"):
+            ids.update(value)
+    return {str(i): scene.instances[int(i)].label_orig for i in sorted(ids, key=int)}
 
 
 def _task_rows(spec: TaskSpec, contexts: list[SampleContext], params: Params, scene_id: str,

@@ -18,6 +18,7 @@ import pandas as pd
 LETTERS = "ABCDEFGHIJ"
 YES = "Yes"
 NO_OPTION = "(no option at this index)"
+NO_SPLIT = "(no split)"
 QA_COLUMNS = ("scene_id", "sample_id", "task_type", "subtask", "question", "options", "answer",
               "correct_option_index", "frames", "source_frame_ids", "metadata", "occlusion_avg", "occ_level",
               "overlap_avg", "overlap_level", "vis_level", "gt_scenario", "split")
@@ -181,7 +182,8 @@ def direction_balance(qa: pd.DataFrame, directions: Mapping[str, tuple[str, str]
 
 def scene_splits(qa: pd.DataFrame) -> ValidationFrame:
     """The distinct (scene, split) pairs: a scene in two splits appears twice."""
-    pairs = qa[["scene_id", "split"]].drop_duplicates().sort_values(["scene_id", "split"])
+    # a QA shard of `mosaic qa` without --split has no split: it is shown as NO_SPLIT (docs/bad_input.md)
+    pairs = qa[["scene_id", "split"]].fillna({"split": NO_SPLIT}).drop_duplicates().sort_values(["scene_id", "split"])
     in_splits = pairs.groupby("scene_id")["split"].agg(lambda s: ", ".join(s))
     frame = pairs.assign(row=lambda d: "scene " + d["scene_id"] + " in splits " + d["scene_id"].map(in_splits))
     return ValidationFrame("qa_splits", frame[["row", "scene_id", "split"]].reset_index(drop=True),
@@ -190,7 +192,7 @@ def scene_splits(qa: pd.DataFrame) -> ValidationFrame:
 
 def task_coverage(qa: pd.DataFrame) -> ValidationFrame:
     """Per (split, task key) present: its QA count."""
-    counts = (qa["split"].fillna("(no split)") + ":" + task_keys(qa)).value_counts().sort_index()
+    counts = (qa["split"].fillna(NO_SPLIT) + ":" + task_keys(qa)).value_counts().sort_index()
     frame = pd.DataFrame({"row": [f"{k} ({n} QA)" for k, n in counts.items()], "split_task": counts.index,
                           "n": counts.to_numpy()})
     return ValidationFrame("qa_coverage", frame, describe_all=True)

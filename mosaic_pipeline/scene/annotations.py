@@ -5,6 +5,10 @@ vertices whose ``segIndices`` value is one of the group's ``segments`` (in the c
 release segIndices is 0..N-1, so segments are vertex ids; older ScanNet-style files group vertices
 into segments, and both read the same way).
 
+Labels go through the release's label mapping (:mod:`.labels`): a segGroup the mapping drops is no
+instance (``Scene.dropped``) and takes no part in the rule below, as in the toolkit, whose vertex labels
+skip ignored groups; its vertices are background unless another group lists them.
+
 Overlaps: a vertex listed by several segGroups goes to the SMALLEST of them, the one with the fewest
 vertices before resolution; ties go to the lower objectId. (Small objects lying on large ones, e.g. a
 book on a table, would otherwise lose their contact vertices.) Instance.vertex_ids holds the vertices
@@ -13,13 +17,15 @@ after this rule, so the instances partition the annotated vertices.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import SceneError
-from .types import Instance, OrientedBox
+from .labels import LabelMapping
+from .types import DroppedInstance, Instance, OrientedBox
 
 OBB_FIELDS = {"centroid": 3, "axesLengths": 3, "normalizedAxes": 9}
 
@@ -46,9 +52,10 @@ def read_segments(path: Path, scene_id: str, n_vertices: int) -> np.ndarray:
     return seg.astype(np.int64)
 
 
-def read_instances(path: Path, scene_id: str, seg_indices: np.ndarray, vocabulary: set[str] | None,
-                   axes_tolerance: float) -> tuple[dict[int, Instance], np.ndarray]:
-    """Instances by objectId and the per-vertex instance id (-1 = none), after the smallest-instance rule."""
+def read_instances(path: Path, scene_id: str, seg_indices: np.ndarray, mapping: LabelMapping, axes_tolerance: float
+                   ) -> tuple[dict[int, Instance], np.ndarray, dict[int, DroppedInstance]]:
+    """Instances by objectId, the per-vertex instance id (-1 = none) after the smallest-instance rule, and
+    the segGroups the label mapping drops (only their objectId and label are read: nothing else is used)."""
     data = read_json(path, scene_id)
     groups = data.get("segGroups") if isinstance(data, dict) else None
     if not isinstance(groups, list):
@@ -56,25 +63,36 @@ def read_instances(path: Path, scene_id: str, seg_indices: np.ndarray, vocabular
     if not groups:
         raise SceneError(scene_id, path, "empty scene: no segGroups", field="segGroups")
     segment_index = _SegmentIndex(seg_indices)
-    parsed: dict[int, tuple[str, OrientedBox]] = {}
+    parsed: dict[int, Instance] = {}
+    dropped: dict[int, DroppedInstance] = {}
     members: list[np.ndarray] = []
     for i, group in enumerate(groups):
-        oid, label, box, segments = _parse_group(group, i, path, scene_id, vocabulary, axes_tolerance)
-        if oid in parsed:
+        oid, raw, where = _parse_identity(group, i, path, scene_id)
+        if oid in parsed or oid in dropped:
             raise SceneError(scene_id, path, f"objectId {oid} appears twice", field=f"segGroups[{i}].objectId")
+        label, status = mapping.resolve(raw)
+        if label is None:  # not an instance: its box and segments are never used, so not checked either
+            dropped[oid] = DroppedInstance(oid, raw, status)
+            continue
+        if not label.strip():
+            raise SceneError(scene_id, path, f"empty label {raw!r}", field=f"{where}.label")
+        box, segments = _parse_geometry(group, where, path, scene_id, axes_tolerance)
         try:
-            members.append(segment_index.vertices(segments))
+            vertices = segment_index.vertices(segments)
         except KeyError as exc:
             raise SceneError(scene_id, path, f"segment/vertex ids out of range: {exc.args[0]} "
-                             f"(the mesh has {len(seg_indices)} vertices)",
-                             field=f"segGroups[{i}] (objectId {oid}).segments") from exc
-        parsed[oid] = (label, box)
+                             f"(the mesh has {len(seg_indices)} vertices)", field=f"{where}.segments") from exc
+        members.append(vertices)
+        parsed[oid] = Instance(oid, label, box, vertices, label_orig=raw, status=status)
+    if not parsed:
+        raise SceneError(scene_id, path, f"empty scene: the label mapping drops all {len(groups)} segGroups "
+                         f"({mapping.describe()})", field="segGroups")
     vertex_instance = assign_smallest(len(seg_indices), np.fromiter(parsed, dtype=np.int64), members)
     if (vertex_instance < 0).all():
         raise SceneError(scene_id, path, "empty scene: no segGroup covers any vertex", field="segGroups")
-    instances = {oid: Instance(oid, label, box, np.flatnonzero(vertex_instance == oid))
-                 for oid, (label, box) in parsed.items()}
-    return instances, vertex_instance
+    instances = {oid: replace(inst, vertex_ids=np.flatnonzero(vertex_instance == oid))
+                 for oid, inst in parsed.items()}
+    return instances, vertex_instance, dropped
 
 
 def assign_smallest(n_vertices: int, object_ids: np.ndarray, members: list[np.ndarray]) -> np.ndarray:
@@ -108,8 +126,8 @@ class _SegmentIndex:
         return self.order[offsets]
 
 
-def _parse_group(group: Any, i: int, path: Path, scene_id: str, vocabulary: set[str] | None,
-                 axes_tolerance: float) -> tuple[int, str, OrientedBox, np.ndarray]:
+def _parse_identity(group: Any, i: int, path: Path, scene_id: str) -> tuple[int, str, str]:
+    """objectId, raw label and the group's name in messages (``segGroups[3] (objectId 12)``)."""
     where = f"segGroups[{i}]"
     if not isinstance(group, dict):
         raise SceneError(scene_id, path, "not an object", field=where)
@@ -118,15 +136,18 @@ def _parse_group(group: Any, i: int, path: Path, scene_id: str, vocabulary: set[
         raise SceneError(scene_id, path, f"missing or not an integer: {oid!r}", field=f"{where}.objectId")
     where = f"{where} (objectId {oid})"
     label = group.get("label")
-    if not isinstance(label, str) or not label.strip():
-        raise SceneError(scene_id, path, f"missing or empty: {label!r}", field=f"{where}.label")
-    if vocabulary is not None and label not in vocabulary:
-        raise SceneError(scene_id, path, f"unknown label {label!r} (not in the label vocabulary)",
-                         field=f"{where}.label")
+    if not isinstance(label, str):
+        raise SceneError(scene_id, path, f"missing or not a string: {label!r}", field=f"{where}.label")
+    return oid, label, where
+
+
+def _parse_geometry(group: dict, where: str, path: Path, scene_id: str, axes_tolerance: float
+                    ) -> tuple[OrientedBox, np.ndarray]:
+    """The group's oriented box and its segment ids."""
     segments = np.asarray(group.get("segments"))
     if segments.ndim != 1 or (segments.size and not np.issubdtype(segments.dtype, np.integer)):
         raise SceneError(scene_id, path, "missing or not a list of integers", field=f"{where}.segments")
-    return oid, label, _parse_obb(group.get("obb"), where, path, scene_id, axes_tolerance), segments.astype(np.int64)
+    return _parse_obb(group.get("obb"), where, path, scene_id, axes_tolerance), segments.astype(np.int64)
 
 
 def _parse_obb(obb: Any, where: str, path: Path, scene_id: str, axes_tolerance: float) -> OrientedBox:
@@ -150,8 +171,3 @@ def _parse_obb(obb: Any, where: str, path: Path, scene_id: str, axes_tolerance: 
     if not np.allclose(rotation.T @ rotation, np.eye(3), atol=axes_tolerance):
         raise SceneError(scene_id, path, "axes are not orthonormal", field=f"{where}.obb.normalizedAxes")
     return OrientedBox(values["centroid"], values["axesLengths"], rotation)
-
-
-def read_vocabulary(path: Path) -> set[str]:
-    """Label list, one label a line (``metadata/instance_classes.txt``)."""
-    return {line.strip() for line in path.read_text().splitlines() if line.strip()}

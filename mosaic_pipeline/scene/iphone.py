@@ -8,6 +8,7 @@ last path component under ``iphone/rgb/``.
 """
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Iterable
@@ -35,11 +36,12 @@ def frame_index(frame_id: str) -> int:
     return int(match.group(1))
 
 
-def read_iphone_frames(scene_dir: Path, params: ScanNetppParams) -> list[Frame]:
+def read_iphone_frames(scene_dir: Path, params: ScanNetppParams, extract: bool = True) -> list[Frame]:
     """The registered frames, sorted by frame index, with validated cameras and poses; ``depth_path`` is
     set where ``iphone/depth/<frame_id>.png`` exists.
 
-    When ``iphone/rgb/`` is absent, the registered frames are first extracted from ``iphone/rgb.mkv``.
+    When ``iphone/rgb/`` is absent, the registered frames are first extracted from ``iphone/rgb.mkv``
+    (``extract``), or the video is only probed (:func:`check_video`: a check that reads no whole video).
     """
     scene_id = scene_dir.name
     images_path = scene_dir / IPHONE_IMAGES
@@ -65,9 +67,50 @@ def read_iphone_frames(scene_dir: Path, params: ScanNetppParams) -> list[Frame]:
                                depth_path=depth if depth.is_file() else None)
     frames = [indexed[i] for i in sorted(indexed)]
     if not (scene_dir / IPHONE_RGB_DIR).is_dir():
+        if not extract:
+            check_video(scene_dir, frames)
+            return frames
         extract_iphone_frames(scene_dir, [f.frame_id for f in frames], jpeg_quality=params.frame_jpeg_quality)
     _check_images(frames, scene_id)
     return frames
+
+
+def check_video(scene_dir: Path, frames: list[Frame]) -> None:
+    """``iphone/rgb.mkv`` opens, its first frame decodes at the colmap camera's size and, where the container
+    states its length, the last registered frame lies within it. Decodes one frame, not the video."""
+    scene_id, video = scene_dir.name, scene_dir / IPHONE_RGB_VIDEO
+    try:
+        with av.open(str(video)) as container:
+            if not container.streams.video:
+                raise SceneError(scene_id, video, "no video stream")
+            stream = container.streams.video[0]
+            first = next(container.decode(stream), None)
+            length = _stated_length(container, stream)
+    except av.FFmpegError as exc:
+        raise SceneError(scene_id, video, f"undecodable video ({exc})") from exc
+    if first is None:
+        raise SceneError(scene_id, video, "the video has no frame")
+    cam = frames[0].camera
+    if (first.width, first.height) != (cam.width, cam.height):
+        raise SceneError(scene_id, video, f"video is {first.width}x{first.height} but its colmap camera is "
+                         f"{cam.width}x{cam.height}", field="size")
+    last = frames[-1].frame_id
+    if length is not None and frame_index(last) >= length:
+        raise SceneError(scene_id, video, f"the video has about {length} frames; registered frame {last} is "
+                         "beyond its end")
+
+
+def _stated_length(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int | None:
+    """Frames in the stream as its header says, else from its duration and rate (rounded up: the check
+    must never refuse a frame that is there); None when neither is stated."""
+    if stream.frames:
+        return int(stream.frames)
+    rate = stream.average_rate
+    if stream.duration and stream.time_base and rate:
+        return math.ceil(float(stream.duration * stream.time_base * rate))
+    if container.duration and rate:
+        return math.ceil(container.duration / av.time_base * float(rate))
+    return None
 
 
 def _check_images(frames: list[Frame], scene_id: str) -> None:

@@ -1,25 +1,25 @@
 """The ScanNet++ scene reader: one scene folder of a release (``<release>/data/<scene_id>/``) -> Scene.
 
-Real releases and the synthetic writer share this layout (docs/scenes.md), so this is the only reader.
+Real releases and the synthetic writer share this layout (docs/scannetpp.md), so this is the only reader.
 Every problem with a scene's files is a SceneError naming the scene, the file and, where it applies,
-the field; nothing else is affected. The release-level files it consults, both optional:
-``metadata/instance_classes.txt`` (the label vocabulary) and ``metadata/source.txt`` (``scannetpp``
-or ``synthetic``; absent means ``scannetpp``).
+the field; nothing else is affected. The release-level files it consults, all optional: the label
+mapping's map file and class list (``scannetpp.label_mapping``, :mod:`.labels`) and
+``metadata/source.txt`` (``scannetpp`` or ``synthetic``; absent means ``scannetpp``).
 """
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
 
-from ..errors import SceneError
+from ..errors import FileInputError, SceneError
 from ..params import ScanNetppParams, default_params
-from .annotations import read_instances, read_segments, read_vocabulary
+from .annotations import read_instances, read_segments
 from .iphone import read_iphone_frames
+from .labels import LabelMapping, LabelStatus, release_label_mapping
 from .layout import IPHONE_RGB_DIR, IPHONE_RGB_VIDEO, MESH, REQUIRED, SEGMENTS, SEGMENTS_ANNO
 from .ply import read_mesh
 from .types import Scene
 
-VOCABULARY = Path("metadata/instance_classes.txt")
 SOURCE = Path("metadata/source.txt")
 SOURCES = ("scannetpp", "synthetic")
 
@@ -41,28 +41,31 @@ def validate_scene_files(scene_dir: Path) -> None:
         raise SceneError(scene_dir.name, scene_dir, f"missing required files: {', '.join(missing)}")
 
 
-def load_scene(scene_dir: Path, *, label_vocabulary: set[str] | None = None,
-               params: ScanNetppParams | None = None) -> Scene:
-    """Read and validate a scene. Labels are checked against ``label_vocabulary`` or, when None, the
-    release's ``metadata/instance_classes.txt`` if it exists. RGB frames are extracted from
-    ``iphone/rgb.mkv`` first when ``iphone/rgb/`` is absent."""
+def load_scene(scene_dir: Path, *, params: ScanNetppParams | None = None, label_mapping: LabelMapping | None = None,
+               extract_frames: bool = True) -> Scene:
+    """Read and validate a scene. Labels go through ``label_mapping`` (default: the release's, from
+    ``params.label_mapping``). RGB frames are extracted from ``iphone/rgb.mkv`` first when ``iphone/rgb/``
+    is absent; with ``extract_frames=False`` the video is only probed (``mosaic scenes check``)."""
     scene_dir = Path(scene_dir)
     params = params or default_params().scannetpp
     validate_scene_files(scene_dir)
     scene_id = scene_dir.name
+    mapping = label_mapping if label_mapping is not None else scene_label_mapping(scene_dir, params)
     mesh = read_mesh(scene_dir / MESH, scene_id)
     seg_indices = read_segments(scene_dir / SEGMENTS, scene_id, len(mesh.vertices))
-    vocabulary = label_vocabulary if label_vocabulary is not None else _release_vocabulary(scene_dir)
-    instances, vertex_instance = read_instances(scene_dir / SEGMENTS_ANNO, scene_id, seg_indices, vocabulary,
-                                                params.box_axes_tolerance)
-    frames = read_iphone_frames(scene_dir, params)
+    instances, vertex_instance, dropped = read_instances(scene_dir / SEGMENTS_ANNO, scene_id, seg_indices, mapping,
+                                                         params.box_axes_tolerance)
+    frames = read_iphone_frames(scene_dir, params, extract=extract_frames)
     return Scene(scene_id, scene_dir, mesh.vertices, mesh.faces, mesh.colors, vertex_instance, instances, frames,
-                 source=read_source(scene_dir))
+                 source=read_source(scene_dir), dropped=dropped)
 
 
-def _release_vocabulary(scene_dir: Path) -> set[str] | None:
-    path = release_root(scene_dir) / VOCABULARY
-    return read_vocabulary(path) if path.is_file() else None
+def scene_label_mapping(scene_dir: Path, params: ScanNetppParams) -> LabelMapping:
+    """The label mapping of the scene's release; a bad map file or class list is a SceneError of the scene."""
+    try:
+        return release_label_mapping(release_root(scene_dir), params.label_mapping)
+    except FileInputError as exc:
+        raise SceneError(Path(scene_dir).name, exc.path, exc.message, field=exc.field) from exc
 
 
 def read_source(scene_dir: Path) -> str:
@@ -77,8 +80,14 @@ def read_source(scene_dir: Path) -> str:
 
 
 def scene_summary(scene: Scene) -> dict:
-    """JSON-able counts of a loaded scene (what ``mosaic scenes check`` prints)."""
+    """JSON-able counts of a loaded scene (what ``mosaic scenes check`` prints). ``labels`` counts the
+    instances per mapped label; ``label_status`` the segGroups per LabelStatus; ``no_class_labels`` the
+    raw labels of the segGroups that are no question subject (unlisted, dropped, unmapped)."""
     first = scene.frames[0].camera
+    status = Counter(inst.status.value for inst in scene.instances.values())
+    status.update(d.status.value for d in scene.dropped.values())
+    no_class = Counter(inst.label_orig for inst in scene.instances.values() if not inst.qa_eligible)
+    no_class.update(d.label_orig for d in scene.dropped.values())
     return {
         "scene_id": scene.scene_id,
         "source": scene.source,
@@ -86,6 +95,8 @@ def scene_summary(scene: Scene) -> dict:
         "n_faces": int(len(scene.faces)),
         "n_instances": len(scene.instances),
         "labels": dict(sorted(Counter(inst.label for inst in scene.instances.values()).items())),
+        "label_status": {s.value: status.get(s.value, 0) for s in LabelStatus},
+        "no_class_labels": dict(sorted(no_class.items())),
         "n_frames": len(scene.frames),
         "image_size": [first.width, first.height],
     }

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .labels import LabelStatus
+
 
 @dataclass(frozen=True)
 class Camera:
@@ -79,12 +81,38 @@ class OrientedBox:
 
 @dataclass(frozen=True)
 class Instance:
-    """One annotated object (a segGroup): ``instance_id`` is the segGroup ``objectId``."""
+    """One annotated object (a segGroup): ``instance_id`` is the segGroup ``objectId``.
+
+    ``label`` is the name after the release's label mapping (what questions say), ``label_orig`` the
+    segGroup's raw label; ``status`` UNLISTED: the name is outside the class list, so the instance is
+    geometry and a visibility row but never a question's subject, source or option (docs/scannetpp.md).
+    """
 
     instance_id: int
     label: str
     box: OrientedBox
     vertex_ids: np.ndarray  # (n,) int64, vertices assigned to this instance AFTER the smallest-instance rule
+    label_orig: str = ""  # "" = the same as label
+    status: LabelStatus = LabelStatus.KEPT
+
+    def __post_init__(self) -> None:
+        if not self.label_orig:
+            object.__setattr__(self, "label_orig", self.label)
+
+    @property
+    def qa_eligible(self) -> bool:
+        """A benchmark class: may be a question's subject, source or option."""
+        return self.status.is_class
+
+
+@dataclass(frozen=True)
+class DroppedInstance:
+    """A segGroup the label mapping drops (``None`` or no row in the map file): not an instance, its
+    faces are background (they still occlude)."""
+
+    instance_id: int
+    label_orig: str
+    status: LabelStatus
 
 
 @dataclass
@@ -101,6 +129,7 @@ class Scene:
     frames: list[Frame]
     source: str = "scannetpp"  # "scannetpp" or "synthetic"
     meta: dict = field(default_factory=dict)
+    dropped: dict[int, DroppedInstance] = field(default_factory=dict)  # segGroups the label mapping drops
 
     def face_instance(self) -> np.ndarray:
         """Instance id per face: the id at least two of its three vertices share, else -1 (background).

@@ -30,6 +30,7 @@ from .raycast import FirstHits, MeshCaster, check_frame
 _F64_LIST = pa.list_(pa.float64())
 SCHEMA = pa.schema([
     ("scene_id", pa.string()), ("frame_id", pa.string()), ("instance_id", pa.int64()), ("label", pa.string()),
+    ("label_orig", pa.string()),  # the raw annotation label; ``label`` is the mapped one (docs/scannetpp.md)
     ("visible_px", pa.int64()), ("unoccluded_px", pa.int64()), ("full_px", pa.int64()),
     ("occlusion_ratio", pa.float64()), ("fov_ratio", pa.float64()), ("visibility", pa.float64()),
     ("bbox_2d", _F64_LIST), ("image_width", pa.int64()), ("image_height", pa.int64()),
@@ -134,6 +135,7 @@ class SceneVisibility:
         return pd.DataFrame({
             "scene_id": [self.scene.scene_id] * n, "frame_id": [frame.frame_id] * n,
             "instance_id": np.array(ids, dtype=np.int64), "label": [self.scene.instances[i].label for i in ids],
+            "label_orig": [self.scene.instances[i].label_orig for i in ids],
             "visible_px": visible, "unoccluded_px": unoccluded, "full_px": full,
             "occlusion_ratio": occlusion, "fov_ratio": 1.0 - unoccluded / full, "visibility": visible / full,
             "bbox_2d": [None if np.isnan(b[0]) else b.tolist() for b in bbox],
