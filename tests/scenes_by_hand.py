@@ -17,6 +17,7 @@ benchmark makes of each raw label is written down here by hand (``RELEASE_EXPECT
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -237,3 +238,48 @@ def _write_images(iphone: Path, frames: list[HandFrame]) -> None:
         Image.fromarray(frame_pixels(f.index)).save(iphone / f"rgb/frame_{f.index:06d}.jpg", quality=95)
         depth = np.full(DEPTH_SIZE[::-1], DEPTH_MM, dtype=np.uint16)
         Image.fromarray(depth).save(iphone / f"depth/frame_{f.index:06d}.png")
+
+
+# ---- a release-shaped copy of any scene in the layout (e.g. a generated one): raw labels + label files ----
+
+# synthetic label -> the raw label a ScanNet++ annotator would have typed (chair: "office chair" for even ids)
+RAW_LABELS = {"chair": "chair", "book": "books", "cup": "mug", "plant": "plant", "picture": "picture",
+              "lamp": "lamp", "desk": "desk", "table": "table"}
+# raw label -> instance_map_to cell of the copy's map file ("lamp" has no row: dropped as unmapped)
+RAW_MAP = {"desk": "table", "office chair": "chair", "books": "book", "mug": "cup", "plant": "potted plant",
+           "picture": "None", "REMOVE": "None", "SPLIT": "None", "wall": ""}
+COPY_TOP100 = ("table", "chair", "book", "cup", "potted plant", "sofa", "monitor", "keyboard", "mouse", "laptop",
+               "pillow", "clock", "container", "trash can", "cabinet", "vase", "box", "bottle", "bed", "shelf", "tv",
+               "backpack", "towel", "bowl", "printer", "nightstand", "stool")
+RAW_ONLY = ("desk", "office chair", "books", "mug", "picture", "lamp", "REMOVE", "SPLIT")  # never in a question
+
+
+def release_shaped_copy(src_scene_dir: Path, release_root: Path, scene_id: str) -> dict[int, str]:
+    """Copy a scene into ``release_root/data/scene_id`` with raw labels (RAW_LABELS), a REMOVE group over the
+    first chair's vertices and a SPLIT group over half the first desk's, and the label files (RAW_MAP,
+    COPY_TOP100). Returns objectId -> raw label."""
+    dst = Path(release_root) / "data" / scene_id
+    shutil.copytree(src_scene_dir, dst)
+    anno_path = dst / "scans/segments_anno.json"
+    anno = json.loads(anno_path.read_text())
+    groups = anno["segGroups"]
+    for g in groups:
+        g["label"] = RAW_LABELS.get(g["label"], g["label"])
+        if g["label"] == "chair" and g["objectId"] % 2 == 0:
+            g["label"] = "office chair"
+    next_id = max(g["objectId"] for g in groups) + 1
+    chair = next(g for g in groups if g["label"] in ("chair", "office chair"))
+    desk = next(g for g in groups if g["label"] == "desk")
+    groups.append({**chair, "id": next_id, "objectId": next_id, "label": "REMOVE"})
+    groups.append({**desk, "id": next_id + 1, "objectId": next_id + 1, "label": "SPLIT",
+                   "segments": desk["segments"][: len(desk["segments"]) // 2]})
+    anno["sceneId"] = f"scannetpp.{scene_id}"
+    anno_path.write_text(json.dumps(anno))
+    raw = {g["objectId"]: g["label"] for g in groups}
+    rows = [f"{label},{10 + i},,{RAW_MAP.get(label, '')}" for i, label in enumerate(sorted(set(raw.values())))
+            if label != "lamp"]
+    bench = Path(release_root) / "metadata/semantic_benchmark"
+    bench.mkdir(parents=True, exist_ok=True)
+    (bench / "map_benchmark.csv").write_text("class,count,semantic_map_to,instance_map_to\n" + "\n".join(rows) + "\n")
+    (bench / "top100_instance.txt").write_text("\n".join(COPY_TOP100) + "\n")
+    return raw

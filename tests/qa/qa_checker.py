@@ -5,13 +5,19 @@ the object references itself (a plain label must name the only instance of that 
 sample; "label(x,y)" the only visible one in the query frame with that box centre), and recomputes
 the answer from the raw visibility rows and the 3D boxes. ``check_shard`` returns a list of
 disagreements (empty when every answer is right) and the number of rows it checked.
+
+On a real release the object names are the benchmark's, not the annotation's: ``benchmark_labels``
+recomputes them from the release's own label files (the toolkit's rules, written here independently of
+the reader), and ``check_shard(..., labels=...)`` resolves every name against them only.
 """
 from __future__ import annotations
 
+import csv
 import json
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,17 +49,37 @@ class Sample:
     frame_ids: list[str]
 
 
+def benchmark_labels(scene_dir: Path) -> dict[int, str]:
+    """objectId -> benchmark class of the scene's segGroups, from the release's map_benchmark.csv
+    (instance_map_to: empty = keep, "None" = drop, else the new name; no row = drop) and
+    top100_instance.txt (a class outside it is no object of any question). Assumes one row per label."""
+    bench = Path(scene_dir).parents[1] / "metadata/semantic_benchmark"
+    with open(bench / "map_benchmark.csv", newline="") as f:
+        to = {row["class"]: row["instance_map_to"] for row in csv.DictReader(f)}
+    classes = set((bench / "top100_instance.txt").read_text().split("\n")) - {""}
+    groups = json.loads((Path(scene_dir) / "scans/segments_anno.json").read_text())["segGroups"]
+    out = {}
+    for g in groups:
+        cell = to.get(g["label"], "None")
+        name = g["label"] if cell == "" else cell
+        if name in classes:
+            out[g["objectId"]] = name
+    return out
+
+
 class Checker:
-    def __init__(self, scene: Scene, visibility: pd.DataFrame, views: pd.DataFrame, params: Params):
+    def __init__(self, scene: Scene, visibility: pd.DataFrame, views: pd.DataFrame, params: Params,
+                 labels: dict[int, str] | None = None):
         self.scene, self.p = scene, params
         self.rows = {(r.frame_id, int(r.instance_id)): r for r in visibility.itertuples(index=False)}
         self.samples = {int(r.sample_id): list(r.frame_ids) for r in views.itertuples(index=False)}
         self.frames = {f.frame_id: f for f in scene.frames}
+        self.labels = labels if labels is not None else {iid: inst.label for iid, inst in scene.instances.items()}
         skip = set(params.qa.excluded_labels)
         self.by_label: dict[str, list[int]] = {}
-        for iid, inst in scene.instances.items():
-            if inst.label not in skip:
-                self.by_label.setdefault(inst.label, []).append(iid)
+        for iid, label in sorted(self.labels.items()):
+            if label not in skip:
+                self.by_label.setdefault(label, []).append(iid)
 
     # --- raw facts -------------------------------------------------------------------------------
     def row(self, fid: str, iid: int):
@@ -188,7 +214,7 @@ class Checker:
         t = ids[rels.index(sign)]
         expect(q.options[rels.index(sign)] == q.answer, "attribute answer is not the satisfying object")
         self.pair_rules(frames, k, t, s)
-        expect(len({self.scene.instances[i].label for i in ids}) == len(ids), "repeated option labels")
+        expect(len({self.labels[i] for i in ids}) == len(ids), "repeated option labels")
 
     def spatial(self, q, frames):
         m = re.fullmatch(r"In Frame (\d+), where does the (.+) appear in this view relative to the (.+)\?", q.question)
@@ -307,8 +333,9 @@ class Checker:
 
 
 def check_shard(qa: pd.DataFrame, scene: Scene, visibility: pd.DataFrame, views: pd.DataFrame,
-                params: Params) -> tuple[list[str], int]:
-    checker = Checker(scene, visibility, views, params)
+                params: Params, labels: dict[int, str] | None = None) -> tuple[list[str], int]:
+    """``labels``: instance id -> the name questions must use (default: the scene's ``Instance.label``)."""
+    checker = Checker(scene, visibility, views, params, labels)
     problems, checked = [], 0
     for q in qa.itertuples(index=False):
         q = q._replace(options=list(q.options))
