@@ -7,7 +7,21 @@ from __future__ import annotations
 import click
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class MosaicGroup(click.Group):
+    """Bad input (a scene, params.yaml, predictions, a checkpoint: mosaic_pipeline.errors.InputError) is
+    one line naming the file and field, exit status 2, never a traceback (docs/bad_input.md)."""
+
+    def invoke(self, ctx: click.Context):
+        from mosaic_pipeline.errors import InputError
+
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=MosaicGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mosaic")
 def main() -> None:
     """SpatialMosaic, reproducible: scenes -> visibility -> views -> QA -> model -> scores."""

@@ -26,7 +26,11 @@ def run(scene_ids: tuple[str, ...], workers: int, no_downstream: bool, assets: t
     from mosaic_pipeline.catalog import load_catalog
 
     params = default_params()
-    ids = list(scene_ids) or [e.scene_id for e in load_catalog(params)]
+    catalog = [e.scene_id for e in load_catalog(params)]
+    if unknown := sorted(set(scene_ids) - set(catalog)):
+        raise click.BadParameter(f"unknown scene id(s) {', '.join(unknown)}: not in the catalog "
+                                 f"({params.scene_set.list}, paths.scannetpp_release)", param_hint="--scene")
+    ids = list(scene_ids) or catalog
     if unknown := set(assets) - asset_names():
         raise click.BadParameter(f"no such asset: {', '.join(sorted(unknown))}", param_hint="--asset")
     t0 = time.perf_counter()

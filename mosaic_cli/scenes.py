@@ -35,14 +35,55 @@ def synth(out: Path, count: int, seed: int, prefix: str) -> None:
 
 
 @scenes.command("check")
-@click.argument("scene_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
-def check(scene_dir: Path) -> None:
-    """Validate SCENE_DIR and print a JSON summary; exit 1 with a clear message on a bad scene."""
+@click.argument("path", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--scene", "scene_ids", multiple=True, help="Release: only these scenes (repeatable).")
+@click.option("--top", type=int, default=20, show_default=True,
+              help="Release: how many of the most frequent labels without a class to list.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Release: also write every scene's result and the summary to this JSON file.")
+def check(path: Path, scene_ids: tuple[str, ...], top: int, json_out: Path | None) -> None:
+    """Validate a scene folder (PATH/scans, ...: prints its JSON summary) or a whole release (PATH/data/<scene>,
+    splits/, metadata/: one line per scene and a summary; no frame extraction, no rendering).
+
+    Exit 1 when a scene fails; 2 when the release itself is unusable (label files, unknown --scene)."""
+    if (path / "data").is_dir():
+        _check_release(path, scene_ids, top, json_out)
+        return
     from mosaic_pipeline.scene.scannetpp import load_scene, scene_summary
 
     try:
-        summary = scene_summary(load_scene(scene_dir))
+        summary = scene_summary(load_scene(path, params=load_params().scannetpp))
     except SceneError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     click.echo(json.dumps(summary, indent=2, sort_keys=True))
+
+
+def _check_release(root: Path, scene_ids: tuple[str, ...], top: int, json_out: Path | None) -> None:
+    from mosaic_pipeline.atomic import atomic_file
+    from mosaic_pipeline.scene.labels import release_label_mapping
+    from mosaic_pipeline.scene.release import (
+        check_line,
+        check_release,
+        release_scene_ids,
+        release_summary,
+        summary_lines,
+    )
+
+    params = load_params().scannetpp
+    mapping = release_label_mapping(root, params.label_mapping)  # a bad map file: InputError, one line, exit 2
+    unknown = sorted(set(scene_ids) - set(release_scene_ids(root)))
+    if unknown:
+        raise click.BadParameter(f"unknown scene id(s) {', '.join(unknown)}: not in the split files (or data/) of "
+                                 f"{root}", param_hint="--scene")
+    checks = []
+    for result in check_release(root, params, scene_ids or None):
+        click.echo(check_line(result))
+        checks.append(result)
+    summary = release_summary(checks, top)
+    click.echo("\n".join(summary_lines(root, summary, mapping)))
+    if json_out is not None:
+        with atomic_file(json_out) as tmp:
+            tmp.write_text(json.dumps({"release": str(root), "summary": summary,
+                                       "scenes": [c.__dict__ for c in checks]}, indent=1) + "\n")
+    sys.exit(1 if summary["failed"] else 0)

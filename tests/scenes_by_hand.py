@@ -283,3 +283,16 @@ def release_shaped_copy(src_scene_dir: Path, release_root: Path, scene_id: str) 
     (bench / "map_benchmark.csv").write_text("class,count,semantic_map_to,instance_map_to\n" + "\n".join(rows) + "\n")
     (bench / "top100_instance.txt").write_text("\n".join(COPY_TOP100) + "\n")
     return raw
+
+
+def write_video(path: Path, n_frames: int) -> None:
+    """``iphone/rgb.mkv`` as the release ships it (H.264, 60 fps), frame i = frame_pixels(i)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=60)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.options = {"crf": "8"}
+        for i in range(n_frames):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame_pixels(i), format="rgb24")))
+        container.mux(stream.encode())

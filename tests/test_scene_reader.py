@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import shutil
 
-import av
 import numpy as np
 import open3d as o3d
 import pytest
@@ -24,6 +23,7 @@ from scenes_by_hand import (
     frame_pixels,
     segments_anno,
     write_hand_scene,
+    write_video,
 )
 from scipy.spatial.distance import cdist
 
@@ -151,21 +151,11 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255.0 ** 2 / mse))
 
 
-def _write_video(path, n_frames: int) -> None:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=60)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        stream.options = {"crf": "8"}
-        for i in range(n_frames):
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame_pixels(i), format="rgb24")))
-        container.mux(stream.encode())
-
-
 def test_frames_extracted_from_video_when_rgb_folder_is_absent(hand):
     iphone = hand.scene_dir / "iphone"
     shutil.rmtree(iphone / "rgb")
     n_video = 25
-    _write_video(iphone / "rgb.mkv", n_video)
+    write_video(iphone / "rgb.mkv", n_video)
     scene = load_scene(hand.scene_dir)
     assert sorted(p.name for p in (iphone / "rgb").iterdir()) == [f"{f.frame_id}.jpg" for f in scene.frames]
     candidates = [frame_pixels(i) for i in range(n_video)]
@@ -180,7 +170,7 @@ def test_frames_extracted_from_video_when_rgb_folder_is_absent(hand):
 def test_extraction_past_the_end_of_the_video_fails_cleanly(hand):
     iphone = hand.scene_dir / "iphone"
     shutil.rmtree(iphone / "rgb")
-    _write_video(iphone / "rgb.mkv", 15)  # frame_000020 is registered but the video stops at 14
+    write_video(iphone / "rgb.mkv", 15)  # frame_000020 is registered but the video stops at 14
     with pytest.raises(SceneError, match="frame_000020 is beyond its end") as err:
         extract_iphone_frames(hand.scene_dir, ["frame_000000", "frame_000010", "frame_000020"], jpeg_quality=90)
     assert err.value.scene_id == hand.scene_id and err.value.path.name == "rgb.mkv"

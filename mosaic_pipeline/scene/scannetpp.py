@@ -81,13 +81,14 @@ def read_source(scene_dir: Path) -> str:
 
 def scene_summary(scene: Scene) -> dict:
     """JSON-able counts of a loaded scene (what ``mosaic scenes check`` prints). ``labels`` counts the
-    instances per mapped label; ``label_status`` the segGroups per LabelStatus; ``no_class_labels`` the
-    raw labels of the segGroups that are no question subject (unlisted, dropped, unmapped)."""
+    instances per mapped label; ``label_status`` the segGroups per LabelStatus; ``no_class_labels`` per
+    status that is no class (unlisted, dropped, unmapped), the raw labels of those segGroups."""
     first = scene.frames[0].camera
-    status = Counter(inst.status.value for inst in scene.instances.values())
-    status.update(d.status.value for d in scene.dropped.values())
-    no_class = Counter(inst.label_orig for inst in scene.instances.values() if not inst.qa_eligible)
-    no_class.update(d.label_orig for d in scene.dropped.values())
+    groups = [(inst.label_orig, inst.status) for inst in scene.instances.values()]
+    groups += [(d.label_orig, d.status) for d in scene.dropped.values()]
+    status = Counter(s.value for _, s in groups)
+    no_class = {s.value: dict(sorted(Counter(raw for raw, t in groups if t is s).items()))
+                for s in LabelStatus if not s.is_class}
     return {
         "scene_id": scene.scene_id,
         "source": scene.source,
@@ -96,7 +97,7 @@ def scene_summary(scene: Scene) -> dict:
         "n_instances": len(scene.instances),
         "labels": dict(sorted(Counter(inst.label for inst in scene.instances.values()).items())),
         "label_status": {s.value: status.get(s.value, 0) for s in LabelStatus},
-        "no_class_labels": dict(sorted(no_class.items())),
+        "no_class_labels": no_class,
         "n_frames": len(scene.frames),
         "image_size": [first.width, first.height],
     }
