@@ -8,15 +8,16 @@ import click
 
 
 class MosaicGroup(click.Group):
-    """Bad input (a scene, params.yaml, predictions, a checkpoint: mosaic_pipeline.errors.InputError) is
-    one line naming the file and field, exit status 2, never a traceback (docs/bad_input.md)."""
+    """Bad input (a scene, params.yaml, predictions, a checkpoint: mosaic_pipeline.errors.InputError) or a
+    full disk (OutputError) is one line naming the file and field, exit status 2, never a traceback
+    (docs/bad_input.md)."""
 
     def invoke(self, ctx: click.Context):
-        from mosaic_pipeline.errors import InputError
+        from mosaic_pipeline.errors import InputError, OutputError
 
         try:
             return super().invoke(ctx)
-        except InputError as exc:
+        except (InputError, OutputError) as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
 

@@ -112,7 +112,9 @@ def score(records: Path, predictions: Path, out_dir: Path | None) -> None:
     """Score PREDICTIONS (JSONL: id, prediction) against official-format test RECORDS (JSON array).
 
     Any model's raw outputs (GPT-4V, Qwen-VL, ...) are scored with the official rules; prints
-    overall (unweighted mean over question types x 100), micro, per type and slices as JSON.
+    overall (unweighted mean over question types x 100), micro, per type and slices as JSON. Ids are
+    qa_ids on both sides; none matching is an error (exit 2), some missing or unknown a warning with
+    the counts (docs/bad_input.md).
     """
     from mosaic_model.metrics import (
         official_records,
@@ -122,10 +124,33 @@ def score(records: Path, predictions: Path, out_dir: Path | None) -> None:
         write_results,
     )
 
-    scored, table = score_predictions(official_records(records), read_predictions(predictions), load_params().eval)
+    test_records = official_records(records)
+    predicted = read_predictions(predictions)
+    _check_ids({r.id for r in test_records}, predicted, predictions)
+    scored, table = score_predictions(test_records, predicted, load_params().eval)
     if out_dir is not None:
         write_results(out_dir, prediction_rows(scored), table)
     click.echo(json.dumps(table, indent=2))
+
+
+def _check_ids(record_ids: set[str], predictions: dict[str, str], path: Path) -> None:
+    """No silent 0 %: an error when no prediction id is a record id, a warning with the counts otherwise."""
+    from mosaic_pipeline.errors import FileInputError
+
+    matched = record_ids & predictions.keys()
+    if not matched and record_ids:
+        raise FileInputError(path, f"none of its {len(predictions)} ids is one of the {len(record_ids)} records' ids "
+                             f"(its ids look like {_examples(predictions.keys())}, the records' like "
+                             f"{_examples(record_ids)}); every mosaic file identifies a question by its qa_id",
+                             field="id")
+    missing, unknown = len(record_ids) - len(matched), len(predictions.keys() - record_ids)
+    if missing or unknown:
+        click.echo(f"warning: {path}: {len(matched)} of {len(record_ids)} records have a prediction ({missing} "
+                   f"without one score 0); {unknown} prediction ids match no record", err=True)
+
+
+def _examples(ids) -> str:
+    return ", ".join(repr(i) for i in sorted(ids)[:2])
 
 
 COMMANDS = (train, evaluate, score)

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from mosaic_pipeline.params import REPO_ROOT
+from mosaic_pipeline.errors import FileInputError, InputError
+from mosaic_pipeline.params import REPO_ROOT, validation_summary
 
 CONFIG_DIR = REPO_ROOT / "configs" / "model"
 
@@ -176,10 +177,15 @@ def config_path(name_or_path: str | Path) -> Path:
 
 def load_run_config(name_or_path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> RunConfig:
     """Read a size config; ``overrides`` like {"train": {"max_steps": 10}} replace fields section-wise."""
-    data = yaml.safe_load(config_path(name_or_path).read_text())
+    path = config_path(name_or_path)
+    data = yaml.safe_load(path.read_text())
     for section, values in (overrides or {}).items():
         data[section] = _merge(data.get(section, {}), values)
-    return RunConfig.model_validate(data)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:  # one line naming the file and every bad field (docs/bad_input.md)
+        raise FileInputError(path, validation_summary(exc) + (" (with the --set overrides)" if overrides else "")
+                             ) from None
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -195,7 +201,7 @@ def resolve(path: str | Path) -> Path:
     return p if p.is_absolute() else REPO_ROOT / p
 
 
-class MissingWeightsError(FileNotFoundError):
+class MissingWeightsError(InputError, FileNotFoundError):
     """Pretrained weights the config asks for are not on this machine (nothing is ever downloaded)."""
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from mosaic_pipeline.atomic import atomic_file
+from mosaic_pipeline.errors import FileInputError
 from mosaic_pipeline.params import EvalParams, ThresholdRange
 
 MC_QUESTION_TYPES = frozenset({
@@ -209,29 +210,35 @@ def score_predictions(records: list[ScoringRecord], predictions: dict[str, str],
 
 
 # ------------------------------------------------------------------------ official files
-def _field(record: dict[str, Any], name: str, where: str) -> Any:
+def _field(record: dict[str, Any], name: str, path: Path, where: str) -> Any:
     if name not in record:
-        raise ValueError(f"{where}: missing field '{name}'")
+        raise FileInputError(path, f"missing field '{name}'", field=where)
     return record[name]
 
 
 def official_records(path: Path) -> list[ScoringRecord]:
-    """Test records in the official format (a JSON array) -> scoring records."""
-    data = json.loads(Path(path).read_text())
+    """Test records in the official format (a JSON array) -> scoring records. ``id`` is the qa_id, the one
+    id scheme of every mosaic file (docs/bad_input.md)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FileInputError(path, f"unreadable JSON ({exc})") from exc
     if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a JSON array of test records, got {type(data).__name__}")
+        raise FileInputError(path, f"expected a JSON array of test records, got {type(data).__name__}")
     records = []
     for i, rec in enumerate(data):
-        where = f"{path} record {i}"
-        qtype = str(_field(rec, "question_type", where))
+        where = f"record {i}"
+        if not isinstance(rec, dict):
+            raise FileInputError(path, f"expected an object, got {type(rec).__name__}", field=where)
+        qtype = str(_field(rec, "question_type", path, where))
         kind = answer_kind(qtype, bool(rec.get("options")))
         records.append(ScoringRecord(
-            id=str(_field(rec, "id", where)),
+            id=str(_field(rec, "id", path, where)),
             question_type=qtype,
             kind=kind,
-            ground_truth=str(_field(rec, "ground_truth", where)),
-            mc_answer=str(_field(rec, "mc_answer", where)) if kind == "mc" else None,
-            bbox_2d_diag=_field(rec, "bbox_2d_diag", where) if kind == "point" else None,
+            ground_truth=str(_field(rec, "ground_truth", path, where)),
+            mc_answer=str(_field(rec, "mc_answer", path, where)) if kind == "mc" else None,
+            bbox_2d_diag=_field(rec, "bbox_2d_diag", path, where) if kind == "point" else None,
             slices={ours: str(rec[theirs]) for theirs, ours in OFFICIAL_SLICE_FIELDS.items()
                     if rec.get(theirs) is not None},
         ))
@@ -239,14 +246,25 @@ def official_records(path: Path) -> list[ScoringRecord]:
 
 
 def read_predictions(path: Path) -> dict[str, str]:
-    """JSONL with ``id`` and ``prediction`` (the raw generated text) per line."""
+    """JSONL with ``id`` (the qa_id) and ``prediction`` (the raw generated text) per line; a bad line is a
+    FileInputError naming the file and the line."""
     predictions: dict[str, str] = {}
+    first_line: dict[str, int] = {}
     for n, line in enumerate(Path(path).read_text().splitlines(), start=1):
         if not line.strip():
             continue
-        row = json.loads(line)
-        where = f"{path} line {n}"
-        predictions[str(_field(row, "id", where))] = str(_field(row, "prediction", where))
+        where = f"line {n}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise FileInputError(path, f"not a JSON object ({exc.msg} at column {exc.colno})", field=where) from exc
+        if not isinstance(row, dict):
+            raise FileInputError(path, f"expected a JSON object, got {type(row).__name__}", field=where)
+        qid = str(_field(row, "id", path, where))
+        if qid in first_line:
+            raise FileInputError(path, f"id {qid} already predicted on line {first_line[qid]}", field=where)
+        first_line[qid] = n
+        predictions[qid] = str(_field(row, "prediction", path, where))
     return predictions
 
 

@@ -1,8 +1,8 @@
 """Errors that name what went wrong and where: the scene, the file and the field.
 
 Every error a user can fix by changing an input (a scene, params.yaml, a predictions file, a checkpoint)
-is an ``InputError``: the ``mosaic`` command prints it as one line (no traceback) and exits 2
-(docs/bad_input.md lists every case).
+is an ``InputError``, a full disk an ``OutputError``: the ``mosaic`` command prints either as one line
+(no traceback) and exits 2 (docs/bad_input.md lists every case).
 """
 from __future__ import annotations
 
@@ -34,3 +34,7 @@ class FileInputError(InputError):
         self.message = message
         what = f" field '{field}':" if field else ""
         super().__init__(f"{self.path}:{what} {message}")
+
+
+class OutputError(OSError):
+    """An output could not be written (disk full): nothing of it was written, an older version is intact."""

@@ -280,7 +280,12 @@ def load_params(path: Path | None = None, overrides: dict[str, Any] | None = Non
     try:
         return Params.model_validate(data)
     except ValidationError as exc:
-        raise ParamsError(path, "; ".join(_describe(e) for e in exc.errors())) from None
+        raise ParamsError(path, validation_summary(exc)) from None
+
+
+def validation_summary(exc: ValidationError) -> str:
+    """Every error of a pydantic validation in one line: ``section.key: what is wrong; ...``."""
+    return "; ".join(_describe(e) for e in exc.errors())
 
 
 def _describe(error: dict[str, Any]) -> str:

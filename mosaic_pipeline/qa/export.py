@@ -8,7 +8,8 @@ nested per-sample JSON of seed_example.json.
 - Test records, the fields the official scorer (lmms-eval ``spatial_mosaic``) reads: options with
   letter prefixes ("A. 4"), ``mc_answer`` the letter ("" for free answers), ``ground_truth`` the
   answer string, ``bbox_2d`` / ``bbox_2d_diag`` (string) for point answers, vis_level / "GT Scenario"
-  spelled as the official data ("Fully Visible", "Full Coverage"), ``id`` the row number. Records of
+  spelled as the official data ("Fully Visible", "Full Coverage"), ``id`` the qa_id (the one id of a
+  question in every mosaic file: predictions, scores, LLaVA records; docs/bad_input.md). Records of
   the VSTI-style tasks go to their own file (their question types are VSTI-Bench's, scored by its
   task); the official scorer raises on types it does not know.
 - Images are expected at ``{root}/{data_source}/{scene_name}/images/{frame_id}.jpg``.
@@ -80,7 +81,7 @@ def parse_llava(record: dict) -> tuple[str, list[str], str]:
     return question, options, options[LETTERS.index(gpt)]
 
 
-def test_record(q: Any, number: int) -> dict:
+def test_record(q: Any) -> dict:
     options = list(q.options)
     meta = json.loads(q.metadata)
     box = meta.get("bbox_2d")  # point answers (present localization, 2D point)
@@ -90,17 +91,17 @@ def test_record(q: Any, number: int) -> dict:
         "ground_truth": q.answer, "mc_answer": letter(int(q.correct_option_index)) if options else "",
         "overlap_avg": float(q.overlap_avg), "occlusion_avg": float(q.occlusion_avg), "occ_level": q.occ_level,
         "overlap_level": q.overlap_level, "vis_level": VIS_LEVEL[q.vis_level],
-        "GT Scenario": GT_SCENARIO[q.gt_scenario], "id": number,
+        "GT Scenario": GT_SCENARIO[q.gt_scenario], "id": q.qa_id,
         "bbox_2d": list(box) if box else [], "bbox_2d_diag": str(meta["bbox_2d_diag"]) if box else "0",
     }
 
 
 def test_records(qa: pd.DataFrame) -> dict[str, list[dict]]:
-    """Official test records per scorer (``spatial_mosaic``, ``vstibench``), numbered per file."""
+    """Official test records per scorer (``spatial_mosaic``, ``vstibench``), in table order."""
     out = {}
     for scorer, accepts in SCORERS.items():
         rows = qa[qa["task_type"].map(accepts)]
-        out[scorer] = [test_record(q, n) for n, q in enumerate(rows.itertuples(index=False))]
+        out[scorer] = [test_record(q) for q in rows.itertuples(index=False)]
     return out
 
 

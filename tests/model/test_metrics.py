@@ -101,7 +101,9 @@ def test_mosaic_score_cli_scores_official_records(tmp_path):
     result = CliRunner().invoke(main, ["score", str(tmp_path / "records.json"), str(tmp_path / "preds.jsonl"),
                                        "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    table = json.loads(result.output)
+    assert result.stderr == f"warning: {tmp_path / 'preds.jsonl'}: 5 of 6 records have a prediction (1 without one " \
+        "score 0); 0 prediction ids match no record\n"
+    table = json.loads(result.stdout)
     # per type: count 1/2, existence 1, size 0.9 (rel 0.083), point 0.4, count_na 0 (missing)
     assert {t: s["score"] for t, s in table["per_type"].items()} == pytest.approx(
         {"obj_count_occ": 50.0, "obj_existence_occ_lr": 100.0, "obj_size_occ_na": 90.0,
@@ -119,5 +121,5 @@ def test_official_records_name_the_missing_field(tmp_path):
     record = _official(0, "obj_count_occ", "3", "C", ["A. 1"])
     del record["mc_answer"]
     (tmp_path / "r.json").write_text(json.dumps([record]))
-    with pytest.raises(ValueError, match="record 0: missing field 'mc_answer'"):
+    with pytest.raises(ValueError, match="field 'record 0': missing field 'mc_answer'"):
         official_records(tmp_path / "r.json")

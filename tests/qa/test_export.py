@@ -15,7 +15,7 @@ from mosaic_pipeline.qa.records import as_frame
 TEST_FIELDS = {"dataset": str, "scene_name": str, "question_type": str, "frames": list, "question": str,
                "options": list, "ground_truth": str, "mc_answer": str, "overlap_avg": float,
                "occlusion_avg": float, "occ_level": str, "overlap_level": str, "vis_level": str,
-               "GT Scenario": str, "id": int, "bbox_2d": list, "bbox_2d_diag": str}
+               "GT Scenario": str, "id": str, "bbox_2d": list, "bbox_2d_diag": str}
 MC_TYPES = {"bestview_count_occ", "obj_count_occ", "obj_localization_occ", *(
     f"obj_{t}_occ_{a}" for t in ("existence", "attribute", "spatial") for a in ("ab", "fb", "lr"))}
 NA_TYPES = {"obj_count_occ_na", "obj_distance_occ_na", "obj_obj_distance_occ_na", "obj_size_occ_na",
@@ -53,9 +53,10 @@ def test_official_test_records(shards, tmp_path):
     assert {r["question_type"] for r in vsti} == set(qa.loc[qa["task_type"] == "vsti", "question_type"])
     by_question = {(q.sample_id, q.question): q for q in qa.itertuples()}
     samples = {tuple(q.source_frame_ids): q.sample_id for q in qa.itertuples()}
-    for n, rec in enumerate(official):
-        assert {k: type(v) for k, v in rec.items()} == TEST_FIELDS and rec["id"] == n
+    for rec in official:
+        assert {k: type(v) for k, v in rec.items()} == TEST_FIELDS
         q = by_question[(samples[tuple(rec["frames"])], rec["question"])]
+        assert rec["id"] == q.qa_id  # the one id scheme (docs/bad_input.md)
         assert rec["ground_truth"] == q.answer and rec["frames"] == list(q.source_frame_ids)
         assert rec["vis_level"] in ("Fully Visible", "Partially Visible")
         assert rec["GT Scenario"] in ("Full Coverage", "Partial Coverage")
