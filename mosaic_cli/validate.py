@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mosaic_pipeline.errors import FileInputError
 from mosaic_pipeline.params import load_params
 
 
@@ -18,7 +19,8 @@ from mosaic_pipeline.params import load_params
               help="Also write a GX context with Data Docs (HTML) to this folder.")
 def validate(table: Path, scope: str, docs_dir: Path | None) -> None:
     """Validate TABLE (Parquet): one line per expectation (status, suite, expectation, column, parameters,
-    observed value); exit 1 when any expectation fails, 2 when the table lacks needed columns."""
+    observed value); exit 1 when any expectation fails, 2 when the table lacks needed columns or, for the QA
+    scopes, has no split at all (docs/bad_input.md)."""
     import pandas as pd
 
     from mosaic_pipeline.quality.suites import qa_tasks
@@ -26,8 +28,13 @@ def validate(table: Path, scope: str, docs_dir: Path | None) -> None:
     from mosaic_pipeline.quality.validation import validate_tables
 
     params = load_params()
+    frame = pd.read_parquet(table)
+    if scope.startswith("qa_") and "split" in frame and len(frame) and frame["split"].isna().all():
+        raise FileInputError(table, "no QA has a split (a `mosaic qa` shard written without --split), and the QA "
+                             "suites check the splits: write it with `mosaic qa SCENE --out DIR --split "
+                             "train|bench|transfer`, then validate", field="split")
     try:
-        report = validate_tables({scope: pd.read_parquet(table)}, params, qa_tasks(params), docs_dir)
+        report = validate_tables({scope: frame}, params, qa_tasks(params), docs_dir)
     except TableSchemaError as exc:
         click.echo(f"error: {table}: {exc}", err=True)
         sys.exit(2)
