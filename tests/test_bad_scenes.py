@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 import pytest
 from PIL import Image
-from scenes_by_hand import HandScene, segments_anno, write_hand_scene, write_ply
+from scenes_by_hand import HandScene, segments_anno, write_hand_scene, write_ply, write_video
 
 from mosaic_pipeline.errors import SceneError
 from mosaic_pipeline.scene.scannetpp import load_scene
@@ -44,6 +44,27 @@ def _edit_image_line(h: HandScene, frame_name: str, edit: Callable[[list[str]], 
 def _truncate(h: HandScene) -> None:
     data = (h.scene_dir / MESH).read_bytes()
     (h.scene_dir / MESH).write_bytes(data[: len(data) - 40])
+
+
+def _truncate_in_vertices(h: HandScene) -> None:
+    data = (h.scene_dir / MESH).read_bytes()
+    (h.scene_dir / MESH).write_bytes(data[: data.index(b"end_header\n") + 11 + 15 * 5])  # 5 of 32 vertex rows
+
+
+def _point_cloud(h: HandScene) -> None:
+    """A PLY of vertex positions and colours only: no face element at all."""
+    header = ("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\n"
+              "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n")
+    (h.scene_dir / MESH).write_text(header + "0 0 0 9 9 9\n1 0 0 9 9 9\n0 1 0 9 9 9\n")
+
+
+def _video_only(h: HandScene, content: bytes | int) -> None:
+    """Frames only in iphone/rgb.mkv: ``content`` bytes, or a real video of that many frames."""
+    shutil.rmtree(h.scene_dir / "iphone/rgb")
+    if isinstance(content, int):
+        write_video(h.scene_dir / "iphone/rgb.mkv", content)
+    else:
+        (h.scene_dir / "iphone/rgb.mkv").write_bytes(content)
 
 
 def _scale_quaternion(tok: list[str]) -> None:
@@ -103,7 +124,9 @@ def _wrong_image_size(h: HandScene) -> None:
 CASES = [
     ("missing segments_anno", lambda h: (h.scene_dir / ANNO).unlink(), "0a1b2c3d4e", "segments_anno.json"),
     ("missing rgb and video", lambda h: shutil.rmtree(h.scene_dir / "iphone/rgb"), "0a1b2c3d4e", "iphone/rgb.mkv"),
-    ("truncated ply", _truncate, "mesh_aligned_0.05.ply", "truncated"),
+    ("truncated ply", _truncate, "mesh_aligned_0.05.ply", "field 'element face': unreadable or truncated PLY"),
+    ("ply truncated in vertices", _truncate_in_vertices, "mesh_aligned_0.05.ply", "field 'element vertex'"),
+    ("ply with vertex colours only", _point_cloud, "mesh_aligned_0.05.ply", "field 'face': the mesh has no faces"),
     ("not a ply", lambda h: (h.scene_dir / MESH).write_bytes(b"\x00garbage"), "mesh_aligned_0.05.ply", "unreadable"),
     ("faces out of range", _faces_out_of_range, "mesh_aligned_0.05.ply", "face.vertex_indices"),
     ("only degenerate faces", _degenerate_faces, "mesh_aligned_0.05.ply", "degenerate"),
@@ -122,7 +145,13 @@ CASES = [
         "1 OPENCV_FISHEYE 64 48 50 50 32 24 0 0 0 0\n"), "cameras.txt", "fisheye not supported"),
     ("image of the wrong size", _wrong_image_size, "frame_000010.jpg", "field 'size'"),
     ("registered frame without image", lambda h: (h.scene_dir / "iphone/rgb/frame_000020.jpg").unlink(),
-     "rgb", "frame_000020.jpg"),
+     "rgb", "field 'frame_000020.jpg'"),
+    ("colmap without images", lambda h: (h.scene_dir / IMAGES).write_text("# IMAGE_ID, QW, ...\n"), "images.txt",
+     "field 'images': no registered frames"),
+    ("unreadable video", lambda h: _video_only(h, b"\x1aE\xdf\xa3 not a matroska file"), "rgb.mkv",
+     "field 'video stream': undecodable video"),
+    ("video shorter than the frames", lambda h: _video_only(h, 15), "rgb.mkv",
+     "field 'frames': the video has 15 frames; registered frame frame_000020 is beyond its end"),
     ("vertex ids out of range", lambda h: _edit_anno(h, _vertex_ids_out_of_range), "segments_anno.json",
      "segGroups[1] (objectId 3).segments"),
     ("empty scene", lambda h: _edit_anno(h, lambda a: a.__setitem__("segGroups", [])), "segments_anno.json",
@@ -140,7 +169,7 @@ CASES = [
     ("sheared obb axes", lambda h: _edit_anno(h, _obb("normalizedAxes", [1, 0, 0, 1, 1, 0, 0, 0, 1])),
      "segments_anno.json", "not orthonormal"),
     ("invalid json", lambda h: (h.scene_dir / ANNO).write_text('{"segGroups": ['), "segments_anno.json",
-     "unreadable JSON"),
+     "field 'line 1 column 16': unreadable JSON"),
     ("unknown source", lambda h: (h.scene_dir.parent.parent / "metadata/source.txt").write_text("mars\n"),
      "source.txt", "unknown source"),
 ]
@@ -155,7 +184,22 @@ def test_bad_input_names_scene_file_and_field(tmp_path, corrupt, file_name, text
     message = str(err.value)
     assert err.value.scene_id == hand.scene_id and f"scene {hand.scene_id}" in message
     assert err.value.path is not None and err.value.path.name == file_name
+    assert err.value.field and f"field '{err.value.field}'" in message
     assert text in message, message
+    assert sorted(p.name for p in hand.scene_dir.iterdir()) == ["iphone", "scans"]  # nothing written beside
+
+
+@pytest.mark.parametrize("content, text", [
+    (b"\x1aE\xdf\xa3 not a matroska file", "field 'video stream': undecodable video"),
+    (15, "field 'frames': the video has about 15 frames; registered frame frame_000020 is beyond its end"),
+], ids=["unreadable video", "video shorter than the frames"])
+def test_probing_a_bad_video_names_it(tmp_path, content, text):
+    """What `mosaic scenes check` does: the video is probed, not decoded, and the same faults are named."""
+    hand = write_hand_scene(tmp_path / "release")
+    _video_only(hand, content)
+    with pytest.raises(SceneError, match=text) as err:
+        load_scene(hand.scene_dir, extract_frames=False)
+    assert err.value.path.name == "rgb.mkv" and not (hand.scene_dir / "iphone/rgb").exists()
 
 
 def test_missing_files_are_listed_together(tmp_path):

@@ -33,8 +33,11 @@ OBB_FIELDS = {"centroid": 3, "axesLengths": 3, "normalizedAxes": 9}
 def read_json(path: Path, scene_id: str) -> Any:
     try:
         return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SceneError(scene_id, path, f"unreadable JSON ({exc})") from exc
+    except json.JSONDecodeError as exc:
+        raise SceneError(scene_id, path, f"unreadable JSON ({exc.msg})", field=f"line {exc.lineno} column {exc.colno}"
+                         ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SceneError(scene_id, path, f"unreadable JSON ({exc})", field="content") from exc
 
 
 def read_segments(path: Path, scene_id: str, n_vertices: int) -> np.ndarray:

@@ -47,7 +47,7 @@ def read_iphone_frames(scene_dir: Path, params: ScanNetppParams, extract: bool =
     images_path = scene_dir / IPHONE_IMAGES
     model = read_colmap_model(scene_dir / IPHONE_CAMERAS, images_path, scene_id)
     if not model.images:
-        raise SceneError(scene_id, images_path, "no registered frames")
+        raise SceneError(scene_id, images_path, "no registered frames (no image line)", field="images")
     cameras = {cid: pinhole_camera(model.cameras[cid], scene_id, scene_dir / IPHONE_CAMERAS)
                for cid in {im.camera_id for im in model.images}}
     indexed: dict[int, Frame] = {}
@@ -82,14 +82,14 @@ def check_video(scene_dir: Path, frames: list[Frame]) -> None:
     try:
         with av.open(str(video)) as container:
             if not container.streams.video:
-                raise SceneError(scene_id, video, "no video stream")
+                raise SceneError(scene_id, video, "no video stream", field="streams")
             stream = container.streams.video[0]
             first = next(container.decode(stream), None)
             length = _stated_length(container, stream)
     except av.FFmpegError as exc:
-        raise SceneError(scene_id, video, f"undecodable video ({exc})") from exc
+        raise SceneError(scene_id, video, f"undecodable video ({exc})", field="video stream") from exc
     if first is None:
-        raise SceneError(scene_id, video, "the video has no frame")
+        raise SceneError(scene_id, video, "the video has no frame", field="frames")
     cam = frames[0].camera
     if (first.width, first.height) != (cam.width, cam.height):
         raise SceneError(scene_id, video, f"video is {first.width}x{first.height} but its colmap camera is "
@@ -97,7 +97,7 @@ def check_video(scene_dir: Path, frames: list[Frame]) -> None:
     last = frames[-1].frame_id
     if length is not None and frame_index(last) >= length:
         raise SceneError(scene_id, video, f"the video has about {length} frames; registered frame {last} is "
-                         "beyond its end")
+                         "beyond its end", field="frames")
 
 
 def _stated_length(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int | None:
@@ -118,13 +118,14 @@ def _check_images(frames: list[Frame], scene_id: str) -> None:
     missing = [f.image_path.name for f in frames if not f.image_path.is_file()]
     if missing:
         raise SceneError(scene_id, frames[0].image_path.parent,
-                         f"{len(missing)} registered frames have no image (first: {', '.join(missing[:5])})")
+                         f"{len(missing)} registered frames have no image (first: {', '.join(missing[:5])})",
+                         field=missing[0])
     for f in frames:
         try:
             with Image.open(f.image_path) as im:
                 size = im.size
         except OSError as exc:
-            raise SceneError(scene_id, f.image_path, f"unreadable image ({exc})") from exc
+            raise SceneError(scene_id, f.image_path, f"unreadable image ({exc})", field="content") from exc
         if size != (f.camera.width, f.camera.height):
             raise SceneError(scene_id, f.image_path, f"image is {size[0]}x{size[1]} but its colmap camera is "
                              f"{f.camera.width}x{f.camera.height}", field="size")
@@ -144,7 +145,7 @@ def extract_iphone_frames(scene_dir: Path, frame_ids: Iterable[str], jpeg_qualit
         try:
             with av.open(str(video)) as container:
                 if not container.streams.video:
-                    raise SceneError(scene_id, video, "no video stream")
+                    raise SceneError(scene_id, video, "no video stream", field="streams")
                 for n_decoded, frame in enumerate(container.decode(container.streams.video[0]), start=1):
                     index = n_decoded - 1
                     if index in wanted:
@@ -152,10 +153,10 @@ def extract_iphone_frames(scene_dir: Path, frame_ids: Iterable[str], jpeg_qualit
                     if index == last:
                         break
         except av.FFmpegError as exc:
-            raise SceneError(scene_id, video, f"undecodable video ({exc})") from exc
+            raise SceneError(scene_id, video, f"undecodable video ({exc})", field="video stream") from exc
         if n_decoded <= last:
             raise SceneError(scene_id, video, f"the video has {n_decoded} frames; registered frame "
-                             f"{wanted[last]} is beyond its end")
+                             f"{wanted[last]} is beyond its end", field="frames")
     return target
 
 

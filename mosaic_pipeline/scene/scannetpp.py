@@ -33,12 +33,13 @@ def validate_scene_files(scene_dir: Path) -> None:
     """Raise one SceneError listing every required file the scene lacks (RGB: ``iphone/rgb/`` or ``rgb.mkv``)."""
     scene_dir = Path(scene_dir)
     if not scene_dir.is_dir():
-        raise SceneError(scene_dir.name, scene_dir, "scene folder not found")
+        raise SceneError(scene_dir.name, scene_dir, "scene folder not found", field="scene folder")
     missing = [str(rel) for rel in REQUIRED if not (scene_dir / rel).is_file()]
     if not (scene_dir / IPHONE_RGB_DIR).is_dir() and not (scene_dir / IPHONE_RGB_VIDEO).is_file():
         missing.append(f"{IPHONE_RGB_DIR}/ or {IPHONE_RGB_VIDEO}")
     if missing:
-        raise SceneError(scene_dir.name, scene_dir, f"missing required files: {', '.join(missing)}")
+        raise SceneError(scene_dir.name, scene_dir, f"missing required files: {', '.join(missing)}",
+                         field="required files")
 
 
 def load_scene(scene_dir: Path, *, params: ScanNetppParams | None = None, label_mapping: LabelMapping | None = None,
@@ -75,7 +76,8 @@ def read_source(scene_dir: Path) -> str:
         return "scannetpp"
     source = path.read_text().strip()
     if source not in SOURCES:
-        raise SceneError(Path(scene_dir).name, path, f"unknown source {source!r}; expected one of {SOURCES}")
+        raise SceneError(Path(scene_dir).name, path, f"unknown source {source!r}; expected one of {SOURCES}",
+                         field="line 1")
     return source
 
 
