@@ -69,7 +69,8 @@ def _scannetpp_entries(root: Path, fixed: dict[str, str]) -> list[SceneEntry]:
     """Scenes with semantics in a real release: splits/nvs_sem_train.txt (train) and nvs_sem_val.txt (bench)."""
     listed = release_scenes(root)
     if not listed:
-        raise ValueError(f"ScanNet++ release {root}: no scene in splits/{' or splits/'.join(f for f, _ in RELEASE_SPLITS)}")
+        files = " or ".join(f"splits/{name}" for name, _ in RELEASE_SPLITS)
+        raise ValueError(f"ScanNet++ release {root}: no scene in {files}")
     return [SceneEntry(sid, "scannetpp", fixed.get(sid, split), root, problem=problem)
             for sid, (split, problem) in listed.items()]
 

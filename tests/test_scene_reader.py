@@ -33,6 +33,7 @@ from mosaic_pipeline.params import load_params
 from mosaic_pipeline.scene.dslr import dslr_pinhole, read_dslr_cameras
 from mosaic_pipeline.scene.geometry import project
 from mosaic_pipeline.scene.iphone import extract_iphone_frames, read_depth
+from mosaic_pipeline.scene.ply import _binary_triangles, read_header, read_mesh
 from mosaic_pipeline.scene.scannetpp import load_scene, scene_summary
 from mosaic_pipeline.synth import CATEGORIES, generate_scene, write_release_metadata
 
@@ -286,3 +287,33 @@ def test_mesh_projects_onto_the_rendered_depth(synthetic):
         total += idx.size
     assert total > 100
     assert agree / total >= MIN_AGREEMENT, f"{agree}/{total} first-surface vertices agree with the depth PNGs"
+
+
+def test_binary_ply_read_directly_equals_trimesh(tmp_path):
+    """The numpy fast path (binary triangles) gives trimesh's arrays, with extra vertex properties, big-endian
+    too; ASCII goes through trimesh."""
+    rng = np.random.default_rng(0)
+    xyz, rgb = rng.normal(size=(50, 3)).astype(np.float32), rng.integers(0, 256, (50, 3)).astype(np.uint8)
+    faces = rng.integers(0, 50, (80, 3))
+    for fmt, order in (("binary_little_endian", "<"), ("binary_big_endian", ">")):
+        path = tmp_path / f"{fmt}.ply"
+        header = (f"ply\nformat {fmt} 1.0\nelement vertex 50\nproperty float x\nproperty float y\nproperty float z\n"
+                  "property float nx\nproperty uchar red\nproperty uchar green\nproperty uchar blue\nproperty uchar alpha\n"
+                  "element face 80\nproperty list uchar int vertex_indices\nend_header\n")
+        v = np.zeros(50, dtype=[("xyz", order + "f4", 3), ("nx", order + "f4"), ("rgba", "u1", 4)])
+        v["xyz"], v["rgba"][:, :3], v["rgba"][:, 3] = xyz, rgb, 255
+        f = np.zeros(80, dtype=[("n", "u1"), ("idx", order + "i4", 3)])
+        f["n"], f["idx"] = 3, faces
+        path.write_bytes(header.encode() + v.tobytes() + f.tobytes())
+        assert _binary_triangles(path, read_header(path)) is not None
+        mesh, ref = read_mesh(path, "s"), trimesh.load(path, file_type="ply", process=False)
+        np.testing.assert_array_equal(mesh.vertices, ref.vertices)
+        np.testing.assert_array_equal(mesh.faces, ref.faces)
+        np.testing.assert_array_equal(mesh.colors, np.asarray(ref.visual.vertex_colors)[:, :3])
+    ascii_path = tmp_path / "ascii.ply"
+    ascii_path.write_text("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
+                          "property float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\n"
+                          "element face 1\nproperty list uchar int vertex_indices\nend_header\n"
+                          "0 0 0 1 2 3\n1 0 0 1 2 3\n0 1 0 1 2 3\n3 0 1 2\n")
+    assert _binary_triangles(ascii_path, read_header(ascii_path)) is None
+    assert read_mesh(ascii_path, "s").faces.tolist() == [[0, 1, 2]]

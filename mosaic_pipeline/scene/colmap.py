@@ -92,26 +92,31 @@ def read_cameras(path: Path) -> dict[int, ColmapCamera]:
 
 
 def read_images(path: Path) -> list[ColmapImage]:
-    """Images in file order. Every image takes two lines; the second (POINTS2D) may be empty."""
-    lines = path.read_text().splitlines()
+    """Images in file order. Every image takes two lines; the second (POINTS2D, possibly long, possibly
+    empty) is skipped unread: the file is streamed, so its size does not bound memory."""
     out: list[ColmapImage] = []
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if not line.strip() or line.lstrip().startswith("#"):
-            i += 1
-            continue
-        tok = line.split()
-        if len(tok) < 10:
-            raise ColmapFormatError(path, i + 1, f"expected 'IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME', got {line!r}")
-        try:
-            vals = [float(v) for v in tok[1:8]]
-            img = ColmapImage(int(tok[0]), np.array(vals[:4]), np.array(vals[4:]), int(tok[8]), " ".join(tok[9:]))
-        except ValueError as exc:
-            raise ColmapFormatError(path, i + 1, f"bad number: {exc}") from exc
-        out.append(img)
-        i += 2  # skip the POINTS2D line
+    with open(path) as f:
+        points_line_next = False
+        for no, line in enumerate(f, start=1):
+            if points_line_next:
+                points_line_next = False
+                continue
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            out.append(_image(path, no, line.rstrip("\n")))
+            points_line_next = True
     return out
+
+
+def _image(path: Path, no: int, line: str) -> ColmapImage:
+    tok = line.split()
+    if len(tok) < 10:
+        raise ColmapFormatError(path, no, f"expected 'IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME', got {line!r}")
+    try:
+        vals = [float(v) for v in tok[1:8]]
+        return ColmapImage(int(tok[0]), np.array(vals[:4]), np.array(vals[4:]), int(tok[8]), " ".join(tok[9:]))
+    except ValueError as exc:
+        raise ColmapFormatError(path, no, f"bad number: {exc}") from exc
 
 
 def write_cameras(path: Path, cameras: list[ColmapCamera]) -> None:

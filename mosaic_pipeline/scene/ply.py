@@ -15,10 +15,13 @@ import trimesh
 
 from ..errors import SceneError
 
-# bytes of the PLY scalar types (the PLY spec's names and their sized aliases)
-PLY_SIZES = {"char": 1, "uchar": 1, "int8": 1, "uint8": 1, "short": 2, "ushort": 2, "int16": 2, "uint16": 2,
-             "int": 4, "uint": 4, "int32": 4, "uint32": 4, "float": 4, "float32": 4, "double": 8, "float64": 8}
+# numpy types of the PLY scalar types (the PLY spec's names and their sized aliases)
+PLY_TYPES = {"char": "i1", "uchar": "u1", "int8": "i1", "uint8": "u1", "short": "i2", "ushort": "u2", "int16": "i2",
+             "uint16": "u2", "int": "i4", "uint": "u4", "int32": "i4", "uint32": "u4", "float": "f4",
+             "float32": "f4", "double": "f8", "float64": "f8"}
+BYTE_ORDER = {"binary_little_endian": "<", "binary_big_endian": ">"}
 END_HEADER = b"end_header"
+COLOURS = ("red", "green", "blue")
 
 
 @dataclass(frozen=True)
@@ -28,23 +31,110 @@ class Mesh:
     colors: np.ndarray  # (N, 3) uint8
 
 
+@dataclass(frozen=True)
+class PlyElement:
+    name: str
+    count: int
+    scalars: tuple[tuple[str, str], ...]  # (property name, PLY type)
+    lists: tuple[tuple[str, str, str], ...]  # (property name, count type, item type)
+
+
+@dataclass(frozen=True)
+class PlyHeader:
+    format: str  # ascii, binary_little_endian, binary_big_endian
+    elements: tuple[PlyElement, ...]
+    data_offset: int  # bytes before the first element's data
+
+
 def read_mesh(path: Path, scene_id: str) -> Mesh:
-    """Load the PLY with trimesh (no processing: vertex order and faces as in the file) and validate it."""
+    """Read the PLY (vertex order and faces as in the file) and validate it. A binary triangle mesh is read
+    straight into numpy (docs/scannetpp.md: a ScanNet++-size mesh in a fraction of trimesh's time and
+    memory); anything else (ASCII, polygons, extra face properties) through trimesh."""
+    header = read_header(path)
+    arrays = _binary_triangles(path, header) if header is not None else None
+    vertices, faces, colors = arrays if arrays is not None else _with_trimesh(path, scene_id)
+    if len(faces) == 0:
+        raise SceneError(scene_id, path, "the mesh has no faces", field="face")
+    if colors is None:
+        raise SceneError(scene_id, path, "the mesh has no vertex colours (red, green, blue)", field="vertex")
+    _check_vertices(vertices, path, scene_id)
+    _check_faces(vertices, faces, path, scene_id)
+    return Mesh(vertices, faces, colors)
+
+
+def _with_trimesh(path: Path, scene_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     try:
         loaded = trimesh.load(path, file_type="ply", process=False)
     except Exception as exc:  # trimesh raises ValueError, IndexError, KeyError, ... on malformed files
         raise SceneError(scene_id, path, f"unreadable or truncated PLY ({type(exc).__name__}: {exc})",
                          field=broken_part(path)) from exc
-    if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0:
-        raise SceneError(scene_id, path, "the mesh has no faces", field="face")
-    if loaded.visual.kind != "vertex":
-        raise SceneError(scene_id, path, "the mesh has no vertex colours (red, green, blue)", field="vertex")
-    vertices = np.asarray(loaded.vertices, dtype=np.float64)
-    faces = np.asarray(loaded.faces, dtype=np.int64)
-    _check_vertices(vertices, path, scene_id)
-    _check_faces(vertices, faces, path, scene_id)
-    colors = np.asarray(loaded.visual.vertex_colors, dtype=np.uint8)[:, :3]
-    return Mesh(vertices, faces, colors)
+    if not isinstance(loaded, trimesh.Trimesh):
+        return np.zeros((0, 3)), np.zeros((0, 3), np.int64), None
+    colors = np.asarray(loaded.visual.vertex_colors, dtype=np.uint8)[:, :3] if loaded.visual.kind == "vertex" else None
+    return np.asarray(loaded.vertices, dtype=np.float64), np.asarray(loaded.faces, dtype=np.int64), colors
+
+
+def _binary_triangles(path: Path, header: PlyHeader) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """(vertices, faces, colours or None) of a binary PLY holding exactly a vertex element of scalars and a
+    face element of one triangle list, its size as the header says; None for anything else."""
+    order = BYTE_ORDER.get(header.format)
+    names = [e.name for e in header.elements]
+    if order is None or names != ["vertex", "face"]:
+        return None
+    vertex, face = header.elements
+    if vertex.lists or face.scalars or len(face.lists) != 1 or not {"x", "y", "z"} <= {n for n, _ in vertex.scalars}:
+        return None
+    try:
+        vdtype = np.dtype([(n, order + PLY_TYPES[t]) for n, t in vertex.scalars])
+        _, count_type, item_type = face.lists[0]
+        fdtype = np.dtype([("n", order + PLY_TYPES[count_type]), ("idx", order + PLY_TYPES[item_type], 3)])
+    except (KeyError, TypeError):
+        return None
+    if path.stat().st_size != header.data_offset + vertex.count * vdtype.itemsize + face.count * fdtype.itemsize:
+        return None  # truncated, or polygons: trimesh reads or diagnoses it
+    with open(path, "rb") as f:
+        f.seek(header.data_offset)
+        v = np.fromfile(f, dtype=vdtype, count=vertex.count)
+        fa = np.fromfile(f, dtype=fdtype, count=face.count)
+    if (fa["n"] != 3).any():
+        return None
+    vertices = np.column_stack([v["x"], v["y"], v["z"]]).astype(np.float64)
+    has_colours = set(COLOURS) <= set(vdtype.names)
+    colors = np.column_stack([v[c] for c in COLOURS]).astype(np.uint8) if has_colours else None
+    return vertices, fa["idx"].astype(np.int64), colors
+
+
+def read_header(path: Path) -> PlyHeader | None:
+    """The PLY header, or None when the file does not start like one or has no end_header line."""
+    try:
+        with open(path, "rb") as f:
+            lines = []
+            for raw in f:
+                if not lines and not raw.startswith(b"ply"):
+                    return None
+                lines.append(raw.decode("ascii", "replace").strip())
+                if raw.startswith(END_HEADER):
+                    return _parse_header(lines, f.tell())
+    except OSError:
+        return None
+    return None
+
+
+def _parse_header(lines: list[str], offset: int) -> PlyHeader:
+    fmt, elements = "", []
+    for line in lines:
+        tok = line.split()
+        if tok[:1] == ["format"] and len(tok) > 1:
+            fmt = tok[1]
+        elif tok[:1] == ["element"] and len(tok) == 3 and tok[2].isdigit():
+            elements.append(PlyElement(tok[1], int(tok[2]), (), ()))
+        elif tok[:1] == ["property"] and elements:
+            e = elements[-1]
+            if tok[1:2] == ["list"] and len(tok) == 5:
+                elements[-1] = PlyElement(e.name, e.count, e.scalars, (*e.lists, (tok[4], tok[2], tok[3])))
+            elif len(tok) == 3:
+                elements[-1] = PlyElement(e.name, e.count, (*e.scalars, (tok[2], tok[1])), e.lists)
+    return PlyHeader(fmt, tuple(elements), offset)
 
 
 def _check_vertices(vertices: np.ndarray, path: Path, scene_id: str) -> None:
@@ -69,39 +159,21 @@ def broken_part(path: Path) -> str:
     """Where a PLY that cannot be read is broken: ``header``, or the first element (``element vertex``,
     ``element face``) whose rows a binary file is too short to hold (faces counted as triangles), else
     ``element data``."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return "file"
-    end = data.find(END_HEADER)
-    if not data.startswith(b"ply") or end < 0:
+    header = read_header(path)
+    if header is None:
         return "header"
-    lines = data[:end].decode("ascii", "replace").splitlines()
-    if not any(line.startswith("format binary") for line in lines):
+    if header.format not in BYTE_ORDER:
         return "element data"
-    offset = data.find(b"\n", end) + 1
-    for name, count, row_bytes in _elements(lines):
-        if row_bytes is None:
+    offset, size = header.data_offset, path.stat().st_size
+    for e in header.elements:
+        types = [t for _, t in e.scalars] + [t for _, c, i in e.lists for t in (c, i)]
+        if any(t not in PLY_TYPES for t in types):
             return "header"
-        offset += count * row_bytes
-        if len(data) < offset:
-            return f"element {name}"
+        offset += e.count * (sum(_size(t) for _, t in e.scalars) + sum(_size(c) + 3 * _size(i) for _, c, i in e.lists))
+        if size < offset:
+            return f"element {e.name}"
     return "element data"
 
 
-def _elements(header: list[str]) -> list[tuple[str, int, int | None]]:
-    """(name, count, bytes per row or None when a type is unknown) of every element of a PLY header."""
-    elements: list[tuple[str, int, int | None]] = []
-    for line in header:
-        tok = line.split()
-        if tok[:1] == ["element"] and len(tok) == 3 and tok[2].isdigit():
-            elements.append((tok[1], int(tok[2]), 0))
-        elif tok[:1] == ["property"] and elements:
-            name, count, size = elements[-1]
-            if tok[1] == "list" and len(tok) == 5:  # list COUNT_TYPE ITEM_TYPE: a triangle, 3 items
-                n, item = PLY_SIZES.get(tok[2]), PLY_SIZES.get(tok[3])
-                add = None if n is None or item is None else n + 3 * item
-            else:
-                add = PLY_SIZES.get(tok[1])
-            elements[-1] = (name, count, None if size is None or add is None else size + add)
-    return elements
+def _size(ply_type: str) -> int:
+    return np.dtype(PLY_TYPES[ply_type]).itemsize
