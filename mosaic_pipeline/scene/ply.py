@@ -22,6 +22,7 @@ PLY_TYPES = {"char": "i1", "uchar": "u1", "int8": "i1", "uint8": "u1", "short": 
 BYTE_ORDER = {"binary_little_endian": "<", "binary_big_endian": ">"}
 END_HEADER = b"end_header"
 COLOURS = ("red", "green", "blue")
+FACE_CHUNK = 65536  # faces per step of the degenerate-face check (bounds its memory, not a threshold)
 
 
 @dataclass(frozen=True)
@@ -149,10 +150,11 @@ def _check_faces(vertices: np.ndarray, faces: np.ndarray, path: Path, scene_id: 
         first = out_of_range[0]
         raise SceneError(scene_id, path, f"{out_of_range.size} faces index vertices outside 0..{len(vertices) - 1} "
                          f"(first: face {first} = {faces[first].tolist()})", field="face.vertex_indices")
-    a, b, c = (vertices[faces[:, k]] for k in range(3))
-    doubled_area = np.linalg.norm(np.cross(b - a, c - a), axis=1)
-    if not (doubled_area > 0).any():
-        raise SceneError(scene_id, path, f"all {len(faces)} faces are degenerate (zero area)", field="face")
+    for start in range(0, len(faces), FACE_CHUNK):  # a chunk at a time: stops at the first face with an area
+        a, b, c = (vertices[faces[start:start + FACE_CHUNK, k]] for k in range(3))
+        if (np.linalg.norm(np.cross(b - a, c - a), axis=1) > 0).any():
+            return
+    raise SceneError(scene_id, path, f"all {len(faces)} faces are degenerate (zero area)", field="face")
 
 
 def broken_part(path: Path) -> str:
