@@ -248,6 +248,7 @@ def main() -> None:
     parser.add_argument("--load-repeats", type=int, default=1)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/reader.json")
     args = parser.parse_args()
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="reader-bench-") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
@@ -272,7 +273,8 @@ def main() -> None:
             "check_peak_over_imports_peak": round(peak["check"] / peak["imports"], 2),
         },
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "nice": os.nice(0),
-                    "platform": platform.platform()},
+                    "platform": platform.platform(), "load_average_before": [round(x, 1) for x in load_before],
+                    "load_average_after": [round(x, 1) for x in os.getloadavg()]},
         "command": "nice python benchmarks/reader.py " + " ".join(sys.argv[1:]),
     }
     text = json.dumps(report, indent=2, sort_keys=True)
