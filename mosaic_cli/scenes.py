@@ -43,7 +43,8 @@ def synth(out: Path, count: int, seed: int, prefix: str) -> None:
               help="Release: also write every scene's result and the summary to this JSON file.")
 def check(path: Path, scene_ids: tuple[str, ...], top: int, json_out: Path | None) -> None:
     """Validate a scene folder (PATH/scans, ...: prints its JSON summary) or a whole release (PATH/data/<scene>,
-    splits/, metadata/: one line per scene and a summary; no frame extraction, no rendering).
+    splits/, metadata/: one line per scene and a summary). Nothing is written: a video-only scene's
+    rgb.mkv is probed, not extracted; nothing is rendered.
 
     Exit 1 when a scene fails; 2 when the release itself is unusable (label files, unknown --scene)."""
     if (path / "data").is_dir():
@@ -52,7 +53,7 @@ def check(path: Path, scene_ids: tuple[str, ...], top: int, json_out: Path | Non
     from mosaic_pipeline.scene.scannetpp import load_scene, scene_summary
 
     try:
-        summary = scene_summary(load_scene(path, params=load_params().scannetpp))
+        summary = scene_summary(load_scene(path, params=load_params().scannetpp, extract_frames=False))
     except SceneError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

@@ -66,3 +66,10 @@ def test_a_bad_map_file_stops_before_any_scene(release, tmp_path):
     result = CliRunner().invoke(main, ["scenes", "check", str(tmp_path / "r")])
     assert result.exit_code == 2 and result.stdout == ""
     assert "map_benchmark.csv: field 'class, count, instance_map_to': missing column" in result.stderr
+
+
+def test_single_scene_check_probes_the_video(release):
+    scene = release / "data" / VIDEO
+    result = CliRunner().invoke(main, ["scenes", "check", str(scene)])
+    assert result.exit_code == 0 and json.loads(result.stdout)["n_frames"] == 3
+    assert not (scene / "iphone/rgb").exists()
