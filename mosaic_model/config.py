@@ -143,12 +143,29 @@ class TrainConfig(_Frozen):
     # page-locked batches on CUDA; off by default: a Batch is ~50 small tensors, and pinning them stalled the
     # small model's steps on the H100 (benchmarks/train_throughput.py, results/README.md)
     pin_memory: bool = False
+    # --- speed (issue 19; benchmarks/train_step.py measures each). Off by default: the plain path. None of them
+    # changes what a step computes, up to float rounding (tests/model/test_train_step.py).
+    log_every: int = 1  # the loss and gradient norm are read back to the host (a GPU sync) every N steps only
+    fused_adamw: bool = False  # AdamW's fused kernel (one launch for all parameters) instead of its foreach one
+    geometry_cache: bool = False  # the frozen geometry encoder's tokens computed once per frame set for the run
+    frames_on_device: bool = False  # the frame cache held in GPU memory, batches gathered there (num_workers 0)
+    compile: bool = False  # torch.compile of the vision tower, fusion, projector and the LM's decoder
+    gradient_checkpointing: bool = False  # the LM's decoder layers recompute their activations in backward
 
     @model_validator(mode="after")
     def _whole_micro_batches(self) -> TrainConfig:
         if self.global_batch_size % self.batch_size:
             raise ValueError(f"train: global_batch_size {self.global_batch_size} is not a multiple of "
                              f"batch_size {self.batch_size}")
+        return self
+
+    @model_validator(mode="after")
+    def _in_process_device_frames(self) -> TrainConfig:
+        if self.frames_on_device and self.num_workers:
+            raise ValueError("train: frames_on_device gathers batches on the GPU in the training process; "
+                             "set num_workers to 0")
+        if self.log_every < 1:
+            raise ValueError(f"train: log_every must be >= 1, got {self.log_every}")
         return self
 
     @property

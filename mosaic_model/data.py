@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +161,34 @@ class FrameCache:
     def __getstate__(self) -> dict[str, Any]:  # file handles do not cross into DataLoader workers
         return {**self.__dict__, "_files": {}}
 
+    def to(self, device: torch.device, sizes: tuple[int, ...] | None = None) -> DeviceFrameCache:
+        """Every frame of ``sizes`` (default: all) loaded into ``device`` memory once; batches then gather there."""
+        return DeviceFrameCache(self, device, self.sizes if sizes is None else sizes)
+
+
+class DeviceFrameCache:
+    """A FrameCache held in (GPU) memory: ``frames`` is one gather on the device, no per-batch copy of pixels.
+
+    Serves in the training process only (``train.num_workers`` 0): CUDA tensors do not cross into workers.
+    """
+
+    def __init__(self, cache: FrameCache, device: torch.device, sizes: tuple[int, ...]) -> None:
+        self.row, self.sizes, self.device = cache.row, tuple(sizes), device
+        self.data = {}
+        for size in self.sizes:
+            with safe_open(cache.directory / f"frames_{size}.safetensors", framework="pt") as f:
+                self.data[size] = f.get_tensor("frames").to(device)
+
+    def frames(self, size: int, paths: list[Path]) -> Tensor:
+        """uint8 [len(paths), 3, size, size] on the device."""
+        if size not in self.data:
+            raise KeyError(f"device frame cache holds sizes {self.sizes}, not {size}")
+        rows = torch.tensor([self.row[str(p)] for p in paths], dtype=torch.long)
+        return self.data[size].index_select(0, rows.to(self.device, non_blocking=True))
+
+    def __getstate__(self) -> dict[str, Any]:
+        raise TypeError("a DeviceFrameCache serves the training process only: set train.num_workers to 0")
+
 
 def _write_frames(directory: Path, paths: list[Path], sizes: tuple[int, ...]) -> None:
     arrays = {s: np.empty((len(paths), 3, s, s), dtype=np.uint8) for s in sizes}
@@ -183,13 +211,23 @@ class Batch:
     answer_ids: list[Tensor]  # answer tokens + eos (empty when generating)
     frames: dict[int, Tensor]  # image size -> uint8 [total frames, 3, size, size]
     frame_counts: list[int]  # frames per QA, in order
+    frame_sets: list[tuple[str, ...]] = field(default_factory=list)  # each QA's frame files (geometry cache key)
 
     def _map(self, fn: Callable[[Tensor], Tensor]) -> Batch:
         ids = [[fn(t) for t in ts] for ts in (self.prefix_ids, self.prompt_ids, self.answer_ids)]
-        return Batch(self.ids, *ids, {s: fn(f) for s, f in self.frames.items()}, self.frame_counts)
+        return Batch(self.ids, *ids, {s: fn(f) for s, f in self.frames.items()}, self.frame_counts, self.frame_sets)
 
     def to(self, device: torch.device) -> Batch:
-        return self._map(lambda t: t.to(device, non_blocking=True))
+        """On ``device``: the token ids of all QA travel as one tensor (one copy instead of three per QA), the
+        frames as one tensor per size (no copy when they are there already: DeviceFrameCache)."""
+        parts = [t for ts in (self.prefix_ids, self.prompt_ids, self.answer_ids) for t in ts]
+        if all(t.device == device for t in parts):
+            packed = parts
+        else:
+            packed = list(torch.cat(parts).to(device, non_blocking=True).split([len(t) for t in parts]))
+        n = len(self.ids)
+        frames = {s: f.to(device, non_blocking=True) for s, f in self.frames.items()}
+        return Batch(self.ids, packed[:n], packed[n:2 * n], packed[2 * n:], frames, self.frame_counts, self.frame_sets)
 
     def pin_memory(self) -> Batch:  # called by DataLoader(pin_memory=True)
         return self._map(Tensor.pin_memory)
@@ -236,7 +274,7 @@ class QADataset(torch.utils.data.Dataset):
 class Collate:
     """Examples -> Batch, slicing each frame from the cache at every size the model reads."""
 
-    def __init__(self, cache: FrameCache, sizes: tuple[int, ...]) -> None:
+    def __init__(self, cache: FrameCache | DeviceFrameCache, sizes: tuple[int, ...]) -> None:
         self.cache, self.sizes = cache, sizes
 
     def __call__(self, examples: list[Example]) -> Batch:
@@ -248,4 +286,5 @@ class Collate:
             answer_ids=[ex.answer_ids for ex in examples],
             frames={s: self.cache.frames(s, paths) for s in self.sizes},
             frame_counts=[len(ex.frame_paths) for ex in examples],
+            frame_sets=[tuple(str(p) for p in ex.frame_paths) for ex in examples],
         )

@@ -17,7 +17,12 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+import numpy as np
 
 import open_clip
 import torch
@@ -132,6 +137,43 @@ class GeometryEncoder(nn.Module):
         return torch.cat([encoded[i] for i in range(len(counts))])
 
 
+class GeometryTokenCache:
+    """The frozen geometry encoder's tokens of each frame set (a QA's frames, which it reads jointly), kept on
+    the device for the run: computed at the first batch that holds the set (or all at once by ``warm``), then
+    gathered instead of recomputed. Keyed by the frame files; the encoder is frozen and eval-mode, so a set's
+    tokens never change within a run (up to float rounding of the batch they were computed in)."""
+
+    def __init__(self, encoder: GeometryEncoder) -> None:
+        self.encoder = encoder
+        self.tokens: dict[tuple[str, ...], Tensor] = {}  # frame set -> [S, Tg, 2C]
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def _store(self, keys: list[tuple[str, ...]], frames: Tensor) -> None:
+        counts = [len(k) for k in keys]
+        self.tokens.update(zip(keys, self.encoder.encode(frames, counts).split(counts)))
+
+    def lookup(self, frame_sets: list[tuple[str, ...]], frames: Tensor) -> Tensor:
+        """[N, Tg, 2C] for the batch's frame sets in order; ``frames`` [N, 3, H, W] (read for unseen sets only)."""
+        missing = [i for i, key in enumerate(frame_sets) if key not in self.tokens]
+        if missing:
+            per_set = frames.split([len(k) for k in frame_sets])
+            unseen = list(dict.fromkeys(frame_sets[i] for i in missing))
+            first = {key: i for i, key in reversed(list(enumerate(frame_sets)))}
+            self._store(unseen, torch.cat([per_set[first[key]] for key in unseen]))
+        return torch.cat([self.tokens[key] for key in frame_sets])
+
+    @torch.no_grad()
+    def warm(self, frame_sets: list[tuple[str, ...]], frames: Callable[[list[str]], Tensor], chunk: int) -> None:
+        """Compute every unseen set of ``frame_sets``, ``chunk`` sets per encoder call (``frames``: paths -> uint8
+        [n, 3, H, W] on the encoder's device, at its size)."""
+        unseen = [key for key in dict.fromkeys(frame_sets) if key not in self.tokens]
+        for start in range(0, len(unseen), chunk):
+            keys = unseen[start:start + chunk]
+            self._store(keys, frames([p for key in keys for p in key]))
+
+
 # ----------------------------------------------------------------------------- fusion and projector
 class CrossAttentionFusion(nn.Module):
     """Per frame: visual tokens (queries) attend to that frame's geometry tokens (keys/values)."""
@@ -178,6 +220,43 @@ def build_language_model(cfg: LMConfig, lora: LoRAConfig, vocab_size: int) -> nn
 
 
 # ----------------------------------------------------------------------------- the VLM
+@dataclass(frozen=True)
+class SequenceLayout:
+    """Where each token of a batch goes in the LM's [B, L] input, computed on the host from lengths alone.
+
+    Text tokens are taken in the order of ``Batch.to``'s packing (every prefix, then every prompt, then every
+    answer), image tokens frame by frame; ``dest`` holds the flat position (row * L + column) of each.
+    """
+
+    length: int  # L
+    dest: Tensor  # [text tokens + image tokens] flat positions: text first, then image tokens
+    mask: Tensor  # [B, L] 1 where a token is
+    answer_dest: Tensor  # flat positions of the answer tokens (sample order)
+
+    @classmethod
+    def of(cls, batch: Batch, image_lengths: list[int], with_answers: bool) -> SequenceLayout:
+        prefix = np.array([len(t) for t in batch.prefix_ids])
+        prompt = np.array([len(t) for t in batch.prompt_ids])
+        answer = np.array([len(t) for t in batch.answer_ids]) if with_answers else np.zeros_like(prefix)
+        image = np.array(image_lengths)
+        total = prefix + image + prompt + answer
+        B, L = len(total), int(total.max())
+        # right padding to train (the causal LM never attends to the pad after a sequence), left to generate
+        start = np.arange(B) * L + (0 if with_answers else L - total)
+
+        def spans(offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+            if lengths.sum() == 0:
+                return np.zeros(0, dtype=np.int64)
+            return np.concatenate([o + np.arange(n) for o, n in zip(offsets, lengths)]).astype(np.int64)
+
+        prompt_at, answer_at = start + prefix + image, start + prefix + image + prompt
+        text = [spans(start, prefix), spans(prompt_at, prompt), spans(answer_at, answer)]
+        dest = np.concatenate([*text, spans(start + prefix, image)])
+        mask = np.zeros(B * L, dtype=np.int64)
+        mask[spans(start, total)] = 1
+        return cls(L, torch.from_numpy(dest), torch.from_numpy(mask).view(B, L), torch.from_numpy(text[2]))
+
+
 class SpatialMosaicVLM(nn.Module):
     def __init__(self, cfg: ModelConfig, tokenizer: PreTrainedTokenizerBase) -> None:
         super().__init__()
@@ -191,6 +270,30 @@ class SpatialMosaicVLM(nn.Module):
         self.lm = build_language_model(cfg.lm, cfg.lora, len(tokenizer))
         hidden = self.lm.config.hidden_size
         self.projector = nn.Sequential(nn.Linear(self.vision.width, hidden), nn.GELU(), nn.Linear(hidden, hidden))
+        self.geometry_cache: GeometryTokenCache | None = None  # set by use_geometry_cache (training)
+
+    def use_geometry_cache(self) -> GeometryTokenCache:
+        """From now on the frozen geometry tokens of a frame set are computed once and reused (a run's cache)."""
+        if self.geometry is None:
+            raise ValueError("the geometry cache needs the geometry branch (model.geometry.enabled)")
+        if self.geometry_cache is None:
+            self.geometry_cache = GeometryTokenCache(self.geometry)
+        return self.geometry_cache
+
+    def causal_lm(self) -> nn.Module:
+        """The transformers causal LM (under peft's wrapper when LoRA is on; its layers carry the adapters)."""
+        return self.lm.get_base_model() if hasattr(self.lm, "get_base_model") else self.lm
+
+    def compile_parts(self) -> None:
+        """torch.compile (in place: parameter names unchanged) of the parts with static code: the vision tower,
+        fusion, projector and the LM's decoder stack. Assembly, the frozen geometry encoder and the loss stay eager."""
+        for part in (self.vision, self.fusion, self.projector, self.causal_lm().get_decoder()):
+            if part is not None:
+                part.compile()
+
+    def enable_gradient_checkpointing(self) -> None:
+        """The LM's decoder layers keep only their inputs and recompute the rest in backward."""
+        self.causal_lm().gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
     @property
     def image_sizes(self) -> tuple[int, ...]:
@@ -205,46 +308,65 @@ class SpatialMosaicVLM(nn.Module):
             self.vision.eval()
         return self
 
-    def encode_frames(self, batch: Batch) -> list[Tensor]:
-        """One [n_frames * tokens, D_lm] block of image tokens per QA."""
+    def _frame_tokens(self, batch: Batch) -> Tensor:
+        """[n_frames, tokens per frame, D_lm]: the image tokens of every frame of the batch, in order."""
         visual = self.vision(batch.frames[self.vision.image_size])
         if self.geometry is not None:
-            geometry = self.geometry.encode(batch.frames[self.geometry.image_size], batch.frame_counts)
+            frames = batch.frames[self.geometry.image_size]
+            if self.geometry_cache is not None and batch.frame_sets:
+                geometry = self.geometry_cache.lookup(batch.frame_sets, frames)
+            else:
+                geometry = self.geometry.encode(frames, batch.frame_counts)
             visual = self.fusion(visual, geometry.to(visual.dtype))
-        tokens = pool_frames(self.projector(visual), self.cfg.frame_pool_stride)
-        return [t.flatten(0, 1) for t in tokens.split(batch.frame_counts)]
+        return pool_frames(self.projector(visual), self.cfg.frame_pool_stride)
 
-    def _assemble(self, batch: Batch, images: list[Tensor], with_answers: bool) -> tuple[Tensor, Tensor, Tensor]:
-        """Input embeddings, attention mask and labels; right-padded for training, left-padded to generate."""
+    def encode_frames(self, batch: Batch) -> list[Tensor]:
+        """One [n_frames * tokens, D_lm] block of image tokens per QA."""
+        return [t.flatten(0, 1) for t in self._frame_tokens(batch).split(batch.frame_counts)]
+
+    def _assemble(self, batch: Batch, frame_tokens: Tensor, with_answers: bool
+                  ) -> tuple[Tensor, Tensor, SequenceLayout]:
+        """Input embeddings [B, L, D] and attention mask; right-padded for training, left-padded to generate.
+
+        Built in one embedding lookup and one scatter (positions computed on the host from lengths), not per QA.
+        """
         embed = self.lm.get_input_embeddings()
-        seqs, labels = [], []
-        for prefix, image, prompt, answer in zip(batch.prefix_ids, images, batch.prompt_ids, batch.answer_ids):
-            parts = [embed(prefix), image.to(embed.weight.dtype), embed(prompt)]
-            seq = torch.cat(parts + [embed(answer)] if with_answers else parts)
-            label = torch.full((len(seq),), IGNORE_INDEX, dtype=torch.long, device=seq.device)
-            if with_answers:
-                label[len(seq) - len(answer):] = answer
-            seqs.append(seq)
-            labels.append(label)
-        length = max(len(s) for s in seqs)
-        B, D = len(seqs), seqs[0].shape[-1]
-        embeds = seqs[0].new_zeros(B, length, D)
-        mask = torch.zeros(B, length, dtype=torch.long, device=embeds.device)
-        label_pad = torch.full((B, length), IGNORE_INDEX, dtype=torch.long, device=embeds.device)
-        for i, (seq, label) in enumerate(zip(seqs, labels)):
-            span = slice(length - len(seq), length) if not with_answers else slice(0, len(seq))
-            embeds[i, span], mask[i, span], label_pad[i, span] = seq, 1, label
-        return embeds, mask, label_pad
+        n_tokens = frame_tokens.shape[1]
+        layout = SequenceLayout.of(batch, [c * n_tokens for c in batch.frame_counts], with_answers)
+        device = frame_tokens.device
+        text = [*batch.prefix_ids, *batch.prompt_ids, *(batch.answer_ids if with_answers else ())]
+        source = torch.cat((embed(torch.cat(text)), frame_tokens.flatten(0, 1).to(embed.weight.dtype)))
+        B, L = layout.mask.shape
+        embeds = source.new_zeros(B * L, source.shape[-1]).index_copy(0, layout.dest.to(device, non_blocking=True),
+                                                                       source)
+        return embeds.view(B, L, -1), layout.mask.to(device, non_blocking=True), layout
 
-    def forward(self, batch: Batch) -> CausalLMOutputWithPast:
-        """Teacher-forced pass; ``loss`` is the mean cross-entropy over answer tokens."""
-        embeds, mask, labels = self._assemble(batch, self.encode_frames(batch), with_answers=True)
-        return self.lm(inputs_embeds=embeds, attention_mask=mask, labels=labels)
+    def forward(self, batch: Batch, logits: Literal["all", "answers"] = "all") -> CausalLMOutputWithPast:
+        """Teacher-forced pass; ``loss`` is the mean cross-entropy over answer tokens.
+
+        ``logits="answers"`` (training) runs the LM head on the positions that predict an answer token only:
+        the same loss without the [B, L, vocab] logits (``logits`` then holds those rows, [answer tokens, vocab]).
+        No attention mask either way: sequences are right-padded, so under the causal mask no real token sees a pad.
+        """
+        embeds, _, layout = self._assemble(batch, self._frame_tokens(batch), with_answers=True)
+        device = embeds.device
+        answers = torch.cat(batch.answer_ids)
+        answer_dest = layout.answer_dest.to(device, non_blocking=True)
+        lm = self.causal_lm()
+        hidden = lm.get_decoder()(inputs_embeds=embeds, use_cache=False).last_hidden_state
+        if logits == "answers":
+            out = lm.get_output_embeddings()(hidden.flatten(0, 1).index_select(0, answer_dest - 1)).float()
+            return CausalLMOutputWithPast(loss=F.cross_entropy(out, answers), logits=out)
+        full = lm.get_output_embeddings()(hidden).float()
+        labels = torch.full((embeds.shape[0] * embeds.shape[1],), IGNORE_INDEX, dtype=torch.long, device=device)
+        labels = labels.index_copy(0, answer_dest, answers).view(embeds.shape[:2])
+        loss = F.cross_entropy(full[:, :-1].flatten(0, 1), labels[:, 1:].flatten(), ignore_index=IGNORE_INDEX)
+        return CausalLMOutputWithPast(loss=loss, logits=full)
 
     @torch.no_grad()
     def generate(self, batch: Batch, max_new_tokens: int) -> list[list[int]]:
         """Greedy decoding; the new tokens of each QA, up to (not including) eos."""
-        embeds, mask, _ = self._assemble(batch, self.encode_frames(batch), with_answers=False)
+        embeds, mask, _ = self._assemble(batch, self._frame_tokens(batch), with_answers=False)
         out = self.lm.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens,
                                do_sample=False, num_beams=1, pad_token_id=self.pad_id, eos_token_id=self.eos_id)
         return [row[: row.index(self.eos_id)] if self.eos_id in row else row for row in out.tolist()]

@@ -22,11 +22,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mlflow
 import torch
-from torch import nn
+import torch.distributed as dist
+from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
 from transformers import PreTrainedTokenizerBase, get_cosine_schedule_with_warmup
@@ -46,13 +46,20 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import RunConfig, TrainConfig
-from .data import Batch, Collate, FrameCache, QADataset, QAItem, read_qa, training_texts
-from .distributed import World, all_sum, barrier, data_parallel, from_main, main_first, world
+from .data import Batch, Collate, DeviceFrameCache, FrameCache, QADataset, QAItem, read_qa, training_texts
+from .distributed import World, barrier, data_parallel, from_main, main_first, world
 from .modeling import SpatialMosaicVLM
 from .tokenizer import build_tokenizer, load_tokenizer
-from .tracking import TrackingConfig, mlflow_run
+
+if TYPE_CHECKING:  # mlflow is imported where a run is tracked only (the GPU benchmark runs without it)
+    from .tracking import TrackingConfig
 
 SEED_BYTES = 8  # torch seeds are 64-bit
+# Train fields that decide how fast a step runs, not what it computes: not part of a run's identity (run_name),
+# so a run may be resumed with other settings.
+SPEED_FIELDS = frozenset({"num_workers", "pin_memory", "log_every", "fused_adamw", "geometry_cache",
+                          "frames_on_device", "compile", "gradient_checkpointing"})
+GEOMETRY_WARM_CHUNK = 64  # frame sets per encoder call when the geometry cache is filled before training
 
 @dataclass(frozen=True)
 class StepLog:
@@ -136,7 +143,8 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
               {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+    fused = getattr(cfg, "fused_adamw", False) or None  # None: torch's default (foreach); geometry_pretrain's cfg has none
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=fused)
 
 
 def parameter_counts(model: nn.Module) -> dict[str, int]:
@@ -147,14 +155,28 @@ def parameter_counts(model: nn.Module) -> dict[str, int]:
 
 
 def run_name(cfg: RunConfig, qa_path: Path) -> str:
-    """<size>-<QA content hash>-<config hash>: the same data and config resume the same run folder."""
-    config_hash = hashlib.sha256(json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    """<size>-<QA content hash>-<config hash>: the same data and config resume the same run folder (the speed
+    settings of ``SPEED_FIELDS`` left out; the hash of a config that leaves them at their defaults is unchanged)."""
+    identity = cfg.model_dump(mode="json")
+    identity["train"] = {k: v for k, v in identity["train"].items()
+                         if k not in SPEED_FIELDS or k in {"num_workers", "pin_memory"}}
+    config_hash = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     return f"{cfg.model.name}-{file_sha256(qa_path)[:12]}-{config_hash[:8]}"
 
 
 def _run_params(cfg: RunConfig, qa_path: Path, image_root: Path, counts: dict[str, int]) -> dict[str, Any]:
     return {**cfg.model_dump(mode="json"), "data": {"qa_path": str(qa_path), "image_root": str(image_root)},
             "parameters": counts}
+
+
+@dataclass
+class PendingStep:
+    """An optimizer step whose loss and gradient norm are still on the device (read back by ``Trainer.resolve``)."""
+
+    step: int
+    loss_and_samples: Tensor  # float64 [2]: summed over processes once resolved
+    grad_norm: Tensor
+    lr: float
 
 
 @dataclass
@@ -175,7 +197,12 @@ class Trainer:
         warmup = math.ceil(t.warmup_ratio * t.max_steps)
         self.scheduler = get_cosine_schedule_with_warmup(self.optimizer, warmup, t.max_steps)
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        if t.gradient_checkpointing:
+            self.model.enable_gradient_checkpointing()
+        if t.compile:
+            self.model.compile_parts()
         self.parallel = data_parallel(self.model, self.world)  # what the forward pass runs through
+        self.window_began = time.perf_counter()  # host time of the last read-back (samples/s between read-backs)
 
     def restore(self, checkpoint: Path) -> int:
         """Optimizer and schedule of ``checkpoint`` (its weights are loaded before); returns its step."""
@@ -193,26 +220,44 @@ class Trainer:
         return contextlib.nullcontext()
 
     def step(self, step: int, batches: Iterator[Batch]) -> StepLog:
-        """One optimizer step: this process's ``accumulation`` micro-batches; logs the global loss and rate."""
+        """One optimizer step, read back at once (synchronises with the device)."""
+        return self.resolve([self.launch(step, batches)])[0]
+
+    def launch(self, step: int, batches: Iterator[Batch]) -> PendingStep:
+        """One optimizer step: this process's ``accumulation`` micro-batches, queued on the device without
+        waiting for it (no host read of the loss or the gradient norm: ``resolve`` reads them)."""
         t, device, accumulation = self.cfg.train, self.world.device, self.shard.accumulation
         self.model.train()
-        began, loss_sum, n_samples = time.perf_counter(), 0.0, 0
+        loss_sum, n_samples = torch.zeros((), dtype=torch.float64, device=device), 0
         for k in range(accumulation):
             batch = next(batches).to(device)
             torch.manual_seed(micro_batch_seed(t.seed, self.shard.micro_batch(step, k)))
             with self._gradient_sync(k):
                 with autocast(device, t.bf16):
-                    loss = self.parallel(batch).loss / accumulation
+                    loss = self.parallel(batch, logits="answers").loss / accumulation
                 loss.backward()
-            loss_sum += loss.item()
+            loss_sum += loss.detach()
             n_samples += len(batch.ids)
-        loss_total, samples = all_sum(self.world, [loss_sum, n_samples])
-        grad_norm = float(nn.utils.clip_grad_norm_(self.trainable, t.max_grad_norm))
+        totals = torch.stack((loss_sum, torch.tensor(float(n_samples), dtype=torch.float64).to(device)))
+        if self.world.distributed:
+            dist.all_reduce(totals)  # queued on the device like the rest
+        grad_norm = nn.utils.clip_grad_norm_(self.trainable, t.max_grad_norm)
         lr = self.scheduler.get_last_lr()[0]
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return StepLog(step, loss_total / self.world.size, lr, grad_norm, samples / (time.perf_counter() - began))
+        return PendingStep(step, totals, grad_norm.detach(), lr)
+
+    def resolve(self, pending: list[PendingStep]) -> list[StepLog]:
+        """Read the steps back in one transfer; samples/s is the rate since the previous read-back."""
+        if not pending:
+            return []
+        values = torch.stack([torch.cat((p.loss_and_samples, p.grad_norm.double().view(1))) for p in pending])
+        values = values.tolist()  # the one host sync
+        now = time.perf_counter()
+        rate = sum(v[1] for v in values) / (now - self.window_began)
+        self.window_began = now
+        return [StepLog(p.step, v[0] / self.world.size, p.lr, v[2], rate) for p, v in zip(pending, values)]
 
     def save(self, step: int) -> None:
         """The main process writes the checkpoint (atomically); every process waits until it is complete."""
@@ -222,13 +267,28 @@ class Trainer:
         barrier(self.world)
 
 
-def _loader(dataset: QADataset, cache: FrameCache, model: SpatialMosaicVLM, t: TrainConfig, shard: Shard,
-            start_step: int, device: torch.device) -> DataLoader:
+def build_loader(dataset: QADataset, cache: FrameCache | DeviceFrameCache, model: SpatialMosaicVLM, t: TrainConfig,
+                 shard: Shard, start_step: int, device: torch.device) -> DataLoader:
     """This process's micro-batches of the steps after ``start_step``, in the run's fixed order."""
     sampler = ScheduleSampler(len(dataset), t.batch_size, t.seed, shard, start_step + 1, t.max_steps)
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=Collate(cache, model.image_sizes),
                       num_workers=t.num_workers, pin_memory=t.pin_memory and device.type == "cuda",
                       generator=torch.Generator().manual_seed(t.seed))  # keeps the global RNG (dropout) untouched
+
+
+def prepare_frames(cache: FrameCache, dataset: QADataset, trainer: Trainer) -> FrameCache | DeviceFrameCache:
+    """The frame source of the run's batches, with what the speed settings ask for done before the first step:
+    the frames loaded into device memory (``frames_on_device``), the geometry tokens of every frame set of the
+    dataset computed (``geometry_cache``)."""
+    t, model, device = trainer.cfg.train, trainer.model, trainer.world.device
+    source: FrameCache | DeviceFrameCache = cache.to(device, model.image_sizes) if t.frames_on_device else cache
+    if t.geometry_cache:
+        size = model.geometry.image_size
+        sets = [tuple(str(p) for p in ex.frame_paths) for ex in dataset.examples]
+        with autocast(device, t.bf16):
+            model.use_geometry_cache().warm(sets, lambda paths: source.frames(size, paths).to(device),
+                                            GEOMETRY_WARM_CHUNK)
+    return source
 
 
 def train(cfg: RunConfig, qa_path: Path, image_root: Path, run_dir: Path, params: Params,
@@ -266,21 +326,37 @@ def _train(cfg: RunConfig, qa_path: Path, image_root: Path, run_dir: Path, param
     dataset = QADataset(items, trainer.tokenizer, cfg.model.chat_template, image_root, with_answers=True)
     with main_first(w):  # one process writes the frame cache, the others then read it
         cache = FrameCache.build(paths.frame_cache(params), dataset.frame_paths(), model.image_sizes)
-    batches = iter(_loader(dataset, cache, model, t, trainer.shard, start_step, w.device))
-    run = contextlib.nullcontext() if tracking is None else mlflow_run(
-        tracking, run_dir.name, _run_params(cfg, qa_path, image_root, parameter_counts(model)),
-        data_version_tags(qa_path), run_id=trainer.mlflow_run_id)
+    source = prepare_frames(cache, dataset, trainer)
+    batches = iter(build_loader(dataset, source, model, t, trainer.shard, start_step, w.device))
+    if tracking is None:
+        run = contextlib.nullcontext()
+    else:
+        import mlflow
+
+        from .tracking import mlflow_run
+
+        run = mlflow_run(tracking, run_dir.name, _run_params(cfg, qa_path, image_root, parameter_counts(model)),
+                         data_version_tags(qa_path), run_id=trainer.mlflow_run_id)
     history: list[StepLog] = []
     with run as active:
         trainer.mlflow_run_id = active.info.run_id if active else None
+        pending: list[PendingStep] = []
+        trainer.window_began = time.perf_counter()
         for step in range(start_step + 1, t.max_steps + 1):
-            history.append(trainer.step(step, batches))
-            if active:
-                mlflow.log_metrics({k: v for k, v in asdict(history[-1]).items() if k != "step"}, step=step)
-            if step % t.save_every == 0 or step == t.max_steps:
-                trainer.save(step)
-            if on_step:
-                on_step(history[-1])
+            pending.append(trainer.launch(step, batches))
+            saving = step % t.save_every == 0 or step == t.max_steps
+            if not (saving or step % t.log_every == 0):
+                continue  # the device runs ahead; nothing is read back yet
+            for log in trainer.resolve(pending):
+                history.append(log)
+                if active:
+                    mlflow.log_metrics({k: v for k, v in asdict(log).items() if k != "step"}, step=log.step)
+                if log.step == step and saving:
+                    trainer.save(step)
+                if on_step:
+                    on_step(log)
+            pending = []
+            trainer.window_began = time.perf_counter()  # the rate leaves checkpoint writing and logging out
         checkpoint = latest_checkpoint(run_dir)
         if active:  # the checkpoint without its optimizer state (that one only serves resuming)
             mlflow.log_dict(cfg.model_dump(mode="json"), "config.json")
