@@ -293,7 +293,11 @@ class SpatialMosaicVLM(nn.Module):
 
     def enable_gradient_checkpointing(self) -> None:
         """The LM's decoder layers keep only their inputs and recompute the rest in backward."""
-        self.causal_lm().gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        lm, kwargs = self.causal_lm(), {"use_reentrant": False}
+        if hasattr(lm, "activation_checkpointing_enable"):  # transformers >= 5.2x; the GPU image has an older 5.x
+            lm.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
     @property
     def image_sizes(self) -> tuple[int, ...]:
