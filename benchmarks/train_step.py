@@ -386,7 +386,7 @@ def paper_probe(trials: list[tuple[bool, int]], frames: int, device: torch.devic
     base = cfg_of(trials[0][1], trials[0][0])
     torch.manual_seed(0)
     model = build_in(torch.bfloat16 if device.type == "cuda" else torch.float32, device,
-                     lambda: SpatialMosaicVLM(base.model, VocabOnly(vocab)))
+                     lambda: SpatialMosaicVLM(base.model, VocabOnly(vocab))).to(device)  # open_clip moves its own to the CPU
     for p in model.parameters():
         if p.requires_grad:
             p.data = p.data.float()
@@ -494,7 +494,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         row: dict[str, Any] = {"project": {}}
         result["batches"][str(batch)] = row
         if args.anchor and device.type == "cuda":
-            row["anchor"] = measure_anchor(args.anchor, batch, ANCHOR_MODES)
+            modes = ANCHOR_MODES if batch in args.anchor_eager_at else ANCHOR_MODES[1:]
+            row["anchor"] = measure_anchor(args.anchor, batch, modes)
             save()
         names = args.variants if batch not in args.final_only_at else [args.variants[0], *args.final_only]
         overrides: dict[str, Any] = {"batch_size": batch, "global_batch_size": batch, "max_steps": 100_000}
@@ -579,6 +580,7 @@ def main() -> None:
     parser.add_argument("--anchor", type=Path, default=None, help="The reference script (vlm_step.py).")
     parser.add_argument("--batches", default="32,128")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--anchor-eager-at", default="32", help="Batch sizes whose reference runs eager too.")
     parser.add_argument("--final-only-at", default="", help="Batch sizes that run the first and --final-only only.")
     parser.add_argument("--final-only", default="geometry_cache,compile")
     parser.add_argument("--warmup", type=int, default=5)
@@ -602,6 +604,7 @@ def main() -> None:
     args.batches = [int(b) for b in args.batches.split(",")]
     args.variants = [v for v in args.variants.split(",") if v]
     args.final_only_at = [int(b) for b in args.final_only_at.split(",") if b]
+    args.anchor_eager_at = [int(b) for b in args.anchor_eager_at.split(",") if b]
     args.final_only = [v for v in args.final_only.split(",") if v in args.variants]
     result = run(args)
     print(json.dumps(result.get("configurations"), indent=1))

@@ -330,7 +330,8 @@ class SpatialMosaicVLM(nn.Module):
 
     def _assemble(self, batch: Batch, frame_tokens: Tensor, with_answers: bool
                   ) -> tuple[Tensor, Tensor, SequenceLayout]:
-        """Input embeddings [B, L, D] and attention mask; right-padded for training, left-padded to generate.
+        """Input embeddings [B, L, D] and attention mask (on the host); right-padded for training, left-padded
+        to generate.
 
         Built in one embedding lookup and one scatter (positions computed on the host from lengths), not per QA.
         """
@@ -343,7 +344,7 @@ class SpatialMosaicVLM(nn.Module):
         B, L = layout.mask.shape
         embeds = source.new_zeros(B * L, source.shape[-1]).index_copy(0, layout.dest.to(device, non_blocking=True),
                                                                        source)
-        return embeds.view(B, L, -1), layout.mask.to(device, non_blocking=True), layout
+        return embeds.view(B, L, -1), layout.mask, layout
 
     def forward(self, batch: Batch, logits: Literal["all", "answers"] = "all") -> CausalLMOutputWithPast:
         """Teacher-forced pass; ``loss`` is the mean cross-entropy over answer tokens.
@@ -371,6 +372,7 @@ class SpatialMosaicVLM(nn.Module):
     def generate(self, batch: Batch, max_new_tokens: int) -> list[list[int]]:
         """Greedy decoding; the new tokens of each QA, up to (not including) eos."""
         embeds, mask, _ = self._assemble(batch, self._frame_tokens(batch), with_answers=False)
+        mask = mask.to(embeds.device)
         out = self.lm.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens,
                                do_sample=False, num_beams=1, pad_token_id=self.pad_id, eos_token_id=self.eos_id)
         return [row[: row.index(self.eos_id)] if self.eos_id in row else row for row in out.tolist()]
