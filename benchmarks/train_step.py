@@ -48,6 +48,7 @@ import torch
 from PIL import Image
 
 GIB = 2**30
+H100_BYTES = 81559 * 2**20  # what an H100 80GB HBM3 reports (nvidia-smi, KINDS.md)
 UTIL_PERIOD_S = 0.05
 ANCHOR_MODES = ("bf16", "bf16+compile")
 # Cumulative settings, each adding one speed field of TrainConfig to the one before.
@@ -525,7 +526,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         row["summary"] = summarise(row)
         save()
     if args.paper and device.type == "cuda":
-        trials = [(False, b) for b in (1, 2, 4, 8)] + [(True, b) for b in (8, 16, 32, 64)]
+        trials = [(c == "gc", int(b)) for c, b in (t.split(":") for t in args.paper_trials.split(","))]
+        total = torch.cuda.get_device_properties(device).total_memory
+        if total > H100_BYTES:  # an H200: the probe answers for an H100, so it gets an H100's memory
+            torch.cuda.set_per_process_memory_fraction(H100_BYTES / total, device)
+            result["paper_memory_cap_gib"] = round(H100_BYTES / GIB, 2)
         try:
             result["paper"] = paper_probe(trials, args.paper_frames, device, warmup=1, steps=2,
                                           deadline=time.perf_counter() + args.paper_budget_s)
@@ -590,6 +595,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--paper", action="store_true")
     parser.add_argument("--paper-frames", type=int, default=8)
+    parser.add_argument("--paper-trials", default="nogc:2,nogc:4,gc:8,gc:16,gc:32",
+                        help="(gradient checkpointing, micro-batch) in order: nogc:B or gc:B.")
     parser.add_argument("--paper-budget-s", type=float, default=240.0)
     parser.add_argument("--budget-s", type=float, default=420.0, help="Settings after this are skipped.")
     parser.add_argument("--commit", default=None)
