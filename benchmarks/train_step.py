@@ -14,8 +14,9 @@ One process, one GPU, in this order, the GPU to itself for each measurement:
   for at least ``--seconds`` and ``--steps`` steps;
 - **the reference** (``--anchor``, ``../shared/anchors/vlm_step.py``, a copy carried with the command) run as
   a subprocess per batch size in its modes ``bf16`` (eager) and ``bf16+compile``;
-- **the code of another checkout** (``--baseline-src``: a folder holding its ``mosaic_model/``,
-  ``mosaic_assets/`` and ``configs/``, e.g. the commit before this work), its ``Trainer.step`` on the same data;
+- **the code of another checkout** (``--baseline-src``: a folder holding its ``mosaic_model/``, the library
+  package it imports (``mosaic_pipeline/``, or ``mosaic_assets/`` before the house move) and ``configs/``, e.g.
+  the commit before this work), its ``Trainer.step`` on the same data;
 - ``--profile``: torch.profiler over a few steps of the first and the last setting (top CUDA ops, busy share);
 - ``--paper``: the paper configuration at true shapes with random weights (``paper_probe``).
 

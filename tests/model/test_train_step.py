@@ -17,13 +17,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mosaic_assets.params import REPO_ROOT
+from mosaic_pipeline.params import REPO_ROOT
 from mosaic_model.checkpoint import WEIGHTS
 from mosaic_model.config import load_run_config
 from mosaic_model.data import Collate, FrameCache, QADataset, read_qa, training_texts
 from mosaic_model.modeling import SpatialMosaicVLM
 from mosaic_model.tokenizer import train_bpe
-from mosaic_model.tracking import file_sha256
+from mosaic_pipeline.provenance import file_sha256
 from mosaic_model.train import SPEED_FIELDS, run_name, train
 from model_fixtures import tiny_config
 
