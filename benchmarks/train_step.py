@@ -520,7 +520,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print(json.dumps({"batch": batch, "setting": name,
                               **{k: v for k, v in row["project"][name].items() if k != "losses"}}), flush=True)
             save()
-        if args.baseline_src and time.perf_counter() < deadline:
+        if args.baseline_src and batch in args.baseline_at and time.perf_counter() < deadline:
             row["baseline"] = measure_baseline(args.baseline_src, args.config, batch, args.warmup, args.steps,
                                                args.seconds, data_root)
             save()
@@ -533,7 +533,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             torch.cuda.set_per_process_memory_fraction(H100_BYTES / total, device)
             result["paper_memory_cap_gib"] = round(H100_BYTES / GIB, 2)
         try:
-            result["paper"] = paper_probe(trials, args.paper_frames, device, warmup=1, steps=2,
+            result["paper"] = paper_probe(trials, args.paper_frames, device, warmup=1, steps=args.paper_steps,
                                           deadline=time.perf_counter() + args.paper_budget_s)
         except Exception as e:  # noqa: BLE001
             result["paper"] = {"config": "paper", "error": f"{type(e).__name__}: {e}"[:800]}
@@ -593,9 +593,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="At least this many timed steps ...")
     parser.add_argument("--seconds", type=float, default=3.0, help="... and at least this long.")
     parser.add_argument("--baseline-src", type=Path, default=None)
+    parser.add_argument("--baseline-at", default="32", help="Batch sizes the --baseline-src step runs at.")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--paper", action="store_true")
     parser.add_argument("--paper-frames", type=int, default=8)
+    parser.add_argument("--paper-steps", type=int, default=2, help="Timed steps of each paper trial (after 1).")
     parser.add_argument("--paper-trials", default="nogc:2,nogc:4,gc:8,gc:16,gc:32",
                         help="(gradient checkpointing, micro-batch) in order: nogc:B or gc:B.")
     parser.add_argument("--paper-budget-s", type=float, default=240.0)
@@ -613,6 +615,7 @@ def main() -> None:
     args.variants = [v for v in args.variants.split(",") if v]
     args.final_only_at = [int(b) for b in args.final_only_at.split(",") if b]
     args.anchor_eager_at = [int(b) for b in args.anchor_eager_at.split(",") if b]
+    args.baseline_at = [int(b) for b in args.baseline_at.split(",") if b]
     args.final_only = [v for v in args.final_only.split(",") if v in args.variants]
     result = run(args)
     print(json.dumps(result.get("configurations"), indent=1))
