@@ -148,6 +148,7 @@ class TrainConfig(_Frozen):
     log_every: int = 1  # the loss and gradient norm are read back to the host (a GPU sync) every N steps only
     fused_adamw: bool = False  # AdamW's fused kernel (one launch for all parameters) instead of its foreach one
     geometry_cache: bool = False  # the frozen geometry encoder's tokens computed once per frame set for the run
+    # (kept in device memory: frame sets x frames x tokens x 2C floats; no-op without the geometry branch)
     frames_on_device: bool = False  # the frame cache held in GPU memory, batches gathered there (num_workers 0)
     compile: bool = False  # torch.compile of the vision tower, fusion, projector and the LM's decoder
     gradient_checkpointing: bool = False  # the LM's decoder layers recompute their activations in backward

@@ -282,7 +282,7 @@ def prepare_frames(cache: FrameCache, dataset: QADataset, trainer: Trainer) -> F
     dataset computed (``geometry_cache``)."""
     t, model, device = trainer.cfg.train, trainer.model, trainer.world.device
     source: FrameCache | DeviceFrameCache = cache.to(device, model.image_sizes) if t.frames_on_device else cache
-    if t.geometry_cache:
+    if t.geometry_cache and model.geometry is not None:  # (the no-geometry ablation has nothing to cache)
         size = model.geometry.image_size
         sets = [tuple(str(p) for p in ex.frame_paths) for ex in dataset.examples]
         with autocast(device, t.bf16):
