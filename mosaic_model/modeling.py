@@ -219,6 +219,13 @@ def build_language_model(cfg: LMConfig, lora: LoRAConfig, vocab_size: int) -> nn
     return lm
 
 
+def causal_only(config: object) -> dict[str, None]:
+    """The precomputed-mask form transformers' decoders accept, saying "no mask, causal attention" for every kind
+    of layer. Without it a decoder called with no mask and no cache checks its position ids for packed
+    sequences, and that check reads a device value back to the host: a sync in every forward pass."""
+    return dict.fromkeys(getattr(config, "layer_types", None) or ["full_attention"])
+
+
 # ----------------------------------------------------------------------------- the VLM
 @dataclass(frozen=True)
 class SequenceLayout:
@@ -358,7 +365,8 @@ class SpatialMosaicVLM(nn.Module):
         answers = torch.cat(batch.answer_ids)
         answer_dest = layout.answer_dest.to(device, non_blocking=True)
         lm = self.causal_lm()
-        hidden = lm.get_decoder()(inputs_embeds=embeds, use_cache=False).last_hidden_state
+        hidden = lm.get_decoder()(inputs_embeds=embeds, attention_mask=causal_only(lm.config),
+                                  use_cache=False).last_hidden_state
         if logits == "answers":
             out = lm.get_output_embeddings()(hidden.flatten(0, 1).index_select(0, answer_dest - 1)).float()
             return CausalLMOutputWithPast(loss=F.cross_entropy(out, answers), logits=out)

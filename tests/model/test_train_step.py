@@ -128,3 +128,20 @@ def test_reference_and_compiled_step_run_on_the_gpu(tmp_path):
     if not anchor.is_file():
         pytest.skip(f"the reference script is not at {anchor}")
     assert "samples_per_s" in bench.measure_anchor(anchor, 4, ("bf16",))["bf16"]
+
+
+def test_training_forward_and_backward_read_nothing_back_from_the_device(qa_set, params):
+    """Run on meta tensors, which hold no values: any host read of a device value (``.item()``, ``.all()`` in an
+    ``if``, ``.tolist()``) raises. The GPU step then never waits for the device (the per-step sync it had)."""
+    cfg = load_run_config("tiny")
+    items = read_qa(qa_set.parquet, "train")
+    tok = train_bpe(training_texts(items, cfg.model.chat_template), cfg.model.tokenizer)
+    model = SpatialMosaicVLM(cfg.model, tok).train()
+    data = QADataset(items[:4], tok, cfg.model.chat_template, qa_set.image_root, with_answers=True)
+    cache = FrameCache.build(params.artifacts / "frames", data.frame_paths(), model.image_sizes)
+    meta = torch.device("meta")
+    batch = Collate(cache, model.image_sizes)(list(data)).to(meta)
+    model.to(meta)
+    loss = model(batch, logits="answers").loss
+    loss.backward()
+    assert loss.device == meta and all(p.grad is not None for p in model.parameters() if p.requires_grad)
