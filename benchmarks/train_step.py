@@ -445,6 +445,74 @@ def paper_probe(trials: list[tuple[bool, int]], frames: int, device: torch.devic
     return out
 
 
+H100_BF16_PEAK = 989e12  # dense bf16 FLOP/s of an H100 SXM by its datasheet (the reference's MFU basis)
+PROJECTED_MFU = (0.3, 0.4, 0.5)  # model FLOP utilisation assumed for projections (low, central, high)
+
+
+@contextlib.contextmanager
+def _open_clip_stays_put() -> Any:
+    """open_clip moves the towers it builds to a device of its own (the CPU by default); on the meta device,
+    where nothing can be copied, the tower stays where it was built."""
+    import open_clip.factory as factory
+
+    moved = factory._set_model_device_and_precision
+    factory._set_model_device_and_precision = lambda *a, **k: None
+    try:
+        yield
+    finally:
+        factory._set_model_device_and_precision = moved
+
+
+def paper_flops(frames: int, checkpointing: bool = True, cfg_of: Any = paper_config,
+                text: tuple[int, int, int] = PAPER_TEXT, vocab: int = QWEN2_VOCAB, batch: int = 1) -> dict[str, Any]:
+    """FLOPs of one training step of the paper model per QA, counted by torch's FlopCounterMode on the meta device
+    (shapes only: no memory, no GPU; the same code as the GPU step), split into the frozen encoders' forward
+    passes and the rest (fusion, projector, LoRA LM: forward, backward and, with checkpointing, the recompute);
+    with the device time this takes at the assumed utilisations (PROJECTED_MFU of an H100's bf16 peak)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from mosaic_model.data import Batch
+    from mosaic_model.modeling import SpatialMosaicVLM
+    from mosaic_model.train import parameter_counts
+
+    meta = torch.device("meta")
+    cfg = cfg_of(batch, checkpointing)
+    with _open_clip_stays_put():
+        model = build_in(torch.float32, meta, lambda: SpatialMosaicVLM(cfg.model, VocabOnly(vocab))).train()
+    if checkpointing:
+        model.enable_gradient_checkpointing()
+
+    def ids(k: int) -> list[torch.Tensor]:
+        return [torch.zeros(k, dtype=torch.long, device=meta) for _ in range(batch)]
+
+    pixels = {s: torch.zeros(batch * frames, 3, s, s, dtype=torch.uint8, device=meta) for s in model.image_sizes}
+    data = Batch([f"qa-{i}" for i in range(batch)], ids(text[0]), ids(text[1]), ids(text[2]), pixels,
+                 [frames] * batch)
+
+    def count(fn: Any) -> float:
+        with FlopCounterMode(display=False) as counter:
+            fn()
+        return counter.get_total_flops() / batch
+
+    total = count(lambda: model(data, logits="answers").loss.backward())
+    with torch.no_grad():
+        vision = count(lambda: model.vision(pixels[model.vision.image_size]))
+        geometry = count(lambda: model.geometry.encode(pixels[model.geometry.image_size], data.frame_counts))
+    counts = parameter_counts(model)
+    frozen = counts["total"] - counts["trainable"]
+    static = frozen * 2 + counts["trainable"] * 16  # bf16 frozen weights; fp32 weights, gradients, 2 Adam moments
+    return {"frames": frames, "gradient_checkpointing": checkpointing,
+            "sequence_tokens": frames * _tokens_per_frame(model) + sum(text),
+            "tflop_per_sample": _tflop(total), "vision_forward_tflop": _tflop(vision),
+            "geometry_forward_tflop": _tflop(geometry), "trained_parts_tflop": _tflop(total - vision - geometry),
+            "parameters": counts, "static_memory_gib": round(static / GIB, 1),
+            "projected_samples_per_s": {f"mfu_{m}": round(m * H100_BF16_PEAK / total, 2) for m in PROJECTED_MFU}}
+
+
+def _tflop(flops: float) -> float:
+    return float(f"{flops / 1e12:.4g}")
+
+
 def _tokens_per_frame(model: Any) -> int:
     side = model.vision.image_size // _patch(model)
     return (side // model.cfg.frame_pool_stride) ** 2
@@ -484,14 +552,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.out:
             args.out.write_text(json.dumps(result, indent=1))
 
-    data_root = Path(tempfile.mkdtemp(prefix="train_step_"))
-    base = load_run_config(args.config)
-    data = anchor_data(data_root / "qa", base, small=args.smoke)
-    vocab = base.model.tokenizer.vocab_size
-    from mosaic_model.modeling import SpatialMosaicVLM  # the sizes the model reads: one small build
+    if args.batches:
+        data_root = Path(tempfile.mkdtemp(prefix="train_step_"))
+        base = load_run_config(args.config)
+        data = anchor_data(data_root / "qa", base, small=args.smoke)
+        vocab = base.model.tokenizer.vocab_size
+        from mosaic_model.modeling import SpatialMosaicVLM  # the sizes the model reads: one small build
 
-    sizes = SpatialMosaicVLM(base.model, VocabOnly(vocab)).image_sizes
-    cache = FrameCache.build(data_root / "cache", data.frame_paths(), sizes)
+        sizes = SpatialMosaicVLM(base.model, VocabOnly(vocab)).image_sizes
+        cache = FrameCache.build(data_root / "cache", data.frame_paths(), sizes)
     for batch in args.batches:
         row: dict[str, Any] = {"project": {}}
         result["batches"][str(batch)] = row
@@ -525,6 +594,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                                args.seconds, data_root)
             save()
         row["summary"] = summarise(row)
+        save()
+    if args.paper_flops:  # no GPU needed: counted on the meta device
+        result["paper_flops"] = [paper_flops(f) for f in (4, args.paper_frames)]
         save()
     if args.paper and device.type == "cuda":
         trials = [(c == "gc", int(b)) for c, b in (t.split(":") for t in args.paper_trials.split(","))]
@@ -596,6 +668,8 @@ def main() -> None:
     parser.add_argument("--baseline-at", default="32", help="Batch sizes the --baseline-src step runs at.")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--paper", action="store_true")
+    parser.add_argument("--paper-flops", action="store_true",
+                        help="Count the paper step's FLOPs per QA at 4 and --paper-frames frames (CPU, meta device).")
     parser.add_argument("--paper-frames", type=int, default=8)
     parser.add_argument("--paper-steps", type=int, default=2, help="Timed steps of each paper trial (after 1).")
     parser.add_argument("--paper-trials", default="nogc:2,nogc:4,gc:8,gc:16,gc:32",
@@ -611,7 +685,7 @@ def main() -> None:
     if args.worker_baseline:
         _worker_baseline(args)
         return
-    args.batches = [int(b) for b in args.batches.split(",")]
+    args.batches = [int(b) for b in args.batches.split(",") if b]
     args.variants = [v for v in args.variants.split(",") if v]
     args.final_only_at = [int(b) for b in args.final_only_at.split(",") if b]
     args.anchor_eager_at = [int(b) for b in args.anchor_eager_at.split(",") if b]

@@ -145,3 +145,16 @@ def test_training_forward_and_backward_read_nothing_back_from_the_device(qa_set,
     loss = model(batch, logits="answers").loss
     loss.backward()
     assert loss.device == meta and all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_paper_flops_counts_a_training_step_on_the_meta_device():
+    bench = _bench()
+
+    def toy_paper(batch: int, checkpointing: bool):
+        return load_run_config("tiny", {"model": {"lora": {"enabled": True}},
+                                        "train": {"batch_size": batch, "global_batch_size": batch}})
+
+    plain, recompute = (bench.paper_flops(3, gc, cfg_of=toy_paper, text=(2, 8, 2), vocab=320) for gc in (False, True))
+    assert 0 < plain["geometry_forward_tflop"] <= plain["tflop_per_sample"]
+    assert recompute["trained_parts_tflop"] > plain["trained_parts_tflop"]  # the LM's forward runs twice
+    assert plain["vision_forward_tflop"] == recompute["vision_forward_tflop"]
