@@ -90,7 +90,7 @@ def test_benchmark_runs_every_cpu_setting_with_one_loss_curve(tmp_path):
     names = ["plain", "fused_adamw", "log_every", "frames_on_device", "geometry_cache"]
     args = argparse.Namespace(
         config="tiny", smoke=True, batches=[4], variants=names, final_only_at=[], final_only=[], warmup=1, steps=2,
-        seconds=0.0, anchor=None, anchor_eager_at=[], baseline_at=[], baseline_src=None, profile=True, paper=False, budget_s=600.0, commit="test",
+        seconds=0.0, anchor=None, anchor_eager_at=[], baseline_at=[], baseline_src=None, profile=True, paper=False, paper_flops=False, budget_s=600.0, commit="test",
         out=tmp_path / "train_step.json")
     result = bench.run(args)
     saved = json.loads(args.out.read_text())
