@@ -85,18 +85,22 @@ def test_geometry_cache_returns_the_encoders_tokens_and_computes_each_frame_set_
         assert cached.item() == pytest.approx(model(batch).loss.item(), rel=1e-5)
 
 
-def test_benchmark_runs_every_cpu_setting_with_one_loss_curve(tmp_path):
+def test_benchmark_runs_the_cumulative_settings_with_one_loss_curve(tmp_path):
     bench = _bench()
     names = ["plain", "fused_adamw", "log_every", "frames_on_device", "geometry_cache"]
     args = argparse.Namespace(
-        config="tiny", smoke=True, batches=[4], variants=names, final_only_at=[], final_only=[], warmup=1, steps=2,
+        config="tiny", smoke=True, batches=[4], variants=names, final_only_at=[4], final_only=["geometry_cache"],
+        warmup=1, steps=2,
         seconds=0.0, anchor=None, anchor_eager_at=[], baseline_at=[], baseline_src=None, profile=True, paper=False, paper_flops=False, budget_s=600.0, commit="test",
         out=tmp_path / "train_step.json")
     result = bench.run(args)
     saved = json.loads(args.out.read_text())
     assert saved["configurations"] == result["configurations"]
     row = result["batches"]["4"]
-    assert list(row["project"]) == names and all("samples_per_s" in v for v in row["project"].values())
+    # at a --final-only-at batch: the first setting and the last, which has every setting before it on too
+    assert list(row["project"]) == ["plain", "geometry_cache"]
+    assert all("samples_per_s" in v for v in row["project"].values())
+    assert all(row["project"]["geometry_cache"]["settings"][k] for k in ("fused_adamw", "frames_on_device"))
     assert row["project"]["geometry_cache"]["geometry_cache_sets"] == 8  # the smoke data's frame sets
     assert row["summary"]["loss_steps_compared"] == 3 and row["summary"]["loss_max_spread"] < 1e-3
     assert (tmp_path / "profile_b4_plain.txt").is_file() and (tmp_path / "profile_b4_geometry_cache.txt").is_file()
