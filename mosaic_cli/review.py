@@ -13,6 +13,8 @@ import click
 
 from mosaic_pipeline.params import REPO_ROOT, default_params
 
+MLFLOW_WORKERS = 1  # one person's UI on loopback (MLflow's default, 4, quadruples start-up on a small machine)
+
 
 def _store_uri(store: str | None) -> str:
     """A tracking URI: ``store`` as given (a URI, or a path to an MLflow SQLite file), else the project's."""
@@ -41,7 +43,7 @@ def mlflow_ui(store: str | None) -> None:
     url = urlsplit(default_params().model.mlflow_ui_url)
     mlflow = shutil.which("mlflow", path=os.path.dirname(sys.executable)) or "mlflow"
     cmd = [mlflow, "ui", "--backend-store-uri", uri, "--host", url.hostname or "127.0.0.1",
-           "--port", str(url.port or 5000)]
+           "--port", str(url.port or 5000), "--workers", str(MLFLOW_WORKERS)]
     if artifacts := artifact_location(uri):
         cmd += ["--default-artifact-root", artifacts]
     click.echo(f"MLflow UI on {url.scheme}://{url.netloc} over {uri}", err=True)

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from .. import paths
 from ..params import Params
@@ -46,6 +46,16 @@ def url_of(params: Params, path: Path) -> str:
         if path.is_relative_to(folder.resolve()):
             return f"{base_url(params)}/{prefix}/{quote(path.relative_to(folder.resolve()).as_posix())}"
     raise ValueError(f"{path} is not under a served folder ({', '.join(map(str, mounts(params).values()))})")
+
+
+def file_of(params: Params, url: str) -> Path:
+    """The served file behind a URL of the review site (the inverse of ``url_of``)."""
+    parts = urlsplit(url)
+    prefix, _, rest = parts.path.lstrip("/").partition("/")
+    folders = mounts(params)
+    if f"{parts.scheme}://{parts.netloc}" != base_url(params) or prefix not in folders:
+        raise ValueError(f"{url} is not a URL of the review site {base_url(params)}")
+    return folders[prefix] / unquote(rest)
 
 
 def review_url(params: Params, scene_id: str) -> str:
