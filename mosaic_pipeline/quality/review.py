@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from matplotlib.figure import Figure
 
 from .. import paths
 from ..atomic import atomic_dir
@@ -135,10 +136,10 @@ def balance_tables(qa: pd.DataFrame, params: Params, tasks: QATasks, report: Qua
     return tables
 
 
-def _save_figures(qa: pd.DataFrame, params: Params, folder: Path) -> list[tuple[str, str]]:
+def _save_figures(figures: Mapping[str, Figure], folder: Path) -> list[tuple[str, str]]:
     """The review plots as PNG files; (file name, title) each."""
     saved = []
-    for key, fig in review_figures(qa, params.views.max_overlap).items():
+    for key, fig in figures.items():
         name = f"{key}.png"
         fig.savefig(folder / name, format="png", dpi=FIGURE_DPI, bbox_inches="tight", metadata={"Software": None})
         saved.append((name, key.removeprefix("plot_").replace("_", " ")))
@@ -163,12 +164,15 @@ def _page(context: Mapping[str, Any]) -> str:
 
 
 def write_review(params: Params, scene_id: str, qa: pd.DataFrame, visibility: pd.DataFrame, tasks: QATasks,
-                 report: QualityReport, sources: Mapping[str, Path]) -> Path:
+                 report: QualityReport, sources: Mapping[str, Path],
+                 figures: Mapping[str, Figure] | None = None) -> Path:
     """Write the shard's review page (atomically, as a folder); returns its index.html.
 
     ``report``: the check's validation of the shard (its Data Docs linked when built); ``sources``: the
-    checked tables' files (shown on the page).
+    checked tables' files (shown on the page); ``figures``: the review plots when the caller has them
+    (``review_figures`` of the shard), else they are drawn here.
     """
+    figures = figures if figures is not None else review_figures(qa, params.views.max_overlap)
     sources_of = {scope: str(p) for scope, p in sources.items()}
     source = str(qa["data_source"].iloc[0]) if len(qa) else "synthetic"
     scene = SceneFrames.load(visibility, paths.frames_dir(params, source, scene_id))
@@ -180,7 +184,7 @@ def write_review(params: Params, scene_id: str, qa: pd.DataFrame, visibility: pd
             "n_qa": len(qa), "n_types": qa["question_type"].nunique(), "report": report,
             "outcomes": sorted(report.outcomes, key=lambda o: o.success), "docs_url": docs_url,
             "sources": sources_of, "balance": balance_tables(qa, params, tasks, report), "audit": audit,
-            "figures": _save_figures(qa, params, folder),
+            "figures": _save_figures(figures, folder),
             "questions": _render_questions(qa, scene, params, folder), "n_sample": params.review.questions,
         }
         (folder / "index.html").write_text(_page(context), encoding="utf-8")

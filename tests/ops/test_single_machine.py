@@ -105,7 +105,8 @@ def _follow_review_link(ui: DagsterUI, browser: Browser, params: Params) -> None
     assert row[2:6] == _letter_shares(params, "object_count") and row[-1] == "PASS", row
     assert browser.evaluate("document.querySelectorAll('.question img').length") == params.review.questions
     browser.screenshot(SHOTS / "7_review_page.png")
-    browser.evaluate("document.getElementById('questions').scrollIntoView()")
+    browser.evaluate("[...document.querySelectorAll('.question')].find(q => q.querySelector('.text')"
+                     ".innerText.startsWith('In Frame')).scrollIntoView()")  # one with a query frame
     browser.screenshot(SHOTS / "8_review_questions.png")
     browser.click("document.getElementById('data-docs')", "the review page's Data Docs link")
     browser.wait_js("document.body.innerText.includes('Showing 1 to')", "the Data Docs results table")

@@ -24,7 +24,7 @@ from quality_shards import TASKS, all_answers_a, good_shard
 from mosaic_pipeline import paths
 from mosaic_pipeline.frames import camera_table
 from mosaic_pipeline.params import load_params
-from mosaic_pipeline.plots.quality import _BORDER, _CAPTION, ROLE_COLOURS, question_image
+from mosaic_pipeline.plots.quality import ROLE_COLOURS, question_image
 from mosaic_pipeline.quality.review import balance_tables, write_review
 from mosaic_pipeline.quality.review_audit import audit_view
 from mosaic_pipeline.quality.review_questions import (
@@ -172,12 +172,13 @@ def test_hidden_target_gets_its_projected_box(tmp_path):
 def test_box_is_drawn_where_it_is(tmp_path):
     Image.new("RGB", (160, 120), (128, 128, 128)).save(tmp_path / "f0.jpg")
     frame = FrameView(0, "f0", tmp_path / "f0.jpg", True, (Box("lamp", TARGET, (40.0, 30.0, 120.0, 90.0)),))
-    image = question_image(QuestionView("q", "t", "?", (), "", (frame,), (), ()), frame_height=240)
-    scale = 240 / 120
-    left = (_BORDER + round(40 * scale), _CAPTION + _BORDER + round(60 * scale))  # middle of the left edge
-    inside = (_BORDER + round(80 * scale), _CAPTION + _BORDER + round(60 * scale))
-    assert np.abs(np.subtract(image.getpixel(left), ROLE_COLOURS[TARGET])).max() < 40
-    assert image.getpixel(inside) == (128, 128, 128)
+    image = np.asarray(question_image(QuestionView("q", "t", "?", (), "", (frame,), (), ()), frame_height=240))
+    red = np.abs(image.astype(int) - ROLE_COLOURS[TARGET]).max(axis=2) < 40
+    ys, xs = np.nonzero(red)
+    # the frame is scaled x2 (120 -> 240 px high): the outline spans 80 x 60 frame pixels, 2 px wide
+    assert abs((xs.max() - xs.min()) - 160) <= 2 and abs((ys.max() - ys.min()) - 120) <= 2
+    cy, cx = (ys.max() + ys.min()) // 2, (xs.max() + xs.min()) // 2
+    assert tuple(image[cy, cx + 20]) == (128, 128, 128)  # inside the box, right of its label: the frame untouched
 
 
 def test_page_loads_only_its_own_files_and_links_data_docs_over_http(built, site_params):

@@ -52,14 +52,14 @@ def _figures(tables: Mapping[str, pd.DataFrame], params: Params) -> Mapping[str,
 
 
 def _review(params: Params, partition: str, tables: Mapping[str, pd.DataFrame], report: QualityReport,
-            sources: Mapping[str, Path]) -> dict[str, dg.MetadataValue]:
+            sources: Mapping[str, Path], figures: Mapping[str, Figure]) -> dict[str, dg.MetadataValue]:
     """Write the shard's review page; its links (the page's URL has the partition in it)."""
     from mosaic_pipeline.quality.review import write_review
     from mosaic_pipeline.quality.serve import review_url
     from mosaic_pipeline.quality.suites import qa_tasks
 
     page = write_review(params, partition, tables["qa_shard"], tables["visibility"], qa_tasks(params), report,
-                        sources)
+                        sources, figures)
     return {"review_page": dg.MetadataValue.url(review_url(params, partition)),
             "review_page_file": dg.MetadataValue.path(str(page))}
 
@@ -120,8 +120,9 @@ def gx_check(asset: dg.AssetKey, scope: str, name: str, table: TablePath,
         docs = paths.quality_docs(params, name, partition)
         report = _validate(tables, params, docs)
         context.log.info(report.text())
-        links = _review(params, partition, tables, report, sources) if review and partition is not None else {}
-        return check_result(report, _figures(tables, params), sources, params, links)
+        figures = _figures(tables, params)
+        links = _review(params, partition, tables, report, sources, figures) if review and partition is not None else {}
+        return check_result(report, figures, sources, params, links)
 
     return _check
 
