@@ -14,6 +14,8 @@ import click
 from mosaic_pipeline.params import REPO_ROOT, default_params
 
 MLFLOW_WORKERS = 1  # one person's UI on loopback (MLflow's default, 4, quadruples start-up on a small machine)
+# MLflow's GenAI job runner (a huey consumer beside the server): unused by this project's runs
+NO_JOB_RUNNER = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 def _store_uri(store: str | None) -> str:
@@ -47,6 +49,8 @@ def mlflow_ui(store: str | None) -> None:
     if artifacts := artifact_location(uri):
         cmd += ["--default-artifact-root", artifacts]
     click.echo(f"MLflow UI on {url.scheme}://{url.netloc} over {uri}", err=True)
+    for key, value in NO_JOB_RUNNER.items():
+        os.environ.setdefault(key, value)
     os.chdir(REPO_ROOT)
     os.execv(cmd[0], cmd)  # mlflow takes this process over: Ctrl-C stops it
 

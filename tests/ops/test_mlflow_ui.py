@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 import urllib.request
 from urllib.parse import quote
 
 import pytest
 from small_params import write_small_params
-from stack import ARTIFACTS, Browser
+from stack import ARTIFACTS, Browser, record_wall_time
 
 from mosaic_assets.services import BIN, HOST, free_port, project_env, running, start, wait_for
 from mosaic_model.tracking import TrackingConfig, mlflow_run
@@ -43,7 +44,9 @@ def test_mlflow_ui_serves_the_tracking_store(tmp_path):
                    project_env(MOSAIC_PARAMS=params))
     commit = git_tags()["mlflow.source.git.commit"]
     with running(server, signal.SIGINT):
+        t0 = time.monotonic()
         found = wait_for(lambda: _runs_of_commit(url, experiment_id, commit), 180, "mlflow ui", server.proc, server.log)
+        record_wall_time("mlflow_ui_until_runs_found", time.monotonic() - t0)
         assert [r["info"]["run_name"] for r in found] == [RUN_NAME]
         with Browser(tmp_path) as browser:
             browser.open(f"{url}/#/experiments/{experiment_id}/runs?searchFilter={quote(_commit_filter(commit))}",
