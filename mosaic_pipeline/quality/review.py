@@ -35,11 +35,14 @@ from .review_audit import AuditView, audit_view
 from .review_questions import SceneFrames, question_view, sample_questions
 from .serve import url_of
 from .suites import QATasks, suite_parameters, suite_path
-from .tables import letter_counts, letters_per_task, qa_frames
+from .tables import QA_COLUMNS, letter_counts, letters_per_task, qa_frames, require_columns
 
 TEMPLATE = "review.html.j2"  # beside this module
 BETWEEN = "expect_column_values_to_be_between"
 FIGURE_DPI = 100
+# besides what the checks validate (QA_COLUMNS): what the rendered questions need of the native record
+QUESTION_COLUMNS = ("qa_id", "question_type", "data_source", "query_frame_id")
+VISIBILITY_COLUMNS = ("frame_id", "instance_id", "bbox_2d", "image_width", "min_cam", "max_cam")
 # balance suite -> title, and the validation frame's columns shown before the checked ones
 BALANCE = {
     "qa_letter_balance": ("Correct-letter balance per task", ("task_key", "n")),
@@ -172,6 +175,8 @@ def write_review(params: Params, scene_id: str, qa: pd.DataFrame, visibility: pd
     checked tables' files (shown on the page); ``figures``: the review plots when the caller has them
     (``review_figures`` of the shard), else they are drawn here.
     """
+    require_columns(qa, (*QA_COLUMNS, *QUESTION_COLUMNS), f"QA shard {scene_id}")
+    require_columns(visibility, VISIBILITY_COLUMNS, f"visibility ({scene_id})")
     figures = figures if figures is not None else review_figures(qa, params.views.max_overlap)
     sources_of = {scope: str(p) for scope, p in sources.items()}
     source = str(qa["data_source"].iloc[0]) if len(qa) else "synthetic"

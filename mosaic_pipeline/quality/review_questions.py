@@ -23,6 +23,7 @@ TARGET, SOURCE, COUNTED = "target", "source", "counted"  # roles of the boxed ob
 NEAR = 0.05  # metres: box corners closer to the camera plane are not projected (docs/visibility.md near plane)
 POINT = re.compile(r"\((-?\d+(?:\.\d+)?),\s*(-?\d+(?:\.\d+)?)\)")  # "(217,122)", "Yes; (172, 77)"
 _ROLE_KEYS = ((TARGET, "target_instance_id"), (SOURCE, "source_instance_id"))
+NO_FRAMES = "frames not found: the frames asset of this scene is not materialized"
 FACTS = ("task_type", "subtask", "split", "occ_level", "overlap_level", "vis_level", "gt_scenario")
 
 
@@ -155,7 +156,7 @@ def question_view(q: pd.Series, scene: SceneFrames) -> QuestionView:
     """What a review page shows of one QA row of the scene."""
     md = json.loads(q["metadata"]) if isinstance(q["metadata"], str) and q["metadata"] else {}
     query = _query_position(q["query_frame_id"])
-    notes = [] if scene.cameras is not None else ["frames not found: the frames asset of this scene is not materialized"]
+    notes = [] if scene.cameras is not None else [NO_FRAMES]
     frames = tuple(_frame_view(q, md, k, f, query, scene, notes) for k, f in enumerate(q["source_frame_ids"]))
     index = q["correct_option_index"]
     options = tuple((LETTERS[i], str(o), not pd.isna(index) and i == int(index)) for i, o in enumerate(q["options"]))

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from mosaic_pipeline import paths
 from mosaic_pipeline.params import Params
 from mosaic_pipeline.quality.report import QualityReport
+from mosaic_pipeline.quality.serve import review_url, url_of
 from mosaic_pipeline.quality.suites import SCOPES
 
 from ..metadata import figure_md
@@ -51,15 +52,23 @@ def _figures(tables: Mapping[str, pd.DataFrame], params: Params) -> Mapping[str,
     return review_figures(qa[0], params.views.max_overlap) if qa else {}
 
 
-def _review(params: Params, partition: str, tables: Mapping[str, pd.DataFrame], report: QualityReport,
-            sources: Mapping[str, Path], figures: Mapping[str, Figure]) -> dict[str, dg.MetadataValue]:
-    """Write the shard's review page; its links (the page's URL has the partition in it)."""
+def _review(context: dg.AssetCheckExecutionContext, params: Params, partition: str,
+            tables: Mapping[str, pd.DataFrame], report: QualityReport, sources: Mapping[str, Path],
+            figures: Mapping[str, Figure]) -> dict[str, dg.MetadataValue]:
+    """Write the shard's review page; its links (the page's URL has the partition in it).
+
+    The page reports on the shard, it never decides the check: an error writing it is logged and shown
+    in the check's metadata, and the check's verdict stays GX's.
+    """
     from mosaic_pipeline.quality.review import write_review
-    from mosaic_pipeline.quality.serve import review_url
     from mosaic_pipeline.quality.suites import qa_tasks
 
-    page = write_review(params, partition, tables["qa_shard"], tables["visibility"], qa_tasks(params), report,
-                        sources, figures)
+    try:
+        page = write_review(params, partition, tables["qa_shard"], tables["visibility"], qa_tasks(params), report,
+                            sources, figures)
+    except Exception as exc:  # noqa: BLE001 - reported below, the validation result still stands
+        context.log.exception(f"{partition}: review page not written")
+        return {"review_page_error": dg.MetadataValue.text(f"{type(exc).__name__}: {exc}")}
     return {"review_page": dg.MetadataValue.url(review_url(params, partition)),
             "review_page_file": dg.MetadataValue.path(str(page))}
 
@@ -68,8 +77,6 @@ def check_result(report: QualityReport, figures: Mapping[str, Figure], sources: 
                  params: Params, links: Mapping[str, dg.MetadataValue] | None = None) -> dg.AssetCheckResult:
     """An AssetCheckResult (severity ERROR, so a blocking check stops downstream assets) from a report;
     ``links`` go first in the metadata (the review page)."""
-    from mosaic_pipeline.quality.serve import url_of
-
     failed = report.failed
     rows = [dg.TableRecord({"status": "PASS" if o.success else "FAIL", "suite": o.suite, "expectation": o.expectation,
                             "column": o.target, "parameters": o.parameters, "observed": o.observed})
@@ -121,7 +128,8 @@ def gx_check(asset: dg.AssetKey, scope: str, name: str, table: TablePath,
         report = _validate(tables, params, docs)
         context.log.info(report.text())
         figures = _figures(tables, params)
-        links = _review(params, partition, tables, report, sources, figures) if review and partition is not None else {}
+        write = review and partition is not None
+        links = _review(context, params, partition, tables, report, sources, figures) if write else {}
         return check_result(report, figures, sources, params, links)
 
     return _check
