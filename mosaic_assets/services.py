@@ -172,10 +172,15 @@ def redis_server(log_dir: Path) -> Iterator[str]:
 # --- the project's own commands --------------------------------------------------------------------
 
 @contextmanager
-def dagster_ui(env: dict[str, str], log_dir: Path) -> Iterator["DagsterUI"]:
-    """`mosaic ui` (dagster dev: webserver + daemon) on a free port; stopped with SIGINT as dagster dev wants."""
+def dagster_ui(env: dict[str, str], log_dir: Path, review_site: bool = False) -> Iterator["DagsterUI"]:
+    """`mosaic ui` (dagster dev: webserver + daemon) on a free port; stopped with SIGINT as dagster dev wants.
+
+    ``review_site``: serve the review pages and Data Docs beside it, on the params file's review.port (off
+    unless asked: runs that do not look at them never contend for that port).
+    """
     port = free_port()
-    server = start("dagster-dev", [str(BIN / "mosaic"), "ui", "--port", str(port)], log_dir, env)
+    cmd = [str(BIN / "mosaic"), "ui", "--port", str(port)] + ([] if review_site else ["--no-review-server"])
+    server = start("dagster-dev", cmd, log_dir, env)
     with running(server, signal.SIGINT):
         ui = DagsterUI(f"http://{HOST}:{port}")
         wait_for(ui.repository, 240, "dagster dev: code location", server.proc, server.log, every=2)

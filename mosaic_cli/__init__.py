@@ -30,12 +30,14 @@ def main() -> None:
 
 def _register() -> None:
     # One line per stage module; each module exposes the click command(s) it adds.
-    from . import model, pipeline, qa, repro, scenes, validate, visibility
+    from . import model, pipeline, qa, repro, review, scenes, validate, visibility
 
     main.add_command(scenes.scenes)
     main.add_command(pipeline.run)
     main.add_command(pipeline.ui)
     main.add_command(pipeline.worker)
+    main.add_command(review.mlflow_ui)
+    main.add_command(review.review_server)
     main.add_command(validate.validate)
     main.add_command(visibility.visibility)
     main.add_command(visibility.views)

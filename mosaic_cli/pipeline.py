@@ -1,7 +1,10 @@
-"""``mosaic run`` (materialize the pipeline on the default scene set) and ``mosaic ui`` (the Dagster UI)."""
+"""``mosaic run`` (materialize the pipeline on the default scene set) and ``mosaic ui`` (the Dagster UI with the
+review site beside it)."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import time
 
@@ -54,16 +57,44 @@ def run(scene_ids: tuple[str, ...], workers: int, no_downstream: bool, assets: t
 
 @click.command("ui")
 @click.option("--port", type=int, default=3000, show_default=True)
-def ui(port: int) -> None:
-    """Serve the Dagster UI (webserver + daemon) on 127.0.0.1 over the project's own instance."""
+@click.option("--review-server/--no-review-server", default=True, show_default=True,
+              help="Serve the review pages and Data Docs on params.yaml review.host:review.port beside the UI.")
+def ui(port: int, review_server: bool) -> None:
+    """Serve the Dagster UI (webserver + daemon) on 127.0.0.1 over the project's own instance, and beside it
+    the QA review pages and Great Expectations Data Docs that the UI links (docs/review.md)."""
     from mosaic_assets.runner import prepare_dagster_home
+    from mosaic_pipeline.quality.serve import PortTaken, serve
 
     prepare_dagster_home()
     cmd = [sys.executable, "-m", "dagster", "dev", "-h", UI_HOST, "-p", str(port), "-m", "mosaic_assets.definitions"]
     click.echo(f"Dagster UI on http://{UI_HOST}:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", err=True)
-    # exec: `dagster dev` takes this process over, so Ctrl-C / SIGINT reach it (and it stops its children).
+    if not review_server:
+        _exec(cmd)
+    try:
+        with serve(default_params()) as base:
+            click.echo(f"review pages on {base}/review/, Data Docs on {base}/data_docs/", err=True)
+            code = _run_beside(cmd)
+    except PortTaken as exc:
+        raise click.ClickException(f"{exc}; another `mosaic ui`? (or --no-review-server)") from None
+    sys.exit(code)
+
+
+def _exec(cmd: list[str]) -> None:
+    """`dagster dev` takes this process over, so Ctrl-C / SIGINT reach it (and it stops its children)."""
     os.chdir(REPO_ROOT)
-    os.execv(sys.executable, cmd)
+    os.execv(cmd[0], cmd)
+
+
+def _run_beside(cmd: list[str]) -> int:
+    """Run `dagster dev` as a child while this process serves the review site; its exit status.
+
+    Ctrl-C reaches the child with the rest of the terminal's process group (this process ignores it and
+    waits for the child's shutdown); a SIGTERM to this process is passed on.
+    """
+    child = subprocess.Popen(cmd, cwd=REPO_ROOT)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda sig, _: child.send_signal(sig))
+    return child.wait()
 
 
 @click.command("worker")

@@ -134,6 +134,15 @@ class QualityParams(_Section):
     free_answer_tasks: tuple[str, ...]  # task types or task keys whose QA have no options
 
 
+class ReviewParams(_Section):
+    dir: str  # under paths.artifacts: one review page per QA shard, <dir>/<scene_id>/index.html
+    host: str  # `mosaic ui` serves the review pages and Data Docs on http://host:port
+    port: int
+    questions: int  # questions rendered with their frames per shard (a deterministic sample)
+    frame_height: int  # pixels: height of each frame in a rendered question
+    jpeg_quality: int  # of the rendered questions (fixed: byte-identical pages)
+
+
 class ModelParams(_Section):
     config: str  # size config under configs/model/ (tiny, small, paper) used by the pipeline
     runs: str  # under paths.artifacts: one folder per training run (checkpoints) and evaluation
@@ -238,6 +247,7 @@ class Params(BaseModel):
     views: ViewsParams
     qa: QAParams
     quality: QualityParams
+    review: ReviewParams
     model: ModelParams
     eval: EvalParams
     repro: ReproParams

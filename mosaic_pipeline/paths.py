@@ -78,9 +78,32 @@ def qa_exports(params: Params) -> Path:
     return qa_dataset_dir(params) / "exports"
 
 
+def quality_docs_root(params: Params) -> Path:
+    """Every check's GX context and Data Docs (served under /data_docs/ by `mosaic ui`, docs/review.md)."""
+    return params.artifacts / params.quality.gx_dir
+
+
 def quality_docs(params: Params, check: str, partition: str | None) -> Path:
     """The GX context and Data Docs of one check (of one partition)."""
-    return params.artifacts / params.quality.gx_dir / check / (partition or "all")
+    return quality_docs_root(params) / check / (partition or "all")
+
+
+def review_root(params: Params) -> Path:
+    """Every QA shard's review page (served under /review/ by `mosaic ui`, docs/review.md)."""
+    return params.artifacts / params.review.dir
+
+
+def review_dir(params: Params, scene_id: str) -> Path:
+    """One shard's review page: ``index.html`` with its figures and rendered questions beside it."""
+    return review_root(params) / scene_id
+
+
+def bias_audit_questions(params: Params) -> Path:
+    """The bias audit's per-question table (scene_id, question_type, text-only correctness), when it ran.
+
+    The review pages read it if it is there (mosaic_pipeline.quality.review_audit).
+    """
+    return params.artifacts / "qa" / "audit" / "questions.parquet"
 
 
 def model_runs(params: Params) -> Path:

@@ -1,5 +1,5 @@
 """Review plots of a QA table (matplotlib figures, no pyplot state): what a reviewer looks at beside
-the expectation results."""
+the expectation results; and a review page's rendered questions (PIL images of their frames)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -7,7 +7,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from PIL import Image, ImageDraw, ImageFont
 
+from ..quality.review_questions import COUNTED, SOURCE, TARGET, FrameView, QuestionView
 from ..quality.tables import letter_counts, letters_per_task, metadata, task_keys
 
 _BINS = np.linspace(0.0, 1.0, 21)
@@ -110,3 +112,71 @@ def review_figures(qa: pd.DataFrame, max_overlap: float) -> dict[str, Figure]:
         "plot_labels": label_histogram(qa),
         "plot_qa_per_task_split": qa_counts(qa),
     }
+
+
+# --- a review page's rendered question (PIL): its frames side by side, the objects boxed --------------------
+
+ROLE_COLOURS = {TARGET: (230, 25, 75), SOURCE: (0, 110, 220), COUNTED: (230, 25, 75)}
+QUERY_COLOUR = (255, 190, 0)
+POINT_COLOUR = (20, 160, 60)
+_MISSING_FRAME = (200, 200, 200)
+_GAP, _CAPTION, _BORDER, _DASH = 6, 20, 4, 6  # pixels
+
+
+def _dashed_rectangle(draw: ImageDraw.ImageDraw, xyxy: tuple[float, ...], colour: tuple[int, ...]) -> None:
+    x0, y0, x1, y1 = xyxy
+    for (a, b), (c, d) in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))):
+        n = max(1, int(np.hypot(c - a, d - b) // _DASH))
+        for i in range(0, n, 2):
+            t0, t1 = i / n, min(i + 1, n) / n
+            draw.line([(a + (c - a) * t0, b + (d - b) * t0), (a + (c - a) * t1, b + (d - b) * t1)], colour, 2)
+
+
+def _tag(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, colour: tuple[int, ...],
+           font: ImageFont.ImageFont) -> None:
+    left, top, right, bottom = draw.textbbox(xy, text, font=font)
+    draw.rectangle((left - 1, top - 1, right + 1, bottom + 1), fill=colour)
+    draw.text(xy, text, fill=(255, 255, 255), font=font)
+
+
+def _frame_tile(frame: FrameView, height: int, font: ImageFont.ImageFont) -> Image.Image:
+    """One frame scaled to ``height``, boxes and points drawn, a caption above; the query frame framed."""
+    if frame.image is not None:
+        with Image.open(frame.image) as im:
+            image = im.convert("RGB")
+    else:
+        image = Image.new("RGB", (height * 4 // 3, height), _MISSING_FRAME)
+    scale = height / image.height
+    image = image.resize((round(image.width * scale), height), Image.Resampling.BILINEAR)
+    draw = ImageDraw.Draw(image)
+    for box in frame.boxes:
+        xyxy = tuple(c * scale for c in box.xyxy)
+        colour = ROLE_COLOURS[box.role]
+        if box.hidden:
+            _dashed_rectangle(draw, xyxy, colour)
+        else:
+            draw.rectangle(xyxy, outline=colour, width=2)
+        _tag(draw, (xyxy[0] + 2, xyxy[1] + 2), box.label + (" (hidden)" if box.hidden else ""), colour, font)
+    for point in frame.points:
+        x, y = point.xy[0] * scale, point.xy[1] * scale
+        draw.ellipse((x - 4, y - 4, x + 4, y + 4), outline=POINT_COLOUR, width=2)
+        _tag(draw, (x + 5, y - 16), point.label, POINT_COLOUR, font)
+    tile = Image.new("RGB", (image.width + 2 * _BORDER, height + _CAPTION + 2 * _BORDER), (255, 255, 255))
+    if frame.is_query:
+        ImageDraw.Draw(tile).rectangle((0, _CAPTION, tile.width - 1, tile.height - 1), fill=QUERY_COLOUR)
+    tile.paste(image, (_BORDER, _CAPTION + _BORDER))
+    caption = f"Frame {frame.position}  {frame.frame_id}" + ("  (query)" if frame.is_query else "")
+    ImageDraw.Draw(tile).text((_BORDER, 2), caption, fill=(0, 0, 0), font=font)
+    return tile
+
+
+def question_image(view: QuestionView, frame_height: int) -> Image.Image:
+    """The frames of a question side by side (Frame 0 first), each ``frame_height`` pixels high."""
+    font = ImageFont.load_default(size=13)
+    tiles = [_frame_tile(f, frame_height, font) for f in view.frames]
+    out = Image.new("RGB", (sum(t.width for t in tiles) + _GAP * (len(tiles) - 1), tiles[0].height), (255, 255, 255))
+    x = 0
+    for tile in tiles:
+        out.paste(tile, (x, 0))
+        x += tile.width + _GAP
+    return out

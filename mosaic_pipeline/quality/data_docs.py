@@ -6,6 +6,9 @@ the pages show their headings and nothing else: the tables of validation results
 those scripts. The project ships the files (``data_docs_static/``, pinned npm versions and their licenses,
 listed in ``VENDOR.json`` and refreshed by ``scripts/vendor_data_docs.py``); ``localize_site`` copies them
 into a built site and points every page at the copies.
+
+Serving the sites over http (`mosaic ui`, ``serve.py``) fixes the link from the UI, not what the pages
+load: the copies stay for machines without a network (the CI runner, the GPU hosts; docs/review.md).
 """
 from __future__ import annotations
 

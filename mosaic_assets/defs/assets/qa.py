@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from mosaic_pipeline import paths
 from mosaic_pipeline.catalog import load_catalog
+from mosaic_pipeline.quality.serve import review_url
 
 from ..metadata import counts_table
 from ..partitions import scene_partitions
@@ -62,6 +63,8 @@ def qa_shards(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.Mat
     elapsed = time.perf_counter() - t0
     context.log.info(f"{entry.scene_id} ({entry.split}): {table.num_rows} QA in {elapsed:.1f} s")
     return dg.MaterializeResult(metadata={
+        # written by the qa_shards_quality check that runs right after, served by `mosaic ui` (docs/review.md)
+        "review_page": dg.MetadataValue.url(review_url(params, entry.scene_id)),
         "path": dg.MetadataValue.path(str(out)),
         "samples_json": dg.MetadataValue.path(str(samples)),
         "split": entry.split,

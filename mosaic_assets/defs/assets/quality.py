@@ -4,7 +4,9 @@ Each check reads the Parquet table of the checked asset (of the check's partitio
 :mod:`mosaic_pipeline.paths` puts it, validates it with the suites of its scope
 (:mod:`mosaic_pipeline.quality`), writes a GX context with Data Docs under
 ``<artifacts>/<quality.gx_dir>/<check>/<partition or all>/`` and returns the per-expectation results,
-the failed ones with their observed values, a link to the Data Docs and, for QA tables, the review plots.
+the failed ones with their observed values, an http link to the Data Docs (served by `mosaic ui`) and,
+for QA tables, the review plots. The per-scene check also writes the shard's review page
+(:mod:`mosaic_pipeline.quality.review`, docs/review.md) and links it.
 Within a run, a failed check stops the assets downstream of the checked one; across runs, the
 pipeline runner starts the ``datasets`` job only when every per-scene run (checks included) succeeded.
 
@@ -21,6 +23,7 @@ from matplotlib.figure import Figure
 from mosaic_pipeline import paths
 from mosaic_pipeline.params import Params
 from mosaic_pipeline.quality.report import QualityReport
+from mosaic_pipeline.quality.serve import review_url, url_of
 from mosaic_pipeline.quality.suites import SCOPES
 
 from ..metadata import figure_md
@@ -49,14 +52,37 @@ def _figures(tables: Mapping[str, pd.DataFrame], params: Params) -> Mapping[str,
     return review_figures(qa[0], params.views.max_overlap) if qa else {}
 
 
-def check_result(report: QualityReport, figures: Mapping[str, Figure],
-                 sources: Mapping[str, Path]) -> dg.AssetCheckResult:
-    """An AssetCheckResult (severity ERROR, so a blocking check stops downstream assets) from a report."""
+def _review(context: dg.AssetCheckExecutionContext, params: Params, partition: str,
+            tables: Mapping[str, pd.DataFrame], report: QualityReport, sources: Mapping[str, Path],
+            figures: Mapping[str, Figure]) -> dict[str, dg.MetadataValue]:
+    """Write the shard's review page; its links (the page's URL has the partition in it).
+
+    The page reports on the shard, it never decides the check: an error writing it is logged and shown
+    in the check's metadata, and the check's verdict stays GX's.
+    """
+    from mosaic_pipeline.quality.review import write_review
+    from mosaic_pipeline.quality.suites import qa_tasks
+
+    try:
+        page = write_review(params, partition, tables["qa_shard"], tables["visibility"], qa_tasks(params), report,
+                            sources, figures)
+    except Exception as exc:  # noqa: BLE001 - reported below, the validation result still stands
+        context.log.exception(f"{partition}: review page not written")
+        return {"review_page_error": dg.MetadataValue.text(f"{type(exc).__name__}: {exc}")}
+    return {"review_page": dg.MetadataValue.url(review_url(params, partition)),
+            "review_page_file": dg.MetadataValue.path(str(page))}
+
+
+def check_result(report: QualityReport, figures: Mapping[str, Figure], sources: Mapping[str, Path],
+                 params: Params, links: Mapping[str, dg.MetadataValue] | None = None) -> dg.AssetCheckResult:
+    """An AssetCheckResult (severity ERROR, so a blocking check stops downstream assets) from a report;
+    ``links`` go first in the metadata (the review page)."""
     failed = report.failed
     rows = [dg.TableRecord({"status": "PASS" if o.success else "FAIL", "suite": o.suite, "expectation": o.expectation,
                             "column": o.target, "parameters": o.parameters, "observed": o.observed})
             for o in sorted(report.outcomes, key=lambda o: o.success)]
     metadata = {
+        **(links or {}),
         "n_expectations": len(report.outcomes), "n_failed": len(failed),
         "failed_expectations": dg.MetadataValue.md("\n".join(f"- {o.line()}" for o in failed) or "none"),
         "expectations": dg.MetadataValue.table(rows, schema=_OUTCOME_SCHEMA),
@@ -66,7 +92,7 @@ def check_result(report: QualityReport, figures: Mapping[str, Figure],
     }
     if report.docs_index is not None:
         metadata["data_docs"] = dg.MetadataValue.path(str(report.docs_index))
-        metadata["data_docs_url"] = dg.MetadataValue.url(report.docs_index.as_uri())
+        metadata["data_docs_url"] = dg.MetadataValue.url(url_of(params, report.docs_index))
     summary = "; ".join(o.line() for o in failed) or f"all {len(report.outcomes)} expectations passed"
     return dg.AssetCheckResult(passed=report.success, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata,
                                description=summary[:2000])
@@ -74,10 +100,12 @@ def check_result(report: QualityReport, figures: Mapping[str, Figure],
 
 def gx_check(asset: dg.AssetKey, scope: str, name: str, table: TablePath,
              partitions_def: dg.PartitionsDefinition | None = None,
-             upstream: Mapping[str, tuple[dg.AssetKey, TablePath]] | None = None) -> dg.AssetChecksDefinition:
+             upstream: Mapping[str, tuple[dg.AssetKey, TablePath]] | None = None,
+             review: bool = False) -> dg.AssetChecksDefinition:
     """A blocking check of ``asset``'s table ``table(params, partition)`` (per partition with ``partitions_def``)
     with the suites of ``scope``; ``upstream`` adds other assets' tables (same partition) validated with the
-    suites of their scope (key), in the same report and Data Docs.
+    suites of their scope (key), in the same report and Data Docs. ``review``: also write the partition's
+    review page (a QA shard with its visibility table upstream).
 
     Assets are named by key, so this module never imports the checked assets' modules.
     """
@@ -99,7 +127,10 @@ def gx_check(asset: dg.AssetKey, scope: str, name: str, table: TablePath,
         docs = paths.quality_docs(params, name, partition)
         report = _validate(tables, params, docs)
         context.log.info(report.text())
-        return check_result(report, _figures(tables, params), sources)
+        figures = _figures(tables, params)
+        write = review and partition is not None
+        links = _review(context, params, partition, tables, report, sources, figures) if write else {}
+        return check_result(report, figures, sources, params, links)
 
     return _check
 
@@ -107,6 +138,7 @@ def gx_check(asset: dg.AssetKey, scope: str, name: str, table: TablePath,
 # one check per scene (one GX start-up): the QA shard with the visibility and view-sample tables it came from
 qa_shards_quality = gx_check(dg.AssetKey("qa_shards"), "qa_shard", "qa_shards_quality", paths.qa_shard, scene_partitions,
                              upstream={"visibility": (dg.AssetKey("visibility"), paths.visibility),
-                                       "view_samples": (dg.AssetKey("view_samples"), paths.view_samples)})
+                                       "view_samples": (dg.AssetKey("view_samples"), paths.view_samples)},
+                             review=True)
 qa_dataset_quality = gx_check(dg.AssetKey("qa_dataset"), "qa_dataset", "qa_dataset_quality",
                               lambda params, _: paths.qa_dataset(params))
