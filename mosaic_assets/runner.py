@@ -14,7 +14,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from mosaic_pipeline.params import REPO_ROOT
+from mosaic_pipeline.params import REPO_ROOT, params_path
+from mosaic_pipeline.provenance import dagster_run_tags
 
 DAGSTER_HOME_DIR = ".dagster_home"
 DOWNSTREAM_JOBS = ("datasets", "model")  # after the per-scene partitions, in this order
@@ -89,12 +90,13 @@ def run_pipeline(scene_ids: list[str], workers: int, tags: dict[str, str] | None
     """Catalog, then every scene partition, then (while everything succeeded) the all-scene jobs.
 
     ``on_scene`` is called as each scene partition finishes (the CLI's progress bar). With ``assets``,
-    each job runs only those of its assets, and a job with none of them does not run.
+    each job runs only those of its assets, and a job with none of them does not run. Every run is
+    tagged with the commit and the params and dvc.lock hashes of now (``tags`` added to them).
     """
     from .definitions import jobs
 
     prepare_dagster_home()
-    tags = tags or {}
+    tags = {**dagster_run_tags(params_path()), **(tags or {})}
     outcomes: list[RunOutcome] = []
     catalog = job_assets("catalog", assets)
     if catalog != []:

@@ -1,4 +1,5 @@
-"""``mosaic reproduce COMMIT``, ``mosaic runs --commit SHA`` and ``mosaic plot`` (the DVC pipeline's plots)."""
+"""``mosaic reproduce COMMIT``, ``mosaic runs --commit SHA | --check-results DIR``, ``mosaic dvc-remote``,
+``mosaic dvc-lock-check`` and ``mosaic plot`` (the DVC pipeline's plots)."""
 from __future__ import annotations
 
 import json
@@ -56,11 +57,20 @@ def reproduce(commit: str, workdir: Path | None, start: str, keep: bool) -> None
 
 
 @click.command()
-@click.option("--commit", required=True, help="A commit hash (full or abbreviated).")
+@click.option("--commit", default=None, help="A commit hash (full or abbreviated).")
+@click.option("--check-results", "results", type=click.Path(path_type=Path, file_okay=False, exists=True), default=None,
+              help="Instead: check a result folder (summary.json names one commit, every run in it carries that "
+                   "commit from a clean tree on the summary's data); exit 1 on any problem.")
 @click.option("--tracking-uri", default=None, help="MLflow store; default: params.yaml model.tracking_uri.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per run (tags and metrics included).")
-def runs(commit: str, tracking_uri: str | None, as_json: bool) -> None:
-    """The MLflow runs (training, evaluation) made from a commit, oldest first."""
+def runs(commit: str | None, results: Path | None, tracking_uri: str | None, as_json: bool) -> None:
+    """The MLflow runs (training, evaluation, geometry pretraining) made from a commit, oldest first; or,
+    with --check-results, the provenance check of a result folder."""
+    if (commit is None) == (results is None):
+        raise click.UsageError("give --commit SHA or --check-results DIR")
+    if results is not None:
+        _check_results(results)
+        return
     from mosaic_model.tracking import tracking_uri as resolve_uri
     from mosaic_pipeline.params import default_params
     from mosaic_pipeline.repro.runs import find_runs
@@ -78,6 +88,55 @@ def runs(commit: str, tracking_uri: str | None, as_json: bool) -> None:
     if not found:
         click.echo(f"no MLflow run from commit {commit}", err=True)
         sys.exit(1)
+
+
+def _check_results(folder: Path) -> None:
+    from mosaic_pipeline.repro.results import ResultsError, check_results
+
+    try:
+        problems = check_results(folder)
+    except ResultsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for problem in problems:
+        click.echo(problem)
+    click.echo(f"{folder}: {len(problems)} provenance problem(s)" if problems else
+               f"{folder}: one commit, every listed run carries it")
+    sys.exit(1 if problems else 0)
+
+
+@click.command("dvc-remote")
+@click.option("--push", is_flag=True, help="Then `dvc push` the outputs of dvc.lock to it.")
+def dvc_remote(push: bool) -> None:
+    """Make params.yaml repro.remote the default DVC remote (.dvc/config) and create it when it is a folder."""
+    from mosaic_pipeline.params import REPO_ROOT, default_params
+    from mosaic_pipeline.repro.remote import REMOTE_NAME, configure_remote
+    from mosaic_pipeline.repro.tools import ReproError, dvc
+
+    try:
+        remote = configure_remote(default_params())
+        click.echo(f"DVC remote '{REMOTE_NAME}' (default): {remote.url}")
+        if push:
+            dvc(REPO_ROOT, "push")
+    except ReproError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.command("dvc-lock-check")
+def dvc_lock_check() -> None:
+    """Exit 1 when dvc.lock is stale against dvc.yaml, params.yaml or the code the stages depend on
+    (only what git tracks counts: the data need not be here)."""
+    from mosaic_pipeline.repro.lock_status import lock_staleness
+    from mosaic_pipeline.repro.tools import ReproError
+
+    try:
+        stale = lock_staleness()
+    except ReproError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for entry in stale:
+        click.echo(str(entry))
+    click.echo(f"dvc.lock is stale ({len(stale)} changes): run `dvc repro` and commit dvc.lock" if stale else
+               "dvc.lock is current")
+    sys.exit(1 if stale else 0)
 
 
 @click.group()
@@ -113,4 +172,4 @@ def _print_saved(figure: Figure, out: Path) -> None:
     click.echo(str(save_png(figure, out)))
 
 
-COMMANDS = (reproduce, runs, plot)
+COMMANDS = (reproduce, runs, dvc_remote, dvc_lock_check, plot)

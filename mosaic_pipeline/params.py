@@ -173,6 +173,7 @@ class ReproParams(_Section):
     reports: str  # committed outputs of the DVC pipeline: bench/scores.json (metrics), plots/ (relative to the repo)
     train_run: str  # under paths.artifacts: the training run folder of the DVC train stage
     score_tolerance: float  # score points (0-100): largest accepted |reproduced - recorded| of a score or CI bound
+    remote: str  # the default DVC remote: a folder (relative to the repo unless absolute) or a DVC remote URL
 
 
 class GeometryPretrainParams(_Section):

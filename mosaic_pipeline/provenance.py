@@ -1,8 +1,15 @@
 """Provenance: the git commit of the checkout and the hashes that name a data version.
 
-Every MLflow run, Dagster materialization and result file names its commit and data through these
-(docs/reproducing.md, "Traceability"). No MLflow, no Dagster: the orchestration layer, the model
-and the repro tools share them.
+Every MLflow run, Dagster run, Dagster materialization and result file names its commit and data
+through these (docs/reproducing.md, "Traceability"). No MLflow, no Dagster: the orchestration layer,
+the model and the repro tools share them. The same facts under the names of each system:
+
+    fact                      MLflow run tag              Dagster run tag            metadata / result key
+    commit of the checkout    mlflow.source.git.commit    mosaic/git_commit          git_commit
+    uncommitted changes       mosaic.git.dirty            mosaic/git_dirty           git_dirty
+    params file               -                           mosaic/params_sha256       -
+    dvc.lock (data version)   -                           mosaic/dvc_lock_sha256     dvc_lock_sha256
+    QA data read              mosaic.data.sha256          -                          qa_sha256
 """
 from __future__ import annotations
 
@@ -15,6 +22,23 @@ import yaml
 from .params import REPO_ROOT
 
 _HASH_CHUNK = 1 << 20
+LOCK_FILE = "dvc.lock"
+NO_LOCK = "none"  # the dvc.lock hash of a checkout without one
+
+# MLflow run tags (mlflow.source.git.commit is MLflow's own name, which its UI shows)
+COMMIT_TAG = "mlflow.source.git.commit"
+DIRTY_TAG = "mosaic.git.dirty"
+DATA_SHA256_TAG = "mosaic.data.sha256"
+DATA_PATH_TAG = "mosaic.data.path"
+DATA_DVC_MD5_TAG = "mosaic.data.dvc_md5"
+
+# Dagster run tags (namespace/key, as Dagster's own dagster/... tags)
+DAGSTER_COMMIT_TAG = "mosaic/git_commit"
+DAGSTER_DIRTY_TAG = "mosaic/git_dirty"
+PARAMS_FILE_TAG = "mosaic/params_file"  # only on a run whose run config names another parameter file
+PARAMS_SHA256_TAG = "mosaic/params_sha256"
+DVC_LOCK_SHA256_TAG = "mosaic/dvc_lock_sha256"
+DAGSTER_PROVENANCE_TAGS = (DAGSTER_COMMIT_TAG, DAGSTER_DIRTY_TAG, PARAMS_SHA256_TAG, DVC_LOCK_SHA256_TAG)
 
 
 def _git(*args: str) -> str | None:
@@ -26,10 +50,11 @@ def _git(*args: str) -> str | None:
 
 
 def git_tags() -> dict[str, str]:
+    """The commit of this checkout and whether tracked files differ from it ("unknown" outside git)."""
     commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no")
-    return {"mlflow.source.git.commit": commit or "unknown",
-            "mosaic.git.dirty": "unknown" if status is None else str(bool(status)).lower()}
+    return {COMMIT_TAG: commit or "unknown",
+            DIRTY_TAG: "unknown" if status is None else str(bool(status)).lower()}
 
 
 def file_sha256(path: Path) -> str:
@@ -40,6 +65,19 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def dvc_lock_sha256(root: Path = REPO_ROOT) -> str:
+    """sha256 of the checkout's dvc.lock (the data version of everything the pipeline made), or "none"."""
+    lock = root / LOCK_FILE
+    return file_sha256(lock) if lock.is_file() else NO_LOCK
+
+
+def dagster_run_tags(params_file: Path, root: Path = REPO_ROOT) -> dict[str, str]:
+    """The tags every Dagster run carries: commit, dirty flag, the params file's and dvc.lock's sha256."""
+    git = git_tags()
+    return {DAGSTER_COMMIT_TAG: git[COMMIT_TAG], DAGSTER_DIRTY_TAG: git[DIRTY_TAG],
+            PARAMS_SHA256_TAG: file_sha256(params_file), DVC_LOCK_SHA256_TAG: dvc_lock_sha256(root)}
+
+
 def dvc_md5(path: Path) -> str | None:
     """The md5 DVC records for ``path``: from ``<path>.dvc`` or an output in the repository's dvc.lock."""
     path = Path(path).resolve()
@@ -47,7 +85,7 @@ def dvc_md5(path: Path) -> str | None:
     if sidecar.is_file():
         outs = yaml.safe_load(sidecar.read_text()).get("outs", [])
         return outs[0].get("md5") if outs else None
-    lock = REPO_ROOT / "dvc.lock"
+    lock = REPO_ROOT / LOCK_FILE
     if not lock.is_file():
         return None
     for stage in (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).values():
@@ -58,8 +96,8 @@ def dvc_md5(path: Path) -> str | None:
 
 
 def data_version_tags(qa_path: Path) -> dict[str, str]:
-    tags = {"mosaic.data.path": str(qa_path), "mosaic.data.sha256": file_sha256(qa_path)}
+    tags = {DATA_PATH_TAG: str(qa_path), DATA_SHA256_TAG: file_sha256(qa_path)}
     md5 = dvc_md5(qa_path)
     if md5:
-        tags["mosaic.data.dvc_md5"] = md5
+        tags[DATA_DVC_MD5_TAG] = md5
     return tags

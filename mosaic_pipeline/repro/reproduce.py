@@ -13,10 +13,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -27,19 +24,15 @@ from typing import Any
 
 import yaml
 
-from ..params import REPO_ROOT
+from ..params import REPO_ROOT, Params, load_params
+from .remote import configure_remote, default_remote, is_url
 from .scores import ScoreDiff, compare_scores
+from .tools import ReproError, dvc, run
 from .versions import LOCK_FILE, OutputChange, changed_outputs, read_lock
 
-DVC_ENV = "MOSAIC_DVC"  # the dvc executable; default: .venv-dvc/bin/dvc of this checkout, else dvc on PATH
-CHECKOUT_LOCAL_ENV = ("DAGSTER_HOME", "MOSAIC_PARAMS", "MOSAIC_ARTIFACTS")  # would point stages at another checkout
 SCORES = "bench/scores.json"  # under repro.reports: the metrics file of the evaluate stage
 
 Echo = Callable[[str], None]
-
-
-class ReproError(RuntimeError):
-    """A step of the reproduction failed (its command and output are in the message)."""
 
 
 @dataclass(frozen=True)
@@ -56,45 +49,6 @@ class Reproduction:
         return all(d.ok for d in self.score_diffs)
 
 
-def _find_dvc() -> str | None:
-    local = REPO_ROOT / ".venv-dvc" / "bin" / "dvc"
-    return os.environ.get(DVC_ENV) or (str(local) if local.is_file() else shutil.which("dvc"))
-
-
-def dvc_executable() -> str:
-    found = _find_dvc()
-    if not found:
-        raise ReproError(f"no dvc: run scripts/setup_env.sh (it creates .venv-dvc/) or set {DVC_ENV}")
-    return found
-
-
-def tool_env() -> dict[str, str]:
-    """The environment of git, DVC and the stages: this Python environment first on PATH (stages run
-    ``python -m mosaic_cli``), without variables that point at another checkout."""
-    env = {k: v for k, v in os.environ.items() if k not in CHECKOUT_LOCAL_ENV}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env["DVC_NO_ANALYTICS"] = "1"
-    dvc = _find_dvc()
-    if dvc:  # a `mosaic reproduce` run from another checkout (a worktree, a copy) uses this same DVC
-        env[DVC_ENV] = dvc
-    return env
-
-
-def run(cmd: list[str], cwd: Path, capture: bool = False) -> str:
-    """Run a command, its output captured or streamed to stderr (stdout keeps the report); ReproError on
-    a non-zero exit."""
-    streams = {"capture_output": True} if capture else {"stdout": sys.stderr}
-    proc = subprocess.run(cmd, cwd=cwd, env=tool_env(), text=True, **streams)
-    if proc.returncode:
-        detail = f":\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}" if capture else ""
-        raise ReproError(f"`{' '.join(cmd)}` failed in {cwd} (exit {proc.returncode}){detail}")
-    return proc.stdout if capture else ""
-
-
-def dvc(cwd: Path, *args: str, capture: bool = False) -> str:
-    return run([dvc_executable(), *args], cwd, capture)
-
-
 def resolve_commit(repo: Path, commit: str) -> str:
     return run(["git", "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"], repo, capture=True).strip()
 
@@ -107,20 +61,12 @@ def show(repo: Path, sha: str, path: str) -> str:
         raise ReproError(f"commit {sha[:12]} has no {path}: it has no recorded result to reproduce") from exc
 
 
-def default_remote(repo: Path) -> tuple[str, str]:
-    """(name, resolved URL) of the checkout's default DVC remote."""
-    name = dvc(repo, "remote", "default", capture=True).strip()
-    for line in dvc(repo, "remote", "list", capture=True).splitlines():
-        fields = line.split()
-        if fields and fields[0] == name:
-            return name, fields[1]
-    raise ReproError(f"{repo}: no default DVC remote (`dvc remote add -d NAME URL`)")
-
-
-def point_remote(repo: Path, workdir: Path) -> str:
-    """Give the worktree this checkout's default remote (in its git-ignored .dvc/config.local)."""
+def point_remote(repo: Path, workdir: Path, params: Params) -> str:
+    """Give the worktree this checkout's default remote (in its git-ignored .dvc/config.local), configured
+    from this checkout's params.yaml and created when it is a folder."""
+    configure_remote(params, repo)
     name, url = default_remote(repo)
-    if "://" not in url:
+    if not is_url(url):
         dvc(workdir, "remote", "modify", "--local", name, "url", str(Path(url).resolve()), capture=True)
     return url
 
@@ -142,7 +88,7 @@ def timed(timings: dict[str, float], step: str, echo: Echo) -> Iterator[None]:
 
 def _rebuild(repo: Path, workdir: Path, start: str, timings: dict[str, float], echo: Echo) -> list[str]:
     """Steps 2-5 in the worktree ``workdir``; returns the stages found stale after the pull."""
-    remote = point_remote(repo, workdir)
+    remote = point_remote(repo, workdir, load_params(repo / "params.yaml"))
     with timed(timings, f"dvc pull from {remote}", echo):
         dvc(workdir, "pull", "--allow-missing")
     stale = stale_stages(workdir)

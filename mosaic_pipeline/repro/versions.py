@@ -9,16 +9,10 @@ from typing import Any
 import yaml
 
 from ..params import REPO_ROOT
-from ..provenance import file_sha256, git_tags
+from ..provenance import COMMIT_TAG, DIRTY_TAG, LOCK_FILE, dvc_lock_sha256, git_tags
 
-LOCK_FILE = "dvc.lock"
-COMMIT_TAG = "mlflow.source.git.commit"
-
-
-def dvc_lock_sha256(root: Path = REPO_ROOT) -> str:
-    """sha256 of the checkout's dvc.lock (the data version of everything the pipeline made), or "none"."""
-    lock = root / LOCK_FILE
-    return file_sha256(lock) if lock.is_file() else "none"
+__all__ = ["COMMIT_TAG", "LOCK_FILE", "OutputChange", "changed_outputs", "dvc_lock_sha256", "lock_outputs",
+           "provenance", "read_lock"]
 
 
 def lock_outputs(lock: Mapping[str, Any]) -> dict[str, str]:
@@ -48,5 +42,5 @@ def provenance(mlflow_run_id: str | None, root: Path = REPO_ROOT) -> dict[str, s
     """What a result was made from: the commit (and whether the tree had uncommitted changes), the
     hash of dvc.lock (the data version) and the MLflow run that logged it."""
     tags = git_tags()
-    return {"git_commit": tags[COMMIT_TAG], "git_dirty": tags["mosaic.git.dirty"],
+    return {"git_commit": tags[COMMIT_TAG], "git_dirty": tags[DIRTY_TAG],
             "dvc_lock_sha256": dvc_lock_sha256(root), "mlflow_run_id": str(mlflow_run_id)}

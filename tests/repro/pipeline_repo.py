@@ -14,12 +14,14 @@ import yaml
 from small_params import SMALL_OVERRIDES
 
 from mosaic_pipeline.params import REPO_ROOT
-from mosaic_pipeline.repro.reproduce import dvc_executable, tool_env
+from mosaic_pipeline.repro.tools import dvc_executable, tool_env
 
 PIPELINE_FILES = ("mosaic_pipeline", "mosaic_model", "mosaic_assets", "mosaic_cli", "configs", "expectations", "dvc.yaml", ".dvc/config",
                   ".dvc/.gitignore", ".dvcignore", ".gitignore", "params.yaml", "dagster.yaml", "pyproject.toml")
 TINY = {**SMALL_OVERRIDES, "synthetic": {"n_frames": 12, "image_width": 160, "image_height": 120},
-        "views": {"max_overlap": 0.6}, "qa": {"max_per_scene_task": 5}, "model": {"config": "ci"}}
+        "views": {"max_overlap": 0.6}, "qa": {"max_per_scene_task": 5}, "model": {"config": "ci"},
+        "geometry_pretrain": {"steps": 4, "batch_size": 2, "frames_per_sample": 2, "frame_window": 4,
+                              "eval_samples": 2, "log_every": 1}}
 CI_TRAIN = {"max_steps": 4, "save_every": 4, "eval_batch_size": 32}  # the tiny model, 4 steps
 SCENE_SEED = 1  # its two scenes between them have every task of the train and bench splits (coverage check)
 SCENE_LIST = "scene_lists/test.yaml"

@@ -37,6 +37,7 @@ def test_stage_outputs_are_the_paths_module_outputs():
         "visibility": {paths.visibility(params, ANY_SCENE).parent, paths.view_samples(params, ANY_SCENE).parent},
         "qa": {paths.qa_shard(params, ANY_SCENE).parent},
         "dataset": {paths.qa_dataset_dir(params)},
+        "geometry": {paths.geometry_encoder(params)},
         "train": {paths.dvc_train_run(params)},
         "evaluate": {paths.reports(params) / "bench" / "predictions.jsonl"},
     }
@@ -44,10 +45,22 @@ def test_stage_outputs_are_the_paths_module_outputs():
         name: {p.resolve() for p in ps} for name, ps in expected.items()}
 
 
+def _args(stage: dict) -> dict[str, str]:
+    command = " ".join(stage["cmd"]) if isinstance(stage["cmd"], list) else stage["cmd"]
+    return dict(re.findall(r"--([\w-]+) (\S+)", command))
+
+
 def test_training_and_evaluation_read_the_dataset_and_frames_the_assets_write():
     params, stages = load_params(), _resolved_stages()
     for name in ("train", "evaluate"):
-        command = " ".join(stages[name]["cmd"]) if isinstance(stages[name]["cmd"], list) else stages[name]["cmd"]
-        args = dict(re.findall(r"--([\w-]+) (\S+)", command))
+        args = _args(stages[name])
         assert (REPO_ROOT / args["qa"]).resolve() == paths.qa_dataset(params).resolve()
         assert (REPO_ROOT / args["images"]).resolve() == paths.frames_root(params).resolve()
+
+
+def test_training_fuses_the_geometry_encoder_the_asset_writes_as_the_checkpoint_asset_does():
+    params, stages = load_params(), _resolved_stages()
+    field, weights = _args(stages["train"])["set"].split("=", 1)
+    assert field == "model.geometry.weights"
+    assert (REPO_ROOT / weights).resolve() == paths.geometry_encoder(params).resolve()
+    assert weights in stages["train"]["deps"]
