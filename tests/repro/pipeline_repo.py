@@ -1,8 +1,8 @@
 """A temporary git repository holding this checkout's pipeline (code, dvc.yaml, .dvc/config) on tiny scenes.
 
-Its DVC remote is the committed one (``../../mosaic-dvc-remote`` from ``.dvc/``): a folder beside the
-repository, inside the test's temporary folder. DVC runs from ``.venv-dvc/`` (scripts/setup_env.sh) or
-``$MOSAIC_DVC``; the stages run this test's Python (``tool_env`` puts it first on PATH).
+Its DVC remote is the committed one (params.yaml ``repro.remote``, ``.dvc-remote/`` inside the repository,
+created by ``mosaic dvc-remote``). DVC runs from ``.venv-dvc/`` (scripts/setup_env.sh) or ``$MOSAIC_DVC``;
+the stages run this test's Python (``tool_env`` puts it first on PATH).
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def _tiny_params(repo: Path, n_scenes: int) -> None:
 
 
 def make_pipeline_repo(root: Path, n_scenes: int = 2) -> Path:
-    """root/repo: the pipeline on ``n_scenes`` tiny scenes, committed; its remote is root/mosaic-dvc-remote."""
+    """root/repo: the pipeline on ``n_scenes`` tiny scenes, committed; its remote is root/repo/.dvc-remote."""
     repo = root / "repo"
     repo.mkdir(parents=True)
     _copy_pipeline(repo)
