@@ -36,19 +36,22 @@ def remote_location(params: Params, root: Path = REPO_ROOT) -> Remote:
     return Remote(str(folder.resolve()), folder.resolve())
 
 
-def configured_remotes(root: Path) -> dict[str, str]:
-    """name -> URL of the remotes of ``root``'s DVC config (folders resolved, as ``dvc remote list`` prints)."""
-    listed = dvc(root, "remote", "list", capture=True)
-    return {fields[0]: fields[1] for fields in (line.split() for line in listed.splitlines()) if len(fields) >= 2}
+def config_value(root: Path, key: str, project: bool = False) -> str:
+    """A value of ``root``'s DVC config ("" when unset): all levels merged (.dvc/config.local wins), or
+    .dvc/config alone; a folder as an absolute path. (``dvc remote list`` wraps long lines: not parsed.)"""
+    try:
+        return dvc(root, "config", *(["--project"] if project else []), key, capture=True).strip()
+    except ReproError:
+        return ""
 
 
 def default_remote(root: Path) -> tuple[str, str]:
-    """(name, resolved URL) of ``root``'s default DVC remote."""
-    name = dvc(root, "remote", "default", capture=True).strip()
-    remotes = configured_remotes(root)
-    if name not in remotes:
+    """(name, URL or absolute folder) of ``root``'s default DVC remote."""
+    name = config_value(root, "core.remote")
+    url = config_value(root, f"remote.{name}.url") if name else ""
+    if not url:
         raise ReproError(f"{root}: no default DVC remote (run `mosaic dvc-remote`: params.yaml repro.remote)")
-    return name, remotes[name]
+    return name, url
 
 
 def configure_remote(params: Params, root: Path = REPO_ROOT) -> Remote:
@@ -56,15 +59,17 @@ def configure_remote(params: Params, root: Path = REPO_ROOT) -> Remote:
 
     A local folder relative to the repository is written relative to .dvc/ (as DVC writes relative
     paths), so the committed config holds for every clone. Other settings of an existing remote of the
-    same name (endpoint, region ...) stay.
+    same name (endpoint, region ...) stay; .dvc/config.local, a user's own override, is not touched.
     """
     remote = remote_location(params, root)
     location = params.repro.remote
     if remote.local is not None:
         remote.local.mkdir(parents=True, exist_ok=True)
         location = str(Path(location).expanduser())  # relative: DVC resolves it against cwd (root)
-    if remote.url != configured_remotes(root).get(REMOTE_NAME):
-        verb = ["modify", REMOTE_NAME, "url"] if REMOTE_NAME in configured_remotes(root) else ["add", REMOTE_NAME]
+    written = config_value(root, f"remote.{REMOTE_NAME}.url", project=True)
+    if written != remote.url:
+        verb = ["modify", REMOTE_NAME, "url"] if written else ["add", REMOTE_NAME]
         dvc(root, "remote", *verb, location, capture=True)
-    dvc(root, "remote", "default", REMOTE_NAME, capture=True)
+    if config_value(root, "core.remote", project=True) != REMOTE_NAME:
+        dvc(root, "remote", "default", REMOTE_NAME, capture=True)
     return remote
