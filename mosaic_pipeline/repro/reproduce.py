@@ -1,8 +1,9 @@
 """``mosaic reproduce COMMIT``: a commit's result rebuilt in a fresh git worktree and checked against its record.
 
 1. ``git worktree add --detach`` of the commit (a temporary folder unless one is given);
-2. the worktree's DVC remote pointed at this checkout's default remote (a folder remote is written
-   relative to ``.dvc/``, which would resolve beside the worktree);
+2. the worktree's DVC remote pointed at this checkout's default remote, configured from params.yaml
+   ``repro.remote`` and created first (``remote.configure_remote``; a folder remote is written relative
+   to ``.dvc/``, which would resolve inside the worktree);
 3. ``dvc pull --allow-missing``: the pinned data of the commit's dvc.lock, as far as the remote has it;
 4. ``dvc repro``: every stage whose outputs are missing (or stale) is rerun;
 5. ``dvc repro --force --downstream START`` (default ``train``): the result itself is recomputed, unless

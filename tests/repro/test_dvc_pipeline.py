@@ -105,6 +105,9 @@ def test_dagster_model_job_gives_the_scores_of_the_dvc_path_for_the_same_commit(
     proc = mosaic(repo, "run", *[a for name in MODEL_ASSETS for a in ("--asset", name)])
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert sha256(repo / ENCODER) == encoder
+    # the same training: trained weights depend on the fused encoder's features (frozen ones are not saved)
+    (dagster_weights,) = (repo / "artifacts/model/runs").glob("*/checkpoints/step_0000004/model.safetensors")
+    assert sha256(dagster_weights) == sha256(repo / "artifacts/model/dvc/checkpoints/step_0000004/model.safetensors")
     (dagster_scores,) = (repo / "artifacts/model/runs/eval").glob("bench-*/scores.json")
     assert json.loads(dagster_scores.read_text()) == json.loads((repo / SCORES).read_text())
     assert stale(repo) == set()  # the DVC outputs the Dagster run rewrote are byte-identical
