@@ -9,8 +9,9 @@ A clean clone has the code and the parameters but none of the data, so only what
    tracks (code, the scene list, expectations, the committed metrics and plots). Data deps and outputs,
    absent in a clean clone ("deleted", "not in cache"), are not counted.
 
-DVC runs as a command (.venv-dvc/, ``reproduce.dvc``). A directory's hash covers the untracked files in
-it too (not those .dvcignore lists): in a working copy, a stray file in a code folder counts as a change.
+DVC runs as a command (.venv-dvc/, ``tools.dvc``). A directory's hash covers the untracked files in it
+too (not those .dvcignore lists): in a working copy, a stray file in a code folder counts as a change.
+In a checkout that holds the data, DVC hashes it once (its state database keeps the hashes).
 """
 from __future__ import annotations
 
