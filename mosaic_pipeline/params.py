@@ -107,6 +107,7 @@ class ViewsParams(_Section):
     samples_per_scene: int
     attempts_per_sample: int
     seed: int
+    overlap_matrix_max_frames: int | None = None  # overlap matrix beside the samples: at most this many frames (None: all)
 
 
 class QAParams(_Section):

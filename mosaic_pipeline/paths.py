@@ -34,6 +34,18 @@ def visibility(params: Params, scene_id: str) -> Path:
     return params.artifacts / "visibility" / f"{scene_id}.parquet"
 
 
+def frame_voxels(params: Params, scene_id: str) -> Path:
+    """Every frame's visible-surface voxels, written by the visibility stage from its own cast (the view
+    sampler reads them instead of casting the frames again)."""
+    return voxels_beside(visibility(params, scene_id))
+
+
+def voxels_beside(visibility_file: Path) -> Path:
+    """The frames' voxel sets beside a visibility table: ``<stem>.voxels.parquet``."""
+    visibility_file = Path(visibility_file)
+    return visibility_file.with_name(f"{visibility_file.stem}.voxels.parquet")
+
+
 def view_samples(params: Params, scene_id: str) -> Path:
     return params.artifacts / "views" / f"{scene_id}.parquet"
 
@@ -43,7 +55,8 @@ def overlap(params: Params, scene_id: str) -> Path:
 
 
 def overlap_beside(views_file: Path) -> Path:
-    """The overlap matrix of all frames, beside a view-sample table: ``<stem>.overlap.parquet``."""
+    """The overlap matrix of the frames (all, or an even subsample above ``views.overlap_matrix_max_frames``),
+    beside a view-sample table: ``<stem>.overlap.parquet``."""
     views_file = Path(views_file)
     return views_file.with_name(f"{views_file.stem}.overlap.parquet")
 

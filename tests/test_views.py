@@ -18,6 +18,7 @@ from mosaic_pipeline.visibility.overlap import (
     FrameOverlap,
     compute_overlap,
     overlap_matrix,
+    overlap_sample,
     read_overlap,
     write_overlap,
 )
@@ -33,7 +34,7 @@ def views_params(**overrides):
 
 
 def overlap_of(scene, voxel=0.05):
-    return compute_overlap(scene, long_side=CAM.width, near=0.05, voxel_size=voxel)
+    return overlap_sample(compute_overlap(scene, long_side=CAM.width, near=0.05, voxel_size=voxel), None)
 
 
 # ---- overlap ----

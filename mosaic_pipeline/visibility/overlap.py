@@ -6,15 +6,22 @@ where float32 hits would flip between two layers) that contain the FIRST-HIT POI
 (``visibility.long_side``, near plane ``visibility.near_plane``; background surfaces included). This
 is the first-hit variant of docs/views.md, not the visible-vertex variant.
 
-overlap(i, j) = |V_i ∩ V_j| / |V_i ∪ V_j| for all pairs at once: a sparse frames x voxels incidence
-matrix A gives every intersection as A Aᵀ. The diagonal is 1 by definition (also for a frame that
-sees nothing); two frames whose union is empty have overlap 0.
+The visibility stage computes V_i from its own cast of the frame (``table.SceneVisibility``) and
+writes every frame's set (:class:`FrameVoxels`, ``paths.frame_voxels``); nothing casts a frame a
+second time for overlap (docs/labels_performance.md).
+
+overlap(i, j) = |V_i ∩ V_j| / |V_i ∪ V_j|. :class:`SparseOverlap` keeps the sparse frames x voxels
+incidence A and its transpose, and computes the overlaps of one frame with all others on demand as
+one sparse row product A_i Aᵀ, which touches only the frames that share a voxel with frame i: the
+view sampler asks for the few frames it draws, so no F x F matrix is ever formed. The diagonal is 1
+by definition (also for a frame that sees nothing); two frames whose union is empty have overlap 0.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -22,14 +29,27 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from ..atomic import atomic_file
-from ..scene.types import Frame, Scene
+from ..scene.types import Camera, Scene
 from .raycast import MeshCaster, check_frame
 
 SCHEMA = pa.schema([("frame_id", pa.string()), ("n_voxels", pa.int64()), ("overlap", pa.list_(pa.float64()))])
+VOXELS_SCHEMA = pa.schema([("frame_id", pa.string()), ("voxels", pa.list_(pa.int64()))])
+
+
+class Overlap(Protocol):
+    """What the view sampler needs: the frames, and the overlaps of one frame or of a few frames."""
+
+    frame_ids: list[str]
+
+    def row(self, i: int) -> np.ndarray: ...
+
+    def submatrix(self, idx: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
 class FrameOverlap:
+    """A dense overlap matrix of the frames ``frame_ids`` (all of a scene's, or an even subsample)."""
+
     frame_ids: list[str]  # scene frame order
     n_voxels: np.ndarray  # (F,) int64 |V_i|
     matrix: np.ndarray  # (F, F) float64 IoU, symmetric, unit diagonal
@@ -37,6 +57,12 @@ class FrameOverlap:
     def index(self, frame_ids: list[str]) -> np.ndarray:
         pos = {f: i for i, f in enumerate(self.frame_ids)}
         return np.array([pos[f] for f in frame_ids], dtype=np.int64)
+
+    def row(self, i: int) -> np.ndarray:
+        return self.matrix[i]
+
+    def submatrix(self, idx: np.ndarray) -> np.ndarray:
+        return self.matrix[np.ix_(idx, idx)]
 
 
 @dataclass(frozen=True)
@@ -57,56 +83,157 @@ class VoxelGrid:
 
     def ids(self, points: np.ndarray) -> np.ndarray:
         """Unique voxel ids of (N, 3) points (clipped into the grid: first hits lie on the mesh)."""
-        ijk = np.clip(np.floor((points - self.origin) / self.size).astype(np.int64), 0, self.dims - 1)
-        return np.unique((ijk[:, 0] * self.dims[1] + ijk[:, 1]) * self.dims[2] + ijk[:, 2])
+        return self._unique(self._linear([points[:, a] for a in range(3)]))
+
+    def _linear(self, axes: list[np.ndarray]) -> np.ndarray:
+        ijk = [np.clip(np.floor((x - o) / self.size).astype(np.int64), 0, n - 1)
+               for x, o, n in zip(axes, self.origin, self.dims)]
+        return (ijk[0] * self.dims[1] + ijk[1]) * self.dims[2] + ijk[2]
+
+    @staticmethod
+    def _unique(ids: np.ndarray) -> np.ndarray:
+        """Sorted unique ids; runs of equal neighbours (pixels of one voxel) are dropped before the sort."""
+        if len(ids) > 1:
+            ids = ids[np.append(True, ids[1:] != ids[:-1])]
+        return np.unique(ids)
+
+    def frame_ids(self, camera: Camera, world_to_cam: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        """V_i: voxel ids of the first-hit points of a depth image (H, W) at ``camera`` (NaN: no hit).
+
+        A pixel's point is its depth times the camera ray through the pixel centre, in float64, taken
+        to the world frame axis by axis.
+        """
+        flat = np.flatnonzero(np.isfinite(depth))
+        d = depth.ravel()[flat].astype(np.float64)
+        v, u = np.divmod(flat, camera.width)
+        x = ((np.arange(camera.width) + 0.5 - camera.cx) / camera.fx)[u] * d - world_to_cam[0, 3]
+        y = ((np.arange(camera.height) + 0.5 - camera.cy) / camera.fy)[v] * d - world_to_cam[1, 3]
+        z = d - world_to_cam[2, 3]
+        R = world_to_cam[:3, :3]
+        return self._unique(self._linear([x * R[0, a] + y * R[1, a] + z * R[2, a] for a in range(3)]))
 
 
-def frame_voxels(caster: MeshCaster, grid: VoxelGrid, frame: Frame, long_side: int, near: float) -> np.ndarray:
-    """V_i: voxel ids of the first-hit points of the frame's pixels."""
-    cam = frame.camera.scaled_to_long_side(long_side)
-    hits = caster.first_hits(cam, frame.world_to_cam, near)
-    v, u = np.nonzero(hits.hit)
-    depth = hits.depth[v, u]
-    p_cam = np.column_stack([(u + 0.5 - cam.cx) / cam.fx * depth, (v + 0.5 - cam.cy) / cam.fy * depth, depth])
-    R, t = frame.world_to_cam[:3, :3], frame.world_to_cam[:3, 3]
-    return grid.ids((p_cam - t) @ R)
+@dataclass(frozen=True)
+class FrameVoxels:
+    """Every frame's V_i, frame after frame: frame i's sorted voxel ids are ``voxels[indptr[i]:indptr[i + 1]]``."""
+
+    frame_ids: list[str]
+    indptr: np.ndarray  # (F + 1,) int64
+    voxels: np.ndarray  # (N,) int64
+
+    @classmethod
+    def of(cls, frame_ids: list[str], sets: list[np.ndarray]) -> "FrameVoxels":
+        sizes = np.array([len(s) for s in sets], dtype=np.int64)
+        return cls(list(frame_ids), np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+                   np.concatenate(sets).astype(np.int64) if sets else np.zeros(0, np.int64))
+
+    @property
+    def n_voxels(self) -> np.ndarray:
+        return np.diff(self.indptr)
+
+    def of_frame(self, i: int) -> np.ndarray:
+        return self.voxels[self.indptr[i]:self.indptr[i + 1]]
 
 
-def overlap_matrix(voxel_sets: list[np.ndarray]) -> np.ndarray:
-    """IoU of every pair of voxel-id sets (each unique), via one sparse product."""
-    F = len(voxel_sets)
-    sizes = np.array([len(s) for s in voxel_sets], dtype=np.int64)
-    all_ids = np.concatenate(voxel_sets) if F else np.zeros(0, np.int64)
-    _, col = np.unique(all_ids, return_inverse=True)
-    A = sp.csr_matrix((np.ones(len(col), np.int64), (np.repeat(np.arange(F), sizes), col)),
-                      shape=(F, int(col.max()) + 1 if len(col) else 0))
-    inter = (A @ A.T).toarray().astype(np.float64)
-    union = sizes[:, None] + sizes[None, :] - inter
+def write_frame_voxels(voxels: FrameVoxels, path: Path) -> None:
+    """One row per frame: its id and its sorted voxel ids (delta-encoded: neighbours differ little)."""
+    lists = pa.ListArray.from_arrays(pa.array(voxels.indptr.astype(np.int32)), pa.array(voxels.voxels))
+    table = pa.Table.from_arrays([pa.array(voxels.frame_ids, pa.string()), lists], schema=VOXELS_SCHEMA)
+    with atomic_file(path) as tmp:
+        pq.write_table(table, tmp, use_dictionary=["frame_id"],
+                       column_encoding={"voxels.list.element": "DELTA_BINARY_PACKED"})
+
+
+def read_frame_voxels(path: Path) -> FrameVoxels:
+    column = pq.read_table(path, schema=VOXELS_SCHEMA).column("voxels").combine_chunks()
+    frame_ids = pq.read_table(path, columns=["frame_id"]).column("frame_id").to_pylist()
+    return FrameVoxels(frame_ids, column.offsets.to_numpy().astype(np.int64),
+                       column.values.to_numpy(zero_copy_only=False).astype(np.int64))
+
+
+class SparseOverlap:
+    """overlap(i, j) on demand from the sparse frames x voxels incidence (see the module docstring)."""
+
+    def __init__(self, voxels: FrameVoxels):
+        self.frame_ids = voxels.frame_ids
+        self.n_voxels = voxels.n_voxels
+        F = len(self.frame_ids)
+        _, column = np.unique(voxels.voxels, return_inverse=True)
+        ones = np.ones(len(column), dtype=np.int32)
+        self.A = sp.csr_matrix((ones, column, voxels.indptr), shape=(F, int(column.max()) + 1 if len(column) else 0))
+        self.AT = self.A.T.tocsr()  # voxel -> the frames that see it
+
+    def intersections(self, i: int) -> np.ndarray:
+        """(F,) |V_i ∩ V_j| for every j: the frames of each voxel of frame i, counted."""
+        columns = self.A.indices[self.A.indptr[i]:self.A.indptr[i + 1]]
+        return np.bincount(self.AT[columns].indices, minlength=len(self.frame_ids))
+
+    def row(self, i: int) -> np.ndarray:
+        return _iou(self.intersections(i), self.n_voxels[i] + self.n_voxels, i)
+
+    def submatrix(self, idx: np.ndarray) -> np.ndarray:
+        """The dense overlap matrix of the frames ``idx`` (one sparse product of their rows)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        sub = self.A[idx]
+        inter = (sub @ sub.T).toarray().astype(np.int64)
+        sizes = self.n_voxels[idx]
+        iou = _iou(inter, sizes[:, None] + sizes[None, :], None)
+        np.fill_diagonal(iou, 1.0)
+        return iou
+
+
+def _iou(inter: np.ndarray, size_sum: np.ndarray, diagonal: int | None) -> np.ndarray:
+    """inter / (size_sum - inter) in float64, 0 where the union is empty; 1 at ``diagonal`` (a row's own frame)."""
+    union = size_sum - inter
     with np.errstate(divide="ignore", invalid="ignore"):
         iou = np.where(union > 0, inter / union, 0.0)
-    np.fill_diagonal(iou, 1.0)
+    if diagonal is not None:
+        iou[diagonal] = 1.0
     return iou
 
 
-def compute_overlap(scene: Scene, long_side: int, near: float, voxel_size: float,
-                    progress: Callable[[int, int], None] | None = None) -> FrameOverlap:
-    """The overlap matrix of all frames of ``scene``."""
+def overlap_matrix(voxel_sets: list[np.ndarray]) -> np.ndarray:
+    """IoU of every pair of voxel-id sets (each unique), dense: for small sets of frames (tests, plots)."""
+    F = len(voxel_sets)
+    return SparseOverlap(FrameVoxels.of([str(i) for i in range(F)], voxel_sets)).submatrix(np.arange(F))
+
+
+def overlap_sample(overlap: Overlap, max_frames: int | None) -> FrameOverlap:
+    """The dense overlap matrix of all frames, or of ``max_frames`` frames evenly spaced over the scene
+    (first and last included) when there are more: what is written beside the view samples and plotted."""
+    F = len(overlap.frame_ids)
+    idx = np.arange(F) if max_frames is None or F <= max_frames else \
+        np.unique(np.linspace(0, F - 1, max_frames).round().astype(np.int64))
+    sizes = np.asarray(overlap.n_voxels)[idx]
+    return FrameOverlap([overlap.frame_ids[i] for i in idx], sizes, overlap.submatrix(idx))
+
+
+def cast_frame_voxels(scene: Scene, long_side: int, near: float, voxel_size: float,
+                      progress: Callable[[int, int], None] | None = None) -> FrameVoxels:
+    """V_i of every frame by a first-hit cast of its own: only where no visibility pass gave them."""
     caster = MeshCaster(scene)
     grid = VoxelGrid.around(scene.vertices, voxel_size)
     sets = []
     for i, frame in enumerate(scene.frames):
         check_frame(scene, frame)
-        sets.append(frame_voxels(caster, grid, frame, long_side, near))
+        cam = frame.camera.scaled_to_long_side(long_side)
+        sets.append(grid.frame_ids(cam, frame.world_to_cam, caster.first_hits(cam, frame.world_to_cam, near).depth))
         if progress:
             progress(i + 1, len(scene.frames))
-    return FrameOverlap([f.frame_id for f in scene.frames], np.array([len(s) for s in sets], dtype=np.int64),
-                        overlap_matrix(sets))
+    return FrameVoxels.of([f.frame_id for f in scene.frames], sets)
 
 
-def write_overlap(overlap: FrameOverlap, path: Path) -> None:
-    """One row per frame: its id, |V_i| and its row of the matrix (columns in the same frame order)."""
-    table = pa.table({"frame_id": overlap.frame_ids, "n_voxels": overlap.n_voxels,
-                      "overlap": [row.tolist() for row in overlap.matrix]}, schema=SCHEMA)
+def compute_overlap(scene: Scene, long_side: int, near: float, voxel_size: float,
+                    progress: Callable[[int, int], None] | None = None) -> SparseOverlap:
+    """The overlaps of all frames of ``scene`` from their own first-hit casts (see :func:`cast_frame_voxels`)."""
+    return SparseOverlap(cast_frame_voxels(scene, long_side, near, voxel_size, progress))
+
+
+def write_overlap(overlap: Overlap, path: Path, max_frames: int | None = None) -> None:
+    """One row per frame of :func:`overlap_sample`: its id, |V_i| and its row of the matrix (same frame order)."""
+    dense = overlap if isinstance(overlap, FrameOverlap) and max_frames is None else overlap_sample(overlap, max_frames)
+    table = pa.table({"frame_id": dense.frame_ids, "n_voxels": dense.n_voxels,
+                      "overlap": [row.tolist() for row in dense.matrix]}, schema=SCHEMA)
     with atomic_file(path) as tmp:
         pq.write_table(table, tmp)
 

@@ -23,10 +23,14 @@ from ..scene.types import Camera, Frame, Scene
 
 @dataclass(frozen=True)
 class FirstHits:
-    """The first surface along each pixel's ray, row-major (H, W)."""
+    """The first surface along each pixel's ray, row-major (H, W).
 
-    depth: np.ndarray  # float64 camera depth (metres); NaN where the ray hits nothing
-    face: np.ndarray  # int64 face index; -1 where the ray hits nothing
+    ``depth`` stays float32 (Open3D's ``t_hit``, exact: every consumer widens it to float64 itself) and
+    ``face`` is a view of Open3D's uint32 ids as int32, so the whole image needs no conversion pass.
+    """
+
+    depth: np.ndarray  # float32 camera depth (metres); NaN where the ray hits nothing
+    face: np.ndarray  # int32 face index; -1 where the ray hits nothing
 
     @property
     def hit(self) -> np.ndarray:
@@ -133,6 +137,9 @@ class MeshCaster:
 
     def __init__(self, scene: Scene):
         check_mesh(scene)
+        if len(scene.faces) >= 2**31:
+            raise SceneError(scene.scene_id, scene.root / MESH, f"{len(scene.faces)} faces: at most 2**31 - 1",
+                             field="faces")
         self.face_instance = scene.face_instance()
         self.instances = InstanceMeshes.from_scene(scene, self.face_instance)
         self._whole = _open3d_scene(scene.vertices, scene.faces)
@@ -142,17 +149,19 @@ class MeshCaster:
         """Depth-tested render of the whole mesh at ``camera``'s resolution, clipped at the near plane."""
         rays = image_rays(camera, world_to_cam)
         out = self._whole.cast_rays(rays)
-        t = out["t_hit"].numpy().astype(np.float64)
-        face = out["primitive_ids"].numpy().astype(np.int64)
+        t = out["t_hit"].numpy().copy()
+        face = out["primitive_ids"].numpy().view(np.int32).copy()  # Open3D's INVALID_ID (2**32 - 1) reads -1
         close = t < near
         if close.any():  # something inside the near plane: cast those rays again, starting on it
             again = rays.numpy()[close]
             again[:, :3] += np.float32(near) * again[:, 3:]
             out = self._whole.cast_rays(o3d.core.Tensor(again))
             t[close] = out["t_hit"].numpy() + near
-            face[close] = out["primitive_ids"].numpy()
-        hit = np.isfinite(t)
-        return FirstHits(np.where(hit, t, np.nan), np.where(hit, face, -1))
+            face[close] = out["primitive_ids"].numpy().view(np.int32)
+        miss = ~np.isfinite(t)
+        t[miss] = np.nan
+        face[miss] = -1
+        return FirstHits(t, face)
 
     def covered(self, instance_ids: list[int], counts: np.ndarray, camera: Camera, world_to_cam: np.ndarray,
                 near: float, u: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -7,6 +7,9 @@ For every frame, at the working resolution (long side ``visibility.long_side``):
 Faces belong to instances by ``Scene.face_instance`` (vertex majority, after the smallest-instance
 rule of the reader). The near plane clips all three counts, so visible <= unoccluded <= full.
 Rows: every (frame, instance) with ``full_px > 0``, sorted by (frame_id, instance_id).
+
+The same first-hit cast also gives the frame's visible-surface voxels (docs/views.md), which the
+view sampler reads instead of casting the frame again (docs/labels_performance.md).
 """
 from __future__ import annotations
 
@@ -24,8 +27,9 @@ from ..atomic import atomic_file
 from ..params import VisibilityParams
 from ..scene.geometry import transform_points
 from ..scene.types import Frame, Scene
-from .coverage import FrameCast, frame_coverage, pixel_boxes, plan_rays, projected_extents
-from .raycast import FirstHits, MeshCaster, check_frame
+from .coverage import ExtremePoints, FrameCast, frame_coverage, pixel_boxes, plan_rays, projected_extents
+from .overlap import FrameVoxels, VoxelGrid
+from .raycast import MeshCaster, check_frame
 
 _F64_LIST = pa.list_(pa.float64())
 SCHEMA = pa.schema([
@@ -52,73 +56,87 @@ class FirstHitStats:
 class VisibilityResult:
     table: pd.DataFrame  # columns of SCHEMA, as read back from Parquet (lists are numpy arrays, null bbox None)
     seconds_per_frame: np.ndarray  # (n_frames,) wall time of each frame
+    voxels: FrameVoxels | None = None  # each frame's visible-surface voxels, when a voxel size was given
 
 
-def first_hit_instance(hits: FirstHits, face_instance: np.ndarray) -> np.ndarray:
-    """(H, W) instance id of each pixel's first hit; -1 for background or no hit."""
-    return np.append(face_instance, -1)[hits.face]  # face -1 (no hit) picks the appended -1
+@dataclass(frozen=True)
+class FrameLabels:
+    rows: pd.DataFrame  # the frame's rows of the table
+    voxels: np.ndarray | None  # sorted unique voxel ids of its first hits (None without a voxel grid)
 
 
-def first_hit_stats(inst: np.ndarray, depth: np.ndarray, ids: np.ndarray) -> FirstHitStats:
-    """Group the pixels of the first-hit instance map by instance (``ids``: every id of the map, ascending).
+def first_hit_stats(inst: np.ndarray, depth: np.ndarray, K: int) -> FirstHitStats:
+    """Group the pixels of the first-hit map ``inst`` (positions 0..K-1; K is background) by instance.
 
-    One sort orders the instance pixels by (instance, depth): group sizes give visible_px, the middle
-    elements the median depth, and segment-wise min/max the pixel box.
+    One stable sort by position (a radix sort: positions fit 16 bits) groups the pixels with their
+    pixel indices ascending: group sizes give visible_px, the first and last rows and the column
+    extremes the pixel box, and a partition of each group's depths its median depth.
     """
-    K = len(ids)
-    pix = np.flatnonzero(inst.ravel() >= 0)
-    k = np.searchsorted(ids, inst.ravel()[pix])
-    d = depth.ravel()[pix]
-    visible = np.bincount(k, minlength=K).astype(np.int64)
+    flat = inst.ravel()
+    visible = np.bincount(flat, minlength=K + 1)[:K].astype(np.int64)
     box = np.full((K, 4), np.nan)
     median = np.full(K, np.nan)
-    if len(pix) == 0:
+    n_fg = int(visible.sum())
+    if n_fg == 0:
         return FirstHitStats(visible, box, median)
-    order = np.argsort(k + d / (2.0 * d.max()))  # depth / (2 max) lies in (0, 0.5]: sorts by k, then depth
-    rows, cols = np.divmod(pix[order], inst.shape[1])
-    d = d[order]
-    present = visible > 0
-    start = (np.cumsum(visible) - visible)[present]
+    order = np.argsort(flat.astype(np.uint16) if K < 2**16 else flat, kind="stable")[:n_fg]
+    rows, cols = np.divmod(order, inst.shape[1])
+    d = depth.ravel()[order]
+    present = np.flatnonzero(visible)
     n = visible[present]
-    for j, (op, values, shift) in enumerate(((np.minimum, cols, 0), (np.minimum, rows, 0),
-                                             (np.maximum, cols, 1), (np.maximum, rows, 1))):
-        box[present, j] = op.reduceat(values, start) + shift
-    median[present] = 0.5 * (d[start + (n - 1) // 2] + d[start + n // 2])
+    start = (np.cumsum(visible) - visible)[present]
+    box[present, 0] = np.minimum.reduceat(cols, start)
+    box[present, 1] = rows[start]
+    box[present, 2] = np.maximum.reduceat(cols, start) + 1
+    box[present, 3] = rows[start + n - 1] + 1
+    for j, a, m in zip(present, start, n):
+        lo, hi = (m - 1) // 2, m // 2
+        part = np.partition(d[a:a + m], (lo, hi))
+        median[j] = 0.5 * (np.float64(part[lo]) + np.float64(part[hi]))
     return FirstHitStats(visible, box, median)
 
 
 class SceneVisibility:
     """Everything per scene that every frame reuses: the casters, instance meshes, boxes and labels."""
 
-    def __init__(self, scene: Scene, params: VisibilityParams):
+    def __init__(self, scene: Scene, params: VisibilityParams, voxel_size: float | None = None):
         if params.near_plane <= 0:
             raise ValueError(f"visibility.near_plane must be > 0, got {params.near_plane}")
         self.scene, self.params = scene, params
         self.caster = MeshCaster(scene)
         self.ids = self.caster.instances.ids
+        self.extreme = ExtremePoints.of(self.caster.instances)
+        K = len(self.ids)
+        owner = self.caster.face_instance
+        # face -> position k of its instance; unowned faces and "no hit" (face -1: the last entry) -> K
+        self.face_position = np.full(len(owner) + 1, K, dtype=np.int32)
+        own = np.flatnonzero(owner >= 0)
+        self.face_position[own] = np.searchsorted(self.ids, owner[own])
+        self.grid = VoxelGrid.around(scene.vertices, voxel_size) if voxel_size is not None else None
         # instances that own faces AND have a label and a box (faces of unknown ids only occlude)
         self.annotated = np.isin(self.ids, np.array(list(scene.instances), dtype=np.int64))
         boxes = [scene.instances[int(i)].box if a else None for i, a in zip(self.ids, self.annotated)]
         self.corners = np.array([b.corners() if b else np.full((8, 3), np.nan) for b in boxes]).reshape(-1, 8, 3)
         self.centroids = np.array([b.centroid if b else np.full(3, np.nan) for b in boxes]).reshape(-1, 3)
 
-    def frame(self, frame: Frame) -> pd.DataFrame:
-        """The rows of one frame."""
+    def frame(self, frame: Frame) -> FrameLabels:
+        """The rows of one frame and its visible-surface voxels, from ONE cast of its pixels."""
         check_frame(self.scene, frame)
         p = self.params
         cam = frame.camera.scaled_to_long_side(p.long_side)
         hits = self.caster.first_hits(cam, frame.world_to_cam, p.near_plane)
-        cast = FrameCast(cam, frame.world_to_cam, p.near_plane, first_hit_instance(hits, self.caster.face_instance),
-                         hits.depth)
-        stats = first_hit_stats(cast.instance, hits.depth, self.ids)
-        extents = projected_extents(self.caster.instances, cam, frame.world_to_cam, p.near_plane)
+        cast = FrameCast(cam, frame.world_to_cam, p.near_plane, self.face_position[hits.face], hits.depth)
+        stats = first_hit_stats(cast.instance, hits.depth, len(self.ids))
+        extents = projected_extents(self.caster.instances, self.extreme, cam, frame.world_to_cam, p.near_plane)
         boxes, nonempty = pixel_boxes(extents.uv)
         k = np.flatnonzero(self.annotated & nonempty)
-        plans = [plan_rays(int(self.ids[j]), boxes[j], float(extents.z_max[j]), cast, p.full_px_max_outside_rays)
-                 for j in k]
+        plans = [plan_rays(int(j), boxes[j], float(extents.z_max[j]), cast, p.full_px_max_outside_rays,
+                           int(stats.visible_px[j]), stats.box[j]) for j in k]
         cov = frame_coverage(self.caster, cast, self.ids[k].tolist(), plans)
         keep = cov.full_px > 0
-        return self._rows(frame, cam.width, cam.height, stats, k[keep], cov.unoccluded_px[keep], cov.full_px[keep])
+        rows = self._rows(frame, cam.width, cam.height, stats, k[keep], cov.unoccluded_px[keep], cov.full_px[keep])
+        voxels = self.grid.frame_ids(cam, frame.world_to_cam, hits.depth) if self.grid is not None else None
+        return FrameLabels(rows, voxels)
 
     def _rows(self, frame: Frame, width: int, height: int, stats: FirstHitStats, k: np.ndarray,
               unoccluded: np.ndarray, full: np.ndarray) -> pd.DataFrame:
@@ -150,21 +168,29 @@ class SceneVisibility:
 
 
 def compute_visibility(scene: Scene, params: VisibilityParams,
-                       progress: Callable[[int, int], None] | None = None) -> VisibilityResult:
-    """The visibility table of every frame of ``scene``; ``progress(i, n)`` after each frame."""
-    engine = SceneVisibility(scene, params)
-    parts, seconds = [], []
+                       progress: Callable[[int, int], None] | None = None,
+                       voxel_size: float | None = None) -> VisibilityResult:
+    """The visibility table of every frame of ``scene``; ``progress(i, n)`` after each frame.
+
+    With ``voxel_size`` (params.yaml ``views.voxel_size``) the result also holds every frame's
+    visible-surface voxels from the same cast, for the view sampler. Frames stream: of past frames
+    only their rows and voxel ids are kept, never their images.
+    """
+    engine = SceneVisibility(scene, params, voxel_size)
+    parts, seconds, voxels = [], [], []
     for i, frame in enumerate(scene.frames):
         t0 = time.perf_counter()
-        rows = engine.frame(frame)
+        labels = engine.frame(frame)
         seconds.append(time.perf_counter() - t0)
-        if len(rows):
-            parts.append(pa.Table.from_pandas(rows, schema=SCHEMA, preserve_index=False))
+        if len(labels.rows):
+            parts.append(pa.Table.from_pandas(labels.rows, schema=SCHEMA, preserve_index=False))
+        voxels.append(labels.voxels)
         if progress:
             progress(i + 1, len(scene.frames))
     table = pa.concat_tables(parts) if parts else SCHEMA.empty_table()
     table = table.sort_by([("frame_id", "ascending"), ("instance_id", "ascending")])
-    return VisibilityResult(table.to_pandas(), np.asarray(seconds))
+    frame_voxels = FrameVoxels.of([f.frame_id for f in scene.frames], voxels) if voxel_size is not None else None
+    return VisibilityResult(table.to_pandas(), np.asarray(seconds), frame_voxels)
 
 
 def write_visibility(table: pd.DataFrame, path: Path) -> None:
