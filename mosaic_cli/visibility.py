@@ -10,7 +10,7 @@ import numpy as np
 
 from mosaic_pipeline.errors import SceneError
 from mosaic_pipeline.params import Params, load_params
-from mosaic_pipeline.paths import overlap_beside
+from mosaic_pipeline.paths import overlap_beside, voxels_beside
 
 SCENE_DIR = click.Path(path_type=Path, exists=True, file_okay=False)
 
@@ -32,17 +32,22 @@ def _fail(exc: SceneError) -> None:
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Parquet file to write.")
 @click.option("--long-side", type=int, default=None, help="Working resolution (default: params.yaml visibility.long_side).")
 def visibility(scene_dir: Path, out: Path, long_side: int | None) -> None:
-    """Per frame, per instance visibility of SCENE_DIR (one row per frame and instance in view); prints a JSON summary."""
+    """Per frame, per instance visibility of SCENE_DIR (one row per frame and instance in view), and every
+    frame's visible-surface voxels beside it (<stem>.voxels.parquet, for `mosaic views`); prints a JSON summary."""
     from mosaic_pipeline.scene.scannetpp import load_scene
+    from mosaic_pipeline.visibility.overlap import write_frame_voxels
     from mosaic_pipeline.visibility.table import compute_visibility, write_visibility
 
     params = _params(long_side)
     try:
-        result = compute_visibility(load_scene(scene_dir, params=params.scannetpp), params.visibility)
+        result = compute_visibility(load_scene(scene_dir, params=params.scannetpp), params.visibility,
+                                    voxel_size=params.views.voxel_size)
     except SceneError as exc:
         _fail(exc)
+    write_frame_voxels(result.voxels, voxels_beside(out))
     write_visibility(result.table, out)
-    click.echo(json.dumps({"out": str(out), "rows": len(result.table), "visible_rows": int(result.table.is_visible.sum()),
+    click.echo(json.dumps({"out": str(out), "voxels": str(voxels_beside(out)), "rows": len(result.table),
+                           "visible_rows": int(result.table.is_visible.sum()),
                            "frames": len(result.seconds_per_frame),
                            "median_seconds_per_frame": float(np.median(result.seconds_per_frame))
                            if len(result.seconds_per_frame) else None}, indent=2))
@@ -53,12 +58,15 @@ def visibility(scene_dir: Path, out: Path, long_side: int | None) -> None:
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="Parquet file of view samples; the overlap matrix goes beside it as <stem>.overlap.parquet.")
 @click.option("--visibility", "visibility_file", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              default=None, help="Visibility table of the scene (computed when omitted).")
+              default=None, help="Visibility table of the scene, with its voxel sets beside it (computed when omitted).")
 @click.option("--long-side", type=int, default=None, help="Working resolution (default: params.yaml visibility.long_side).")
 def views(scene_dir: Path, out: Path, visibility_file: Path | None, long_side: int | None) -> None:
-    """Low-overlap view samples of SCENE_DIR and the overlap matrix of all its frames; prints a JSON summary."""
+    """Low-overlap view samples of SCENE_DIR and the overlap matrix of its frames; prints a JSON summary.
+
+    The overlaps come from the frames' voxel sets of the visibility pass (one cast per frame); a
+    --visibility table without them beside it has them cast anew."""
     from mosaic_pipeline.scene.scannetpp import load_scene
-    from mosaic_pipeline.visibility.overlap import compute_overlap, write_overlap
+    from mosaic_pipeline.visibility.overlap import SparseOverlap, cast_frame_voxels, read_frame_voxels, write_overlap
     from mosaic_pipeline.visibility.table import compute_visibility, read_visibility
     from mosaic_pipeline.visibility.views import eligible_frames, sample_views, write_views
 
@@ -66,16 +74,24 @@ def views(scene_dir: Path, out: Path, visibility_file: Path | None, long_side: i
     vp = params.visibility
     try:
         scene = load_scene(scene_dir, params=params.scannetpp)
-        table = read_visibility(visibility_file) if visibility_file else compute_visibility(scene, vp).table
-        other = set(table.scene_id) - {scene.scene_id}
-        if other:
-            raise click.BadParameter(f"rows of scene(s) {sorted(other)}, not {scene.scene_id}", param_hint="--visibility")
-        overlap = compute_overlap(scene, vp.long_side, vp.near_plane, params.views.voxel_size)
+        if visibility_file:
+            table = read_visibility(visibility_file)
+            other = set(table.scene_id) - {scene.scene_id}
+            if other:
+                raise click.BadParameter(f"rows of scene(s) {sorted(other)}, not {scene.scene_id}",
+                                         param_hint="--visibility")
+            beside = voxels_beside(visibility_file)
+            voxels = read_frame_voxels(beside) if beside.exists() else \
+                cast_frame_voxels(scene, vp.long_side, vp.near_plane, params.views.voxel_size)
+        else:
+            result = compute_visibility(scene, vp, voxel_size=params.views.voxel_size)
+            table, voxels = result.table, result.voxels
     except SceneError as exc:
         _fail(exc)
+    overlap = SparseOverlap(voxels)
     samples = sample_views(scene.scene_id, overlap, eligible_frames(table, overlap.frame_ids), params.views,
                            vp.overlap_level_edges)
-    write_overlap(overlap, overlap_beside(out))
+    write_overlap(overlap, overlap_beside(out), params.views.overlap_matrix_max_frames)
     write_views(samples, out)
     click.echo(json.dumps({"out": str(out), "overlap": str(overlap_beside(out)), "samples": len(samples),
                            "frames_per_sample": samples.n_frames.value_counts().sort_index().to_dict()}, indent=2))

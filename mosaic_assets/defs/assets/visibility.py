@@ -5,6 +5,9 @@ Thin wrappers of :mod:`mosaic_pipeline.visibility.table`, :mod:`mosaic_pipeline.
 the table's ``path`` (``mosaic_pipeline.paths``, where every reader finds it), row counts, an occlusion /
 truncation histogram or an overlap heatmap, and the seconds per frame.
 
+One cast per frame (docs/labels_performance.md): ``visibility`` also writes every frame's visible-surface
+voxels (``paths.frame_voxels``) from its own cast, and ``view_samples`` reads them instead of casting again.
+
 (No `from __future__ import annotations` in asset modules: Dagster inspects the context annotation.)
 """
 
@@ -32,18 +35,22 @@ GROUP = "visibility"
                       "truncation ratios, 2D box, camera-frame 3D box) at the working resolution.")
 def visibility(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.MaterializeResult:
     from mosaic_pipeline.scene.scannetpp import load_scene
+    from mosaic_pipeline.visibility.overlap import write_frame_voxels
     from mosaic_pipeline.visibility.table import compute_visibility, write_visibility
 
     params = mosaic.load()
     entry = mosaic.scene(context.partition_key)
     scene = load_scene(entry.scene_dir, params=params.scannetpp)
-    result = compute_visibility(scene, params.visibility, progress_logger(context, entry.scene_id, "visibility frames"))
+    result = compute_visibility(scene, params.visibility, progress_logger(context, entry.scene_id, "visibility frames"),
+                                voxel_size=params.views.voxel_size)
     table, seconds = result.table, result.seconds_per_frame
     out = paths.visibility(params, entry.scene_id)
+    write_frame_voxels(result.voxels, paths.frame_voxels(params, entry.scene_id))
     write_visibility(table, out)
     visible = table[table.is_visible]
     return dg.MaterializeResult(metadata={
         PATH_KEY: dg.MetadataValue.path(str(out)),
+        "voxels_path": dg.MetadataValue.path(str(paths.frame_voxels(params, entry.scene_id))),
         "n_rows": len(table),
         "n_visible_rows": len(visible),
         "n_frames": len(scene.frames),
@@ -58,29 +65,27 @@ def visibility(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.Ma
 
 
 @dg.asset(group_name=GROUP, partitions_def=scene_partitions, deps=[visibility],
-          description="Low-overlap view samples (2-5 frames, pairwise voxel IoU <= the cap) and the overlap "
-                      "matrix of all frames beside them.")
+          description="Low-overlap view samples (2-5 frames, pairwise voxel IoU <= the cap) from the frames' voxel "
+                      "sets of the visibility stage, and the overlap matrix of (up to views.overlap_matrix_max_frames "
+                      "evenly spaced) frames beside them.")
 def view_samples(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.MaterializeResult:
-    from mosaic_pipeline.scene.scannetpp import load_scene
-    from mosaic_pipeline.visibility.overlap import compute_overlap, write_overlap
+    from mosaic_pipeline.visibility.overlap import SparseOverlap, overlap_sample, write_overlap
     from mosaic_pipeline.visibility.table import read_visibility
     from mosaic_pipeline.visibility.views import eligible_frames, sample_views, write_views
 
     params = mosaic.load()
     entry = mosaic.scene(context.partition_key)
-    vp = params.visibility
-    scene = load_scene(entry.scene_dir, params=params.scannetpp)
-    table = read_visibility(paths.visibility(params, entry.scene_id))
     t0 = time.perf_counter()
-    overlap = compute_overlap(scene, vp.long_side, vp.near_plane, params.views.voxel_size,
-                              progress_logger(context, entry.scene_id, "overlap frames"))
-    seconds = time.perf_counter() - t0
+    table = read_visibility(paths.visibility(params, entry.scene_id))
+    overlap = SparseOverlap(_frame_voxels(context, params, entry))
     eligible = eligible_frames(table, overlap.frame_ids)
-    samples = sample_views(entry.scene_id, overlap, eligible, params.views, vp.overlap_level_edges)
+    samples = sample_views(entry.scene_id, overlap, eligible, params.views, params.visibility.overlap_level_edges)
+    dense = overlap_sample(overlap, params.views.overlap_matrix_max_frames)
     out = paths.view_samples(params, entry.scene_id)
-    write_overlap(overlap, paths.overlap(params, entry.scene_id))
+    write_overlap(dense, paths.overlap(params, entry.scene_id))
     write_views(samples, out)
-    off_diagonal = overlap.matrix[~np.eye(len(overlap.frame_ids), dtype=bool)]
+    seconds = time.perf_counter() - t0
+    off_diagonal = dense.matrix[~np.eye(len(dense.frame_ids), dtype=bool)]
     return dg.MaterializeResult(metadata={
         PATH_KEY: dg.MetadataValue.path(str(out)),
         "overlap_path": dg.MetadataValue.path(str(paths.overlap(params, entry.scene_id))),
@@ -89,9 +94,26 @@ def view_samples(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.
         "eligible_frames": f"{int(eligible.sum())} of {len(eligible)}",
         "samples_per_frame_count": counts_table(Counter(samples.n_frames.astype(str)), key="n_frames"),
         "samples_per_overlap_level": counts_table(Counter(samples.overlap_level), key="overlap_level"),
+        "overlap_matrix_frames": f"{len(dense.frame_ids)} of {len(overlap.frame_ids)}",
         "pairs_at_or_below_cap": f"{float((off_diagonal <= params.views.max_overlap).mean()):.1%}"
         if len(off_diagonal) else "-",
-        "overlap_heatmap": figure_md(overlap_heatmap(overlap, params.views.max_overlap, entry.scene_id), "overlap"),
+        "overlap_heatmap": figure_md(overlap_heatmap(dense, params.views.max_overlap, entry.scene_id), "overlap"),
         "seconds_per_frame_overlap": round(seconds / max(1, len(overlap.frame_ids)), 4),
-        "seconds": round(time.perf_counter() - t0, 2),
+        "seconds": round(seconds, 2),
     })
+
+
+def _frame_voxels(context: dg.AssetExecutionContext, params, entry):
+    """The visibility stage's voxel sets; cast anew only for a visibility table written without them."""
+    from mosaic_pipeline.scene.scannetpp import load_scene
+    from mosaic_pipeline.visibility.overlap import cast_frame_voxels, read_frame_voxels
+
+    path = paths.frame_voxels(params, entry.scene_id)
+    if path.exists():
+        return read_frame_voxels(path)
+    context.log.warning(f"{entry.scene_id}: {path} is missing (visibility ran before it wrote voxel sets): "
+                        "casting every frame again for the overlap")
+    scene = load_scene(entry.scene_dir, params=params.scannetpp)
+    vp = params.visibility
+    return cast_frame_voxels(scene, vp.long_side, vp.near_plane, params.views.voxel_size,
+                             progress_logger(context, entry.scene_id, "overlap frames"))
