@@ -97,6 +97,7 @@ class VisibilityParams(_Section):
     occ_level_edges: tuple[float, float]
     overlap_level_edges: tuple[float, float]
     full_px_max_outside_rays: int
+    full_px_max_offscreen_rays: int | None = None  # the same budget for instances wholly outside the image (None: as above)
 
 
 class ViewsParams(_Section):

@@ -73,7 +73,8 @@ def oracle_rows(scene, near: float) -> pd.DataFrame:
 
 def test_engine_agrees_with_the_brute_force_oracle():
     scene = furnished_room(seed=11, n_objects=12, n_frames=5, cam=camera(W, H, 60.0), scene_id="oracle").build()
-    params = load_params().visibility.model_copy(update={"long_side": W, "full_px_max_outside_rays": 10**9})
+    params = load_params().visibility.model_copy(update={"long_side": W, "full_px_max_outside_rays": 10**9,
+                                                       "full_px_max_offscreen_rays": 10**9})
     engine = compute_visibility(scene, params).table.set_index(["frame_id", "instance_id"]).sort_index()
     oracle = oracle_rows(scene, params.near_plane)
     assert engine.index.equals(oracle.index)
@@ -200,7 +201,8 @@ def compare_with_raster(engine: pd.DataFrame, raster: pd.DataFrame) -> dict[str,
 
 def test_engine_agrees_with_the_numpy_rasterizer():
     scene = furnished_room(seed=11, n_objects=12, n_frames=5, cam=camera(W, H, 60.0), scene_id="oracle").build()
-    params = load_params().visibility.model_copy(update={"long_side": W, "full_px_max_outside_rays": 10**9})
+    params = load_params().visibility.model_copy(update={"long_side": W, "full_px_max_outside_rays": 10**9,
+                                                       "full_px_max_offscreen_rays": 10**9})
     engine = compute_visibility(scene, params).table.set_index(["frame_id", "instance_id"]).sort_index()
     raster = raster_rows(scene, params.near_plane, W)
     assert engine.index.equals(raster.index) and raster.full_px.notna().all()

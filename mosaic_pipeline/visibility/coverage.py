@@ -11,7 +11,10 @@ Outside the image the extent is cut into s x s blocks aligned with the image ori
 block is cast (its pixel nearest to the block centre), weighted by the block's pixels that lie in
 the extent and outside the image; s = 1 (exact) while that area is at most ``max_outside_rays``
 pixels, else the smallest stride that keeps the ray count near that budget. Only objects that reach
-far outside the frame (e.g. straddling the camera plane) are estimated this way.
+far outside the frame (e.g. straddling the camera plane) are estimated this way. An instance wholly
+outside the image has the budget ``full_px_max_offscreen_rays`` (smaller): its row has
+``unoccluded_px = visible_px = 0``, so ``fov_ratio = 1`` and ``visibility = 0`` whatever its
+``full_px``, which only decides that the row exists (docs/labels_performance.md).
 
 Cost (docs/labels_performance.md): the extents come from each instance's convex-hull points (the
 extremes of a projection of points in front of the camera lie on their hull; only instances that
@@ -121,6 +124,11 @@ def pixel_boxes(uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hi = np.floor(np.where(finite[:, None], uv[:, 2:], -1.0) - 0.5)
     boxes = np.column_stack([lo, hi]).astype(np.int64)
     return boxes, finite & (boxes[:, 0] <= boxes[:, 2]) & (boxes[:, 1] <= boxes[:, 3])
+
+
+def meets_image(boxes: np.ndarray, W: int, H: int) -> np.ndarray:
+    """Whether each pixel box [c0, r0, c1, r1] (inclusive) shares a pixel with the W x H image."""
+    return (boxes[:, 0] <= W - 1) & (boxes[:, 2] >= 0) & (boxes[:, 1] <= H - 1) & (boxes[:, 3] >= 0)
 
 
 def _overlap(lo: np.ndarray, hi: np.ndarray, a: int, b: int) -> np.ndarray:

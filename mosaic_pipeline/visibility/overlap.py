@@ -97,20 +97,53 @@ class VoxelGrid:
             ids = ids[np.append(True, ids[1:] != ids[:-1])]
         return np.unique(ids)
 
-    def frame_ids(self, camera: Camera, world_to_cam: np.ndarray, depth: np.ndarray) -> np.ndarray:
-        """V_i: voxel ids of the first-hit points of a depth image (H, W) at ``camera`` (NaN: no hit).
 
-        A pixel's point is its depth times the camera ray through the pixel centre, in float64, taken
-        to the world frame axis by axis.
-        """
-        flat = np.flatnonzero(np.isfinite(depth))
-        d = depth.ravel()[flat].astype(np.float64)
-        v, u = np.divmod(flat, camera.width)
-        x = ((np.arange(camera.width) + 0.5 - camera.cx) / camera.fx)[u] * d - world_to_cam[0, 3]
-        y = ((np.arange(camera.height) + 0.5 - camera.cy) / camera.fy)[v] * d - world_to_cam[1, 3]
-        z = d - world_to_cam[2, 3]
-        R = world_to_cam[:3, :3]
-        return self._unique(self._linear([x * R[0, a] + y * R[1, a] + z * R[2, a] for a in range(3)]))
+# Image rows per block of the voxel computation: a block's float64 temporaries stay in the CPU cache.
+ROWS_PER_BLOCK = 64
+# Grids of at most this many voxels find a frame's unique ids with a reused byte mask (no sort).
+MASK_MAX_VOXELS = 2**26
+
+
+class FrameVoxelizer:
+    """V_i of first-hit depth images on one grid.
+
+    A pixel's point is its depth times the camera ray through the pixel centre, in float64; its voxel
+    coordinate along axis k is depth * G_k(u, v) + h_k, where G_k (a column term plus a row term) and
+    h_k fold in the pose, the grid origin and the voxel size. Computed in blocks of image rows, and
+    deduplicated with a byte mask of the grid (a sort for grids above ``MASK_MAX_VOXELS``).
+    """
+
+    def __init__(self, grid: VoxelGrid):
+        self.grid = grid
+        n = int(np.prod(grid.dims))
+        self._mask = np.zeros(n, dtype=bool) if n <= MASK_MAX_VOXELS else None
+
+    def frame_ids(self, camera: Camera, world_to_cam: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        """Sorted unique voxel ids of the pixels of ``depth`` (H, W) that hit something (NaN: no hit)."""
+        g = self.grid
+        R, t = world_to_cam[:3, :3], world_to_cam[:3, 3]
+        col = (np.arange(camera.width) + 0.5 - camera.cx) / camera.fx
+        row = (np.arange(camera.height) + 0.5 - camera.cy) / camera.fy
+        h = (-R.T @ t - g.origin) / g.size
+        parts = []
+        for r0 in range(0, camera.height, ROWS_PER_BLOCK):
+            rows = slice(r0, r0 + ROWS_PER_BLOCK)
+            d = depth[rows].astype(np.float64)
+            linear = None
+            for k in range(3):
+                q = d * ((R[0, k] / g.size) * col[None, :] + ((R[1, k] / g.size) * row[rows, None] + R[2, k] / g.size))
+                q += h[k]
+                np.clip(q, 0, g.dims[k] - 1, out=q)  # first hits lie on the mesh; once clipped, truncation is floor
+                qi = q.astype(np.int64)
+                linear = qi if linear is None else linear * g.dims[k] + qi
+            parts.append(linear[np.isfinite(d)])
+        ids = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        if self._mask is None:
+            return g._unique(ids)
+        self._mask[ids] = True
+        ids = np.flatnonzero(self._mask)
+        self._mask[ids] = False
+        return ids
 
 
 @dataclass(frozen=True)
@@ -212,12 +245,12 @@ def cast_frame_voxels(scene: Scene, long_side: int, near: float, voxel_size: flo
                       progress: Callable[[int, int], None] | None = None) -> FrameVoxels:
     """V_i of every frame by a first-hit cast of its own: only where no visibility pass gave them."""
     caster = MeshCaster(scene)
-    grid = VoxelGrid.around(scene.vertices, voxel_size)
+    voxelizer = FrameVoxelizer(VoxelGrid.around(scene.vertices, voxel_size))
     sets = []
     for i, frame in enumerate(scene.frames):
         check_frame(scene, frame)
         cam = frame.camera.scaled_to_long_side(long_side)
-        sets.append(grid.frame_ids(cam, frame.world_to_cam, caster.first_hits(cam, frame.world_to_cam, near).depth))
+        sets.append(voxelizer.frame_ids(cam, frame.world_to_cam, caster.first_hits(cam, frame.world_to_cam, near).depth))
         if progress:
             progress(i + 1, len(scene.frames))
     return FrameVoxels.of([f.frame_id for f in scene.frames], sets)

@@ -27,8 +27,16 @@ from ..atomic import atomic_file
 from ..params import VisibilityParams
 from ..scene.geometry import transform_points
 from ..scene.types import Frame, Scene
-from .coverage import ExtremePoints, FrameCast, frame_coverage, pixel_boxes, plan_rays, projected_extents
-from .overlap import FrameVoxels, VoxelGrid
+from .coverage import (
+    ExtremePoints,
+    FrameCast,
+    frame_coverage,
+    meets_image,
+    pixel_boxes,
+    plan_rays,
+    projected_extents,
+)
+from .overlap import FrameVoxelizer, FrameVoxels, VoxelGrid
 from .raycast import MeshCaster, check_frame
 
 _F64_LIST = pa.list_(pa.float64())
@@ -112,7 +120,7 @@ class SceneVisibility:
         self.face_position = np.full(len(owner) + 1, K, dtype=np.int32)
         own = np.flatnonzero(owner >= 0)
         self.face_position[own] = np.searchsorted(self.ids, owner[own])
-        self.grid = VoxelGrid.around(scene.vertices, voxel_size) if voxel_size is not None else None
+        self.voxelizer = FrameVoxelizer(VoxelGrid.around(scene.vertices, voxel_size)) if voxel_size is not None else None
         # instances that own faces AND have a label and a box (faces of unknown ids only occlude)
         self.annotated = np.isin(self.ids, np.array(list(scene.instances), dtype=np.int64))
         boxes = [scene.instances[int(i)].box if a else None for i, a in zip(self.ids, self.annotated)]
@@ -130,12 +138,14 @@ class SceneVisibility:
         extents = projected_extents(self.caster.instances, self.extreme, cam, frame.world_to_cam, p.near_plane)
         boxes, nonempty = pixel_boxes(extents.uv)
         k = np.flatnonzero(self.annotated & nonempty)
-        plans = [plan_rays(int(j), boxes[j], float(extents.z_max[j]), cast, p.full_px_max_outside_rays,
+        budget = np.where(meets_image(boxes, cam.width, cam.height), p.full_px_max_outside_rays,
+                          p.full_px_max_offscreen_rays or p.full_px_max_outside_rays)
+        plans = [plan_rays(int(j), boxes[j], float(extents.z_max[j]), cast, int(budget[j]),
                            int(stats.visible_px[j]), stats.box[j]) for j in k]
         cov = frame_coverage(self.caster, cast, self.ids[k].tolist(), plans)
         keep = cov.full_px > 0
         rows = self._rows(frame, cam.width, cam.height, stats, k[keep], cov.unoccluded_px[keep], cov.full_px[keep])
-        voxels = self.grid.frame_ids(cam, frame.world_to_cam, hits.depth) if self.grid is not None else None
+        voxels = self.voxelizer.frame_ids(cam, frame.world_to_cam, hits.depth) if self.voxelizer else None
         return FrameLabels(rows, voxels)
 
     def _rows(self, frame: Frame, width: int, height: int, stats: FirstHitStats, k: np.ndarray,
