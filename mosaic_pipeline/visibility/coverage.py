@@ -136,12 +136,59 @@ def _overlap(lo: np.ndarray, hi: np.ndarray, a: int, b: int) -> np.ndarray:
     return np.maximum(0, np.minimum(hi, b) - np.maximum(lo, a) + 1)
 
 
-def _blocks(lo: int, hi: int, size: int, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stride-aligned blocks covering [lo, hi] on one axis: sample index, pixels in [lo, hi], pixels also in [0, size)."""
-    start = np.arange(stride * (lo // stride), hi + 1, stride)
-    first, last = np.maximum(start, lo), np.minimum(start + stride - 1, hi)
-    sample = (first + last) // 2
-    return sample, last - first + 1, _overlap(first, last, 0, size - 1)
+def _ragged_arange(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For segments of ``counts`` entries: each entry's segment and its position 0..count-1 in it."""
+    segment = np.repeat(np.arange(len(counts)), counts)
+    return segment, np.arange(len(segment)) - np.repeat(np.cumsum(counts) - counts, counts)
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """Stride-aligned blocks along one axis of several boxes, box after box."""
+
+    owner: np.ndarray  # box of each block
+    sample: np.ndarray  # pixel index of the block's ray (nearest its centre)
+    n: np.ndarray  # pixels of the block inside the box
+    n_img: np.ndarray  # ... that also lie inside the image
+
+    @classmethod
+    def along(cls, lo: np.ndarray, hi: np.ndarray, size: int, stride: np.ndarray) -> "_Blocks":
+        owner, b = _ragged_arange(hi // stride - lo // stride + 1)
+        s = stride[owner]
+        start = s * (lo[owner] // s + b)
+        first, last = np.maximum(start, lo[owner]), np.minimum(start + s - 1, hi[owner])
+        return cls(owner, (first + last) // 2, last - first + 1, _overlap(first, last, 0, size - 1))
+
+
+def _pairs(rows: np.ndarray, row_owner: np.ndarray, cols: np.ndarray, col_owner: np.ndarray,
+           n_boxes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every (row block, column block) of the same box: indices into ``rows`` and ``cols`` (owners ascending)."""
+    per_box = np.bincount(col_owner, minlength=n_boxes)
+    first = np.cumsum(per_box) - per_box
+    r, k = _ragged_arange(per_box[row_owner])
+    return rows[r], cols[first[row_owner[r]] + k]
+
+
+def outside_samples(boxes: np.ndarray, budget: np.ndarray, W: int, H: int) -> tuple[np.ndarray, ...]:
+    """Block samples of the boxes' pixels outside the W x H image, for all boxes [c0, r0, c1, r1] at once:
+    each sample's box, column, row and the pixels outside the image it stands for.
+
+    Per box, the stride is the smallest that keeps the samples of its outside area near ``budget``;
+    only blocks that reach outside the image are generated: those of a row band that does, with every
+    column band, and those of the other row bands with a column band that does.
+    """
+    c0, r0, c1, r1 = (boxes[:, i] for i in range(4))
+    outside_area = (c1 - c0 + 1) * (r1 - r0 + 1) - _overlap(c0, c1, 0, W - 1) * _overlap(r0, r1, 0, H - 1)
+    some = np.flatnonzero(outside_area > 0)
+    stride = np.maximum(1, np.ceil(np.sqrt(outside_area[some] / budget[some]))).astype(np.int64)
+    col = _Blocks.along(c0[some], c1[some], W, stride)
+    row = _Blocks.along(r0[some], r1[some], H, stride)
+    r_out, c_out = row.n_img < row.n, col.n_img < col.n
+    ra, ca = _pairs(np.flatnonzero(r_out), row.owner[r_out], np.arange(len(col.owner)), col.owner, len(some))
+    rb, cb = _pairs(np.flatnonzero(~r_out), row.owner[~r_out], np.flatnonzero(c_out), col.owner[c_out], len(some))
+    ri, ci = np.concatenate([ra, rb]), np.concatenate([ca, cb])
+    weight = row.n[ri] * col.n[ci] - row.n_img[ri] * col.n_img[ci]
+    return some[row.owner[ri]], col.sample[ci], row.sample[ri], weight
 
 
 @dataclass(frozen=True)
@@ -157,13 +204,14 @@ class FrameCast:
 
 @dataclass(frozen=True)
 class RayPlan:
-    """The rays one instance needs in one frame (pixel centres u, v) and what each ray stands for."""
+    """The rays that decide the coverage of m instances in one frame, instance after instance."""
 
-    u: np.ndarray  # (n,) float32 (pixel index + 0.5: exact)
+    counts: np.ndarray  # (m,) rays of each instance
+    u: np.ndarray  # (n,) float32 pixel centre (pixel index + 0.5: exact)
     v: np.ndarray  # (n,) float32
     inside: np.ndarray  # (n,) bool: a pixel inside the image (counts for unoccluded_px and full_px)
     weight: np.ndarray  # (n,) int64: extended-plane pixels outside the image the ray stands for (0 inside)
-    seen: int  # pixels inside the image known to be covered without casting
+    seen: np.ndarray  # (m,) pixels inside the image known to be covered without casting
 
 
 @dataclass(frozen=True)
@@ -182,72 +230,61 @@ def float32_at_most(x: float) -> np.float32:
     return np.nextafter(y, np.float32(-np.inf)) if y > x else y
 
 
-def _outside_samples(box: tuple[int, int, int, int], W: int, H: int,
-                     max_outside_rays: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Block samples of the box's pixels outside the W x H image: columns, rows and pixels each stands for.
+def _inside_rays(k: int, box: np.ndarray, z_max: float, frame: FrameCast, visible: int,
+                 visible_box: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The pixels of instance k's box inside the image that need a ray (columns, rows) and the pixels
+    known to be covered.
 
-    Only blocks that reach outside the image are generated: those in a row band or a column band
-    that does (a block lies wholly inside exactly when both of its bands do).
+    The first hits decide most pixels without casting: a pixel whose first hit is this instance is
+    covered; a pixel with no hit, or whose first hit lies beyond the instance's deepest vertex
+    ``z_max``, is not (the instance would have been hit first). Only the remaining pixels, where
+    something nearer may hide it, need a ray. ``visible`` / ``visible_box`` (its first-hit pixels and
+    their box [c0, r0, c1 + 1, r1 + 1]) count the covered pixels without a pass when the window holds
+    all of them.
     """
-    c0, r0, c1, r1 = box
-    n_in = max(0, min(c1, W - 1) - max(c0, 0) + 1) * max(0, min(r1, H - 1) - max(r0, 0) + 1)
-    outside_area = (c1 - c0 + 1) * (r1 - r0 + 1) - n_in
-    if outside_area == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    stride = max(1, int(np.ceil(np.sqrt(outside_area / max_outside_rays))))
-    cs, cn, cn_img = _blocks(c0, c1, W, stride)
-    rs, rn, rn_img = _blocks(r0, r1, H, stride)
-    r_out, c_out = rn_img < rn, cn_img < cn
-    ri = np.concatenate([np.repeat(np.flatnonzero(r_out), len(cs)), np.repeat(np.flatnonzero(~r_out), c_out.sum())])
-    ci = np.concatenate([np.tile(np.arange(len(cs)), r_out.sum()), np.tile(np.flatnonzero(c_out), (~r_out).sum())])
-    return cs[ci], rs[ri], rn[ri] * cn[ci] - rn_img[ri] * cn_img[ci]
+    H, W = frame.instance.shape
+    ci0, ri0, ci1, ri1 = max(int(box[0]), 0), max(int(box[1]), 0), min(int(box[2]), W - 1), min(int(box[3]), H - 1)
+    window = (slice(ri0, ri1 + 1), slice(ci0, ci1 + 1))
+    inst = frame.instance[window]
+    undecided = frame.depth[window] <= float32_at_most(z_max * (1 + DEPTH_SLACK))
+    undecided &= inst != k
+    rr, cc = np.nonzero(undecided)
+    holds_all = visible == 0 or (visible_box[0] >= ci0 and visible_box[1] >= ri0
+                                 and visible_box[2] <= ci1 + 1 and visible_box[3] <= ri1 + 1)
+    return cc + ci0, rr + ri0, visible if holds_all else int(np.count_nonzero(inst == k))
 
 
-def plan_rays(k: int, box: np.ndarray, z_max: float, frame: FrameCast, max_outside_rays: int,
-              visible: int, visible_box: np.ndarray) -> RayPlan:
-    """The rays that decide instance k's coverage within its pixel box ``box`` [c0, r0, c1, r1] (inclusive).
-
-    Inside the image the first hits decide most pixels without casting: a pixel whose first hit is
-    this instance is covered; a pixel with no hit, or whose first hit lies beyond the instance's
-    deepest vertex ``z_max``, is not (the instance would have been hit first). Only the remaining
-    pixels, where something nearer may hide it, need a ray. Outside the image: one ray per block.
-    ``visible`` / ``visible_box`` (its first-hit pixels and their box [c0, r0, c1 + 1, r1 + 1], NaN if
-    none) count the covered pixels without a pass when the window holds all of them.
-    """
-    c0, r0, c1, r1 = (int(x) for x in box)
+def plan_rays(ks: np.ndarray, boxes: np.ndarray, z_max: np.ndarray, budget: np.ndarray, frame: FrameCast,
+              visible: np.ndarray, visible_box: np.ndarray) -> RayPlan:
+    """The rays of instances ``ks`` (positions; their pixel boxes ``boxes`` [c0, r0, c1, r1] inclusive,
+    deepest vertices ``z_max`` and outside-ray budgets, all indexed by position): inside the image the
+    undecided pixels (:func:`_inside_rays`), outside one ray per block (:func:`outside_samples`)."""
     W, H = frame.camera.width, frame.camera.height
-    ci0, ci1, ri0, ri1 = max(c0, 0), min(c1, W - 1), max(r0, 0), min(r1, H - 1)
-    rr = cc = np.zeros(0, np.int64)
-    seen = 0
-    if ci0 <= ci1 and ri0 <= ri1:
-        window = (slice(ri0, ri1 + 1), slice(ci0, ci1 + 1))
-        inst = frame.instance[window]
-        undecided = frame.depth[window] <= float32_at_most(z_max * (1 + DEPTH_SLACK))
-        undecided &= inst != k
-        rr, cc = np.nonzero(undecided)
-        holds_all = visible == 0 or (visible_box[0] >= ci0 and visible_box[1] >= ri0
-                                     and visible_box[2] <= ci1 + 1 and visible_box[3] <= ri1 + 1)
-        seen = visible if holds_all else int(np.count_nonzero(inst == k))
-    cols, rows, weight = _outside_samples((c0, r0, c1, r1), W, H, max_outside_rays)
-    n_in = len(rr)
-    return RayPlan(u=np.concatenate([cc + ci0, cols]).astype(np.float32) + np.float32(0.5),
-                   v=np.concatenate([rr + ri0, rows]).astype(np.float32) + np.float32(0.5),
-                   inside=np.arange(n_in + len(cols)) < n_in,
-                   weight=np.concatenate([np.zeros(n_in, np.int64), weight]), seen=seen)
+    m = len(ks)
+    seen = np.zeros(m, np.int64)
+    cols, rows, owner = [], [], []
+    for i in np.flatnonzero(meets_image(boxes[ks], W, H)):
+        j = int(ks[i])
+        c, r, seen[i] = _inside_rays(j, boxes[j], float(z_max[j]), frame, int(visible[j]), visible_box[j])
+        cols.append(c)
+        rows.append(r)
+        owner.append(np.full(len(c), i))
+    n_inside = sum(len(c) for c in cols)
+    o_owner, o_cols, o_rows, o_weight = outside_samples(boxes[ks], budget[ks], W, H)
+    owner = np.concatenate(owner + [o_owner]).astype(np.int64)
+    order = np.argsort(owner.astype(np.uint16) if m < 2**16 else owner, kind="stable")  # instance after instance
+    inside = np.arange(len(owner)) < n_inside
+    weight = np.concatenate([np.zeros(n_inside, np.int64), o_weight])
+    u = np.concatenate(cols + [o_cols])[order].astype(np.float32) + np.float32(0.5)
+    v = np.concatenate(rows + [o_rows])[order].astype(np.float32) + np.float32(0.5)
+    return RayPlan(np.bincount(owner, minlength=m), u, v, inside[order], weight[order], seen)
 
 
-def _concat(plans: list[RayPlan], field: str, dtype: type) -> np.ndarray:
-    return np.concatenate([getattr(p, field) for p in plans]) if plans else np.zeros(0, dtype)
-
-
-def frame_coverage(caster: MeshCaster, frame: FrameCast, instance_ids: list[int], plans: list[RayPlan]) -> Coverage:
-    """unoccluded_px and full_px of each planned instance: every plan's rays cast against its instance alone."""
-    counts = np.array([len(p.u) for p in plans], dtype=np.int64)
-    owner = np.repeat(np.arange(len(plans)), counts)
-    hit = caster.covered(instance_ids, counts, frame.camera, frame.world_to_cam, frame.near,
-                         _concat(plans, "u", np.float32), _concat(plans, "v", np.float32))
-    seen = np.array([p.seen for p in plans], dtype=np.int64)
-    inside_hits = np.bincount(owner[hit & _concat(plans, "inside", bool)], minlength=len(plans))
-    outside = np.bincount(owner[hit], weights=_concat(plans, "weight", np.int64)[hit], minlength=len(plans))
-    unoccluded = seen + inside_hits.astype(np.int64)
+def frame_coverage(caster: MeshCaster, frame: FrameCast, instance_ids: list[int], plan: RayPlan) -> Coverage:
+    """unoccluded_px and full_px of each planned instance: its rays cast against the instance alone."""
+    owner = np.repeat(np.arange(len(plan.counts)), plan.counts)
+    hit = caster.covered(instance_ids, plan.counts, frame.camera, frame.world_to_cam, frame.near, plan.u, plan.v)
+    inside_hits = np.bincount(owner[hit & plan.inside], minlength=len(plan.counts))
+    outside = np.bincount(owner[hit], weights=plan.weight[hit], minlength=len(plan.counts))
+    unoccluded = plan.seen + inside_hits.astype(np.int64)
     return Coverage(unoccluded, unoccluded + np.rint(outside).astype(np.int64))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,23 +130,30 @@ class SceneVisibility:
 
     def frame(self, frame: Frame) -> FrameLabels:
         """The rows of one frame and its visible-surface voxels, from ONE cast of its pixels."""
+        return self.labels(frame, self.cast(frame))
+
+    def cast(self, frame: Frame) -> FrameCast:
+        """The frame's one first-hit cast at the working resolution (Open3D releases the GIL meanwhile)."""
         check_frame(self.scene, frame)
         p = self.params
         cam = frame.camera.scaled_to_long_side(p.long_side)
         hits = self.caster.first_hits(cam, frame.world_to_cam, p.near_plane)
-        cast = FrameCast(cam, frame.world_to_cam, p.near_plane, self.face_position[hits.face], hits.depth)
-        stats = first_hit_stats(cast.instance, hits.depth, len(self.ids))
+        return FrameCast(cam, frame.world_to_cam, p.near_plane, self.face_position[hits.face], hits.depth)
+
+    def labels(self, frame: Frame, cast: FrameCast) -> FrameLabels:
+        """The rows and voxels of a frame from its cast: every other count rides on it."""
+        p, cam = self.params, cast.camera
+        stats = first_hit_stats(cast.instance, cast.depth, len(self.ids))
         extents = projected_extents(self.caster.instances, self.extreme, cam, frame.world_to_cam, p.near_plane)
         boxes, nonempty = pixel_boxes(extents.uv)
         k = np.flatnonzero(self.annotated & nonempty)
         budget = np.where(meets_image(boxes, cam.width, cam.height), p.full_px_max_outside_rays,
                           p.full_px_max_offscreen_rays or p.full_px_max_outside_rays)
-        plans = [plan_rays(int(j), boxes[j], float(extents.z_max[j]), cast, int(budget[j]),
-                           int(stats.visible_px[j]), stats.box[j]) for j in k]
-        cov = frame_coverage(self.caster, cast, self.ids[k].tolist(), plans)
+        plan = plan_rays(k, boxes, extents.z_max, budget, cast, stats.visible_px, stats.box)
+        cov = frame_coverage(self.caster, cast, self.ids[k].tolist(), plan)
         keep = cov.full_px > 0
         rows = self._rows(frame, cam.width, cam.height, stats, k[keep], cov.unoccluded_px[keep], cov.full_px[keep])
-        voxels = self.voxelizer.frame_ids(cam, frame.world_to_cam, hits.depth) if self.voxelizer else None
+        voxels = self.voxelizer.frame_ids(cam, frame.world_to_cam, cast.depth) if self.voxelizer else None
         return FrameLabels(rows, voxels)
 
     def _rows(self, frame: Frame, width: int, height: int, stats: FirstHitStats, k: np.ndarray,
@@ -184,20 +192,28 @@ def compute_visibility(scene: Scene, params: VisibilityParams,
 
     With ``voxel_size`` (params.yaml ``views.voxel_size``) the result also holds every frame's
     visible-surface voxels from the same cast, for the view sampler. Frames stream: of past frames
-    only their rows and voxel ids are kept, never their images.
+    only their rows and voxel ids are kept, never their images; the next frame's cast runs in a
+    second thread meanwhile (at most two frames' images exist at once).
     """
     engine = SceneVisibility(scene, params, voxel_size)
     parts, seconds, voxels = [], [], []
-    for i, frame in enumerate(scene.frames):
-        t0 = time.perf_counter()
-        labels = engine.frame(frame)
-        seconds.append(time.perf_counter() - t0)
-        if len(labels.rows):
-            parts.append(pa.Table.from_pandas(labels.rows, schema=SCHEMA, preserve_index=False))
-        voxels.append(labels.voxels)
-        if progress:
-            progress(i + 1, len(scene.frames))
-    table = pa.concat_tables(parts) if parts else SCHEMA.empty_table()
+    frames = scene.frames
+    with ThreadPoolExecutor(max_workers=1) as prefetch:  # casts frame i + 1 while frame i is counted
+        pending = prefetch.submit(engine.cast, frames[0]) if frames else None
+        for i, frame in enumerate(frames):
+            t0 = time.perf_counter()
+            cast = pending.result()
+            if i + 1 < len(frames):
+                pending = prefetch.submit(engine.cast, frames[i + 1])
+            labels = engine.labels(frame, cast)
+            seconds.append(time.perf_counter() - t0)
+            if len(labels.rows):
+                parts.append(labels.rows)
+            voxels.append(labels.voxels)
+            if progress:
+                progress(i + 1, len(frames))
+    table = pa.Table.from_pandas(pd.concat(parts, ignore_index=True), schema=SCHEMA, preserve_index=False) \
+        if parts else SCHEMA.empty_table()
     table = table.sort_by([("frame_id", "ascending"), ("instance_id", "ascending")])
     frame_voxels = FrameVoxels.of([f.frame_id for f in scene.frames], voxels) if voxel_size is not None else None
     return VisibilityResult(table.to_pandas(), np.asarray(seconds), frame_voxels)
