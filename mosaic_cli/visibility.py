@@ -66,9 +66,9 @@ def views(scene_dir: Path, out: Path, visibility_file: Path | None, long_side: i
     The overlaps come from the frames' voxel sets of the visibility pass (one cast per frame); a
     --visibility table without them beside it has them cast anew."""
     from mosaic_pipeline.scene.scannetpp import load_scene
-    from mosaic_pipeline.visibility.overlap import SparseOverlap, cast_frame_voxels, read_frame_voxels, write_overlap
+    from mosaic_pipeline.visibility.overlap import cast_frame_voxels, read_frame_voxels, write_overlap
     from mosaic_pipeline.visibility.table import compute_visibility, read_visibility
-    from mosaic_pipeline.visibility.views import eligible_frames, sample_views, write_views
+    from mosaic_pipeline.visibility.views import scene_views, write_views
 
     params = _params(long_side)
     vp = params.visibility
@@ -88,10 +88,9 @@ def views(scene_dir: Path, out: Path, visibility_file: Path | None, long_side: i
             table, voxels = result.table, result.voxels
     except SceneError as exc:
         _fail(exc)
-    overlap = SparseOverlap(voxels)
-    samples = sample_views(scene.scene_id, overlap, eligible_frames(table, overlap.frame_ids), params.views,
-                           vp.overlap_level_edges)
-    write_overlap(overlap, overlap_beside(out), params.views.overlap_matrix_max_frames)
+    result = scene_views(scene.scene_id, table, voxels, params.views, vp.overlap_level_edges)
+    samples = result.samples
+    write_overlap(result.matrix, overlap_beside(out))
     write_views(samples, out)
     click.echo(json.dumps({"out": str(out), "overlap": str(overlap_beside(out)), "samples": len(samples),
                            "frames_per_sample": samples.n_frames.value_counts().sort_index().to_dict()}, indent=2))

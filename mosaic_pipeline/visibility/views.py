@@ -17,6 +17,7 @@ Sampler, per scene, with a numpy Generator seeded by (``views.seed``, CRC32 of t
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ import pyarrow.parquet as pq
 
 from ..atomic import atomic_file
 from ..params import ViewsParams
-from .overlap import Overlap
+from .overlap import FrameOverlap, FrameVoxels, Overlap, SparseOverlap, overlap_sample
 
 SCHEMA = pa.schema([
     ("scene_id", pa.string()), ("sample_id", pa.int64()), ("frame_ids", pa.list_(pa.string())),
@@ -111,6 +112,23 @@ def _table(scene_id: str, overlap: Overlap, samples: list[np.ndarray],
                      "pairwise_overlaps": pairs.tolist(), "max_overlap": float(pairs.max()),
                      "mean_overlap": float(pairs.mean()), "overlap_level": overlap_level(pairs.mean(), level_edges)})
     return pd.DataFrame(rows, columns=SCHEMA.names)
+
+
+@dataclass(frozen=True)
+class SceneViews:
+    samples: pd.DataFrame  # columns of SCHEMA
+    overlap: SparseOverlap  # every pair's overlap, on demand
+    matrix: FrameOverlap  # the dense matrix of (up to ``views.overlap_matrix_max_frames`` evenly spaced) frames
+    eligible: np.ndarray  # (F,) bool
+
+
+def scene_views(scene_id: str, visibility: pd.DataFrame, voxels: FrameVoxels, params: ViewsParams,
+                level_edges: tuple[float, float]) -> SceneViews:
+    """The view samples of a scene from its visibility table and its frames' voxel sets (no casting)."""
+    overlap = SparseOverlap(voxels)
+    eligible = eligible_frames(visibility, overlap.frame_ids)
+    samples = sample_views(scene_id, overlap, eligible, params, level_edges)
+    return SceneViews(samples, overlap, overlap_sample(overlap, params.overlap_matrix_max_frames), eligible)
 
 
 def write_views(table: pd.DataFrame, path: Path) -> None:

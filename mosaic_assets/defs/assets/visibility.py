@@ -69,18 +69,17 @@ def visibility(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.Ma
                       "sets of the visibility stage, and the overlap matrix of (up to views.overlap_matrix_max_frames "
                       "evenly spaced) frames beside them.")
 def view_samples(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.MaterializeResult:
-    from mosaic_pipeline.visibility.overlap import SparseOverlap, overlap_sample, write_overlap
+    from mosaic_pipeline.visibility.overlap import write_overlap
     from mosaic_pipeline.visibility.table import read_visibility
-    from mosaic_pipeline.visibility.views import eligible_frames, sample_views, write_views
+    from mosaic_pipeline.visibility.views import scene_views, write_views
 
     params = mosaic.load()
     entry = mosaic.scene(context.partition_key)
     t0 = time.perf_counter()
     table = read_visibility(paths.visibility(params, entry.scene_id))
-    overlap = SparseOverlap(_frame_voxels(context, params, entry))
-    eligible = eligible_frames(table, overlap.frame_ids)
-    samples = sample_views(entry.scene_id, overlap, eligible, params.views, params.visibility.overlap_level_edges)
-    dense = overlap_sample(overlap, params.views.overlap_matrix_max_frames)
+    views = scene_views(entry.scene_id, table, _frame_voxels(context, params, entry), params.views,
+                        params.visibility.overlap_level_edges)
+    samples, dense, eligible, overlap = views.samples, views.matrix, views.eligible, views.overlap
     out = paths.view_samples(params, entry.scene_id)
     write_overlap(dense, paths.overlap(params, entry.scene_id))
     write_views(samples, out)
