@@ -100,6 +100,18 @@ class VisibilityParams(_Section):
     full_px_max_offscreen_rays: int | None = None  # the same budget for instances wholly outside the image (None: as above)
 
 
+class LabelsBenchmarkParams(_Section):
+    """params.yaml ``labels_benchmark`` (benchmarks/labels.py, docs/labels_performance.md)."""
+
+    synthetic: dict[str, Any]  # overrides of synthetic + synthetic_benchmark: the room (>= 300k faces)
+    frames: int  # camera poses along the room's path (the many-frames scene)
+    few_frames: int  # the same path subsampled evenly: marginal cost = (many - few) / (frames - few_frames)
+    sampling_frames: tuple[int, ...]  # view sampling timed on this many evenly spaced frames (linear in frames)
+    projection_scenes: int  # the projection to the paper's scale: scenes, frames per scene, cores
+    projection_frames_per_scene: int
+    projection_cores: int
+
+
 class ViewsParams(_Section):
     voxel_size: float
     max_overlap: float
@@ -256,6 +268,7 @@ class Params(BaseModel):
     repro: ReproParams
     geometry_pretrain: GeometryPretrainParams
     experiment: ExperimentParams
+    labels_benchmark: LabelsBenchmarkParams | None = None
 
     def resolve(self, relative: str | os.PathLike) -> Path:
         """A path of params.yaml, relative to the repository root unless absolute."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,7 +132,7 @@ class SceneVisibility:
         return self.labels(frame, self.cast(frame))
 
     def cast(self, frame: Frame) -> FrameCast:
-        """The frame's one first-hit cast at the working resolution (Open3D releases the GIL meanwhile)."""
+        """The frame's one first-hit cast at the working resolution."""
         check_frame(self.scene, frame)
         p = self.params
         cam = frame.camera.scaled_to_long_side(p.long_side)
@@ -192,26 +191,20 @@ def compute_visibility(scene: Scene, params: VisibilityParams,
 
     With ``voxel_size`` (params.yaml ``views.voxel_size``) the result also holds every frame's
     visible-surface voxels from the same cast, for the view sampler. Frames stream: of past frames
-    only their rows and voxel ids are kept, never their images; the next frame's cast runs in a
-    second thread meanwhile (at most two frames' images exist at once).
+    only their rows and voxel ids are kept, never their images. (Casting the next frame in a second
+    thread meanwhile cost more CPU and wall time on the shared 2-core machine: docs/labels_performance.md.)
     """
     engine = SceneVisibility(scene, params, voxel_size)
     parts, seconds, voxels = [], [], []
-    frames = scene.frames
-    with ThreadPoolExecutor(max_workers=1) as prefetch:  # casts frame i + 1 while frame i is counted
-        pending = prefetch.submit(engine.cast, frames[0]) if frames else None
-        for i, frame in enumerate(frames):
-            t0 = time.perf_counter()
-            cast = pending.result()
-            if i + 1 < len(frames):
-                pending = prefetch.submit(engine.cast, frames[i + 1])
-            labels = engine.labels(frame, cast)
-            seconds.append(time.perf_counter() - t0)
-            if len(labels.rows):
-                parts.append(labels.rows)
-            voxels.append(labels.voxels)
-            if progress:
-                progress(i + 1, len(frames))
+    for i, frame in enumerate(scene.frames):
+        t0 = time.perf_counter()
+        labels = engine.frame(frame)
+        seconds.append(time.perf_counter() - t0)
+        if len(labels.rows):
+            parts.append(labels.rows)
+        voxels.append(labels.voxels)
+        if progress:
+            progress(i + 1, len(scene.frames))
     table = pa.Table.from_pandas(pd.concat(parts, ignore_index=True), schema=SCHEMA, preserve_index=False) \
         if parts else SCHEMA.empty_table()
     table = table.sort_by([("frame_id", "ascending"), ("instance_id", "ascending")])
