@@ -98,6 +98,7 @@ class VisibilityParams(_Section):
     overlap_level_edges: tuple[float, float]
     full_px_max_outside_rays: int
     full_px_max_offscreen_rays: int | None = None  # the same budget for instances wholly outside the image (None: as above)
+    coverage_part_size: float | None = None  # metres: instance parts that bound where it hides (None: whole instances)
 
 
 class LabelsBenchmarkParams(_Section):

@@ -67,6 +67,64 @@ def _hull_points(points: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate([hull.vertices, hull.coplanar[:, 0]]))
 
 
+@dataclass(frozen=True)
+class InstanceParts:
+    """Each instance's faces grouped by the cell of ``size`` metres that holds their centroid.
+
+    Per frame, a part's projected box and deepest point bound where its instance can lie behind a
+    nearer first hit far more tightly than the whole instance's box and deepest vertex (a table's
+    far end no longer makes every pixel in front of its near end undecided).
+    """
+
+    owner: np.ndarray  # (P,) position of each part's instance, ascending
+    first: np.ndarray  # (K + 1,) the parts of instance j are first[j]:first[j + 1]
+    extreme: ExtremePoints  # hull points of each part (its ``start`` is per part)
+
+    @classmethod
+    def of(cls, meshes: InstanceMeshes, size: float) -> "InstanceParts":
+        if not size > 0:
+            raise ValueError(f"visibility.coverage_part_size must be > 0 (or null), got {size}")
+        K = len(meshes.ids)
+        face_end = np.append(meshes.face_start[1:], len(meshes.faces))
+        owner, points = [], []
+        for j in range(K):
+            faces = meshes.faces[meshes.face_start[j]:face_end[j]]
+            cell = np.floor(meshes.points[faces].mean(axis=1) / size).astype(np.int64)
+            _, group = np.unique(cell, axis=0, return_inverse=True)
+            for g in range(int(group.max()) + 1 if len(faces) else 0):
+                vertices = np.unique(faces[group.ravel() == g])
+                points.append(vertices[_hull_points(meshes.points[vertices])])
+                owner.append(j)
+        owner = np.array(owner, dtype=np.int64)
+        sizes = np.array([len(x) for x in points], dtype=np.int64)
+        extreme = ExtremePoints(np.concatenate(points) if points else np.zeros(0, np.int64), np.cumsum(sizes) - sizes)
+        return cls(owner, np.searchsorted(owner, np.arange(K + 1)), extreme)
+
+
+@dataclass(frozen=True)
+class PartBounds:
+    """The parts of one frame: pixel box [c0, r0, c1, r1] grown by one pixel (``box_ok`` False: none),
+    deepest camera depth, and whether the part crosses the near plane (then it may cover any pixel
+    of its instance's box)."""
+
+    box: np.ndarray  # (P, 4) int64
+    box_ok: np.ndarray  # (P,) bool
+    z_max: np.ndarray  # (P,)
+    straddles: np.ndarray  # (P,) bool
+
+
+def part_bounds(parts: InstanceParts, meshes: InstanceMeshes, camera: Camera, world_to_cam: np.ndarray,
+                near: float) -> PartBounds:
+    if len(parts.owner) == 0:
+        return PartBounds(np.zeros((0, 4), np.int64), np.zeros(0, bool), np.zeros(0), np.zeros(0, bool))
+    p = transform_points(world_to_cam, meshes.points[parts.extreme.index])
+    z_min, z_max = (op.reduceat(p[:, 2], parts.extreme.start) for op in (np.minimum, np.maximum))
+    box, ok = pixel_boxes(_extents(camera, p, p[:, 2] >= near, parts.extreme.start))
+    box[:, :2] -= 1
+    box[:, 2:] += 1  # a pixel of margin: the box only spares rays, it never decides a hit
+    return PartBounds(box, ok, z_max, (z_min < near) & (z_max >= near))
+
+
 def projected_extents(meshes: InstanceMeshes, extreme: ExtremePoints, camera: Camera, world_to_cam: np.ndarray,
                       near: float) -> Extents:
     """The pixel extents of every instance's faces clipped at the near plane.
@@ -231,22 +289,25 @@ def float32_at_most(x: float) -> np.float32:
 
 
 def _inside_rays(k: int, box: np.ndarray, z_max: float, frame: FrameCast, visible: int,
-                 visible_box: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+                 visible_box: np.ndarray, parts: tuple[InstanceParts, PartBounds] | None) -> tuple[np.ndarray, ...]:
     """The pixels of instance k's box inside the image that need a ray (columns, rows) and the pixels
     known to be covered.
 
     The first hits decide most pixels without casting: a pixel whose first hit is this instance is
     covered; a pixel with no hit, or whose first hit lies beyond the instance's deepest vertex
-    ``z_max``, is not (the instance would have been hit first). Only the remaining pixels, where
-    something nearer may hide it, need a ray. ``visible`` / ``visible_box`` (its first-hit pixels and
-    their box [c0, r0, c1 + 1, r1 + 1]) count the covered pixels without a pass when the window holds
-    all of them.
+    ``z_max`` (with ``parts``: beyond the deepest point of every part whose box holds the pixel), is
+    not: the instance would have been hit first. Only the remaining pixels, where something nearer
+    may hide it, need a ray. ``visible`` / ``visible_box`` (its first-hit pixels and their box
+    [c0, r0, c1 + 1, r1 + 1]) count the covered pixels without a pass when the window holds all of them.
     """
     H, W = frame.instance.shape
     ci0, ri0, ci1, ri1 = max(int(box[0]), 0), max(int(box[1]), 0), min(int(box[2]), W - 1), min(int(box[3]), H - 1)
     window = (slice(ri0, ri1 + 1), slice(ci0, ci1 + 1))
     inst = frame.instance[window]
-    undecided = frame.depth[window] <= float32_at_most(z_max * (1 + DEPTH_SLACK))
+    if parts is None:
+        undecided = frame.depth[window] <= float32_at_most(z_max * (1 + DEPTH_SLACK))
+    else:
+        undecided = frame.depth[window] <= _part_depths(k, (ci0, ri0, ci1, ri1), frame.near, *parts)
     undecided &= inst != k
     rr, cc = np.nonzero(undecided)
     holds_all = visible == 0 or (visible_box[0] >= ci0 and visible_box[1] >= ri0
@@ -254,8 +315,31 @@ def _inside_rays(k: int, box: np.ndarray, z_max: float, frame: FrameCast, visibl
     return cc + ci0, rr + ri0, visible if holds_all else int(np.count_nonzero(inst == k))
 
 
+def _part_depths(k: int, window: tuple[int, int, int, int], near: float, parts: InstanceParts,
+                 bounds: PartBounds) -> np.ndarray:
+    """(rows, cols) of the window: the largest float32 bound on the depth at which a part of instance k
+    covering the pixel could lie (-inf where no part's box holds it)."""
+    c0, r0, c1, r1 = window
+    bound = np.full((r1 - r0 + 1, c1 - c0 + 1), -np.inf, dtype=np.float32)
+    for c in range(parts.first[k], parts.first[k + 1]):
+        if bounds.z_max[c] < near:
+            continue  # wholly inside the near plane: never hit
+        if bounds.straddles[c]:
+            a0, b0, a1, b1 = c0, r0, c1, r1
+        elif bounds.box_ok[c]:
+            a0, b0, a1, b1 = max(bounds.box[c, 0], c0), max(bounds.box[c, 1], r0), \
+                min(bounds.box[c, 2], c1), min(bounds.box[c, 3], r1)
+        else:
+            continue
+        if a0 <= a1 and b0 <= b1:
+            region = bound[b0 - r0:b1 - r0 + 1, a0 - c0:a1 - c0 + 1]
+            np.maximum(region, float32_at_most(bounds.z_max[c] * (1 + DEPTH_SLACK)), out=region)
+    return bound
+
+
 def plan_rays(ks: np.ndarray, boxes: np.ndarray, z_max: np.ndarray, budget: np.ndarray, frame: FrameCast,
-              visible: np.ndarray, visible_box: np.ndarray) -> RayPlan:
+              visible: np.ndarray, visible_box: np.ndarray,
+              parts: tuple[InstanceParts, PartBounds] | None = None) -> RayPlan:
     """The rays of instances ``ks`` (positions; their pixel boxes ``boxes`` [c0, r0, c1, r1] inclusive,
     deepest vertices ``z_max`` and outside-ray budgets, all indexed by position): inside the image the
     undecided pixels (:func:`_inside_rays`), outside one ray per block (:func:`outside_samples`)."""
@@ -265,7 +349,7 @@ def plan_rays(ks: np.ndarray, boxes: np.ndarray, z_max: np.ndarray, budget: np.n
     cols, rows, owner = [], [], []
     for i in np.flatnonzero(meets_image(boxes[ks], W, H)):
         j = int(ks[i])
-        c, r, seen[i] = _inside_rays(j, boxes[j], float(z_max[j]), frame, int(visible[j]), visible_box[j])
+        c, r, seen[i] = _inside_rays(j, boxes[j], float(z_max[j]), frame, int(visible[j]), visible_box[j], parts)
         cols.append(c)
         rows.append(r)
         owner.append(np.full(len(c), i))

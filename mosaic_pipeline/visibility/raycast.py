@@ -172,9 +172,10 @@ class MeshCaster:
         out = np.zeros(len(u), dtype=bool)
         if len(u) == 0:
             return out
-        rays = o3d.core.Tensor(pixel_rays(camera, world_to_cam, u, v))
+        rays = pixel_rays(camera, world_to_cam, u, v)
         ends = np.cumsum(counts)
         for iid, start, end in zip(instance_ids, ends - counts, ends):
-            if end > start:
-                out[start:end] = self._alone[iid].test_occlusions(rays[int(start):int(end)], tnear=near).numpy()
+            if end > start:  # a numpy slice shared with Open3D (no copy, no tensor indexing)
+                batch = o3d.core.Tensor.from_numpy(rays[start:end])
+                out[start:end] = self._alone[iid].test_occlusions(batch, tnear=near).numpy()
         return out

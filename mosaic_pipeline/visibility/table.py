@@ -30,8 +30,10 @@ from ..scene.types import Frame, Scene
 from .coverage import (
     ExtremePoints,
     FrameCast,
+    InstanceParts,
     frame_coverage,
     meets_image,
+    part_bounds,
     pixel_boxes,
     plan_rays,
     projected_extents,
@@ -114,6 +116,8 @@ class SceneVisibility:
         self.caster = MeshCaster(scene)
         self.ids = self.caster.instances.ids
         self.extreme = ExtremePoints.of(self.caster.instances)
+        self.parts = InstanceParts.of(self.caster.instances, params.coverage_part_size) \
+            if params.coverage_part_size is not None else None
         K = len(self.ids)
         owner = self.caster.face_instance
         # face -> position k of its instance; unowned faces and "no hit" (face -1: the last entry) -> K
@@ -148,7 +152,9 @@ class SceneVisibility:
         k = np.flatnonzero(self.annotated & nonempty)
         budget = np.where(meets_image(boxes, cam.width, cam.height), p.full_px_max_outside_rays,
                           p.full_px_max_offscreen_rays or p.full_px_max_outside_rays)
-        plan = plan_rays(k, boxes, extents.z_max, budget, cast, stats.visible_px, stats.box)
+        parts = None if self.parts is None else \
+            (self.parts, part_bounds(self.parts, self.caster.instances, cam, frame.world_to_cam, p.near_plane))
+        plan = plan_rays(k, boxes, extents.z_max, budget, cast, stats.visible_px, stats.box, parts)
         cov = frame_coverage(self.caster, cast, self.ids[k].tolist(), plan)
         keep = cov.full_px > 0
         rows = self._rows(frame, cam.width, cam.height, stats, k[keep], cov.unoccluded_px[keep], cov.full_px[keep])
