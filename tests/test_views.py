@@ -19,6 +19,7 @@ from mosaic_pipeline.visibility.overlap import (
     compute_overlap,
     overlap_matrix,
     overlap_sample,
+    read_frame_voxels,
     read_overlap,
     write_overlap,
 )
@@ -174,6 +175,8 @@ def test_cli_visibility_and_views_on_a_real_layout_scene(tmp_path):
     res = runner.invoke(main, ["visibility", str(hand.scene_dir), "--out", str(vis), "--long-side", "64"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["rows"] == pq.read_metadata(vis).num_rows > 0
+    assert json.loads(res.output)["voxels"] == str(tmp_path / "out" / "visibility.voxels.parquet")
+    assert len(read_frame_voxels(tmp_path / "out" / "visibility.voxels.parquet").frame_ids) == 3
     assert pq.read_schema(vis).remove_metadata() == VIS_SCHEMA
     out_a, out_b = tmp_path / "out" / "views_a.parquet", tmp_path / "out" / "views_b.parquet"
     res = runner.invoke(main, ["views", str(hand.scene_dir), "--out", str(out_a), "--visibility", str(vis),
@@ -200,25 +203,36 @@ def test_cli_reports_a_bad_scene_and_exits_1(tmp_path):
 # ---- Dagster assets ----
 
 @pytest.mark.slow
-def test_visibility_assets_materialize_one_partition(small_params_file):
+def test_visibility_assets_materialize_one_partition(small_params_file, monkeypatch):
     import dagster as dg
 
     from mosaic_assets.defs.assets.scenes import frames, scene_catalog, scenes
     from mosaic_assets.defs.assets.visibility import view_samples, visibility
     from mosaic_assets.defs.resources import MosaicParams
     from mosaic_pipeline import paths
+    from mosaic_pipeline.visibility.raycast import MeshCaster
 
     params = load_params(small_params_file)
     resources = {"mosaic": MosaicParams(params_file=str(small_params_file))}
     instance = dg.DagsterInstance.ephemeral()
     assert dg.materialize([scene_catalog], resources=resources, instance=instance).success
-    result = dg.materialize([scene_catalog, scenes, frames, visibility, view_samples],
-                            selection=[scenes, frames, visibility, view_samples], partition_key="synth_0000",
-                            resources=resources, instance=instance)
+    assets = [scene_catalog, scenes, frames, visibility, view_samples]
+    first = dg.materialize(assets, selection=[scenes, frames, visibility], partition_key="synth_0000",
+                           resources=resources, instance=instance)
+    assert first.success
+    assert paths.frame_voxels(params, "synth_0000").exists()
+
+    def no_second_cast(*_):
+        raise AssertionError("view_samples cast a frame again")
+
+    monkeypatch.setattr(MeshCaster, "first_hits", no_second_cast)  # one cast per frame: visibility's
+    result = dg.materialize(assets, selection=[view_samples], partition_key="synth_0000", resources=resources,
+                            instance=instance)
     assert result.success
-    meta = {m.asset_key.to_user_string(): m.metadata for node in ("visibility", "view_samples")
-            for m in result.asset_materializations_for_node(node)}
+    meta = {m.asset_key.to_user_string(): m.metadata for r, node in ((first, "visibility"), (result, "view_samples"))
+            for m in r.asset_materializations_for_node(node)}
     vis, views = meta["visibility"], meta["view_samples"]
+    assert vis["voxels_path"].value == str(paths.frame_voxels(params, "synth_0000"))
     table = pq.read_table(paths.visibility(params, "synth_0000")).to_pandas()
     assert vis["path"].value == str(paths.visibility(params, "synth_0000"))
     assert vis["n_rows"].value == len(table) > 0 and vis["n_visible_rows"].value == int(table.is_visible.sum())
