@@ -170,6 +170,8 @@ class FrameVoxels:
 
 def write_frame_voxels(voxels: FrameVoxels, path: Path) -> None:
     """One row per frame: its id and its sorted voxel ids (delta-encoded: neighbours differ little)."""
+    if voxels.indptr[-1] >= 2**31:
+        raise ValueError(f"{voxels.indptr[-1]} voxel ids: a Parquet list column holds fewer than 2**31")
     lists = pa.ListArray.from_arrays(pa.array(voxels.indptr.astype(np.int32)), pa.array(voxels.voxels))
     table = pa.Table.from_arrays([pa.array(voxels.frame_ids, pa.string()), lists], schema=VOXELS_SCHEMA)
     with atomic_file(path) as tmp:
@@ -178,9 +180,9 @@ def write_frame_voxels(voxels: FrameVoxels, path: Path) -> None:
 
 
 def read_frame_voxels(path: Path) -> FrameVoxels:
-    column = pq.read_table(path, schema=VOXELS_SCHEMA).column("voxels").combine_chunks()
-    frame_ids = pq.read_table(path, columns=["frame_id"]).column("frame_id").to_pylist()
-    return FrameVoxels(frame_ids, column.offsets.to_numpy().astype(np.int64),
+    table = pq.read_table(path, schema=VOXELS_SCHEMA)
+    column = table.column("voxels").combine_chunks()
+    return FrameVoxels(table.column("frame_id").to_pylist(), column.offsets.to_numpy().astype(np.int64),
                        column.values.to_numpy(zero_copy_only=False).astype(np.int64))
 
 
