@@ -19,8 +19,9 @@ to ``few_frames`` poses, so that scene start-up cancels in the marginal cost per
 Reported: wall and process-CPU seconds (all threads) of every run, per frame and as ratios to the
 bare cast (wall time also shows the other processes of a shared machine: the load average is
 recorded before and after), the marginal cost per extra frame (many - few) of both and its ratio,
-the traced peak memory of the labels runs (numpy and Python allocations, ``tracemalloc``; Open3D's
-own buffers are per frame) at few and many frames, view sampling seconds at ``sampling_frames``
+the traced peak memory of each stage (numpy and Python allocations, ``tracemalloc``; Open3D's own
+buffers are per frame) at few and many frames beside the size of one frame's id and depth images
+(what holding every frame's images would cost per frame), view sampling seconds at ``sampling_frames``
 evenly spaced frames (and the dense all-pairs product it replaces, for contrast), and the projection
 to ``projection_scenes`` scenes of ``projection_frames_per_scene`` frames on ``projection_cores``
 cores from the CPU seconds per frame.
@@ -92,18 +93,29 @@ def bare_cast(scene: Scene, long_side: int) -> None:
         whole.cast_rays(image_rays(frame.camera.scaled_to_long_side(long_side), frame.world_to_cam))
 
 
-def labels(scene: Scene, params: Params, out: Path) -> dict:
-    """The visibility and view_samples assets' work on one scene, files included."""
+def visibility_stage(scene: Scene, params: Params, out: Path) -> dict:
+    """The visibility asset's work: the table and the frames' voxel sets from one cast per frame, written."""
     vis_file = out / "visibility.parquet"
     result = compute_visibility(scene, params.visibility, voxel_size=params.views.voxel_size)
     write_frame_voxels(result.voxels, voxels_beside(vis_file))
     write_visibility(result.table, vis_file)
+    return {"rows": len(result.table), "voxels_per_frame": round(float(result.voxels.n_voxels.mean()), 1),
+            "table": result.table, "voxels": result.voxels}
+
+
+def views_stage(scene: Scene, params: Params, out: Path) -> int:
+    """The view_samples asset's work: both files read back, the samples and the overlap matrix written."""
+    vis_file = out / "visibility.parquet"
     views = scene_views(scene.scene_id, read_visibility(vis_file), read_frame_voxels(voxels_beside(vis_file)),
                         params.views, params.visibility.overlap_level_edges)
     write_overlap(views.matrix, out / "views.overlap.parquet")
     write_views(views.samples, out / "views.parquet")
-    return {"rows": len(result.table), "samples": len(views.samples), "voxels_per_frame":
-            round(float(result.voxels.n_voxels.mean()), 1), "table": result.table, "voxels": result.voxels}
+    return len(views.samples)
+
+
+def labels(scene: Scene, params: Params, out: Path) -> dict:
+    """The visibility and view_samples assets' work on one scene, files included."""
+    return {**visibility_stage(scene, params, out), "samples": views_stage(scene, params, out)}
 
 
 def _run(name: str, fn, *args) -> tuple[object, dict]:
@@ -168,10 +180,14 @@ def main() -> None:
             runs.append(record)
             results[name] = out
         memory = {}
-        for scene in (few, many):
-            (tmp / f"memory{len(scene.frames)}").mkdir()
-            memory[f"labels_{len(scene.frames)}_frames_peak_mib"] = peak_memory(
-                labels, scene, params, tmp / f"memory{len(scene.frames)}")
+        for scene in (few, many):  # each asset runs in its own process: their peaks do not add up
+            folder = tmp / f"memory{len(scene.frames)}"
+            folder.mkdir()
+            memory[f"visibility_{len(scene.frames)}_frames_peak_mib"] = peak_memory(visibility_stage, scene, params, folder)
+            memory[f"view_samples_{len(scene.frames)}_frames_peak_mib"] = peak_memory(views_stage, scene, params, folder)
+        memory["one_frame_id_and_depth_images_mib"] = round(
+            2 * 4 * many.frames[0].camera.scaled_to_long_side(long_side).width
+            * many.frames[0].camera.scaled_to_long_side(long_side).height / 2**20, 2)
         sampling = sampling_table(many, results["labels_many"]["table"], results["labels_many"]["voxels"], params,
                                   bench.sampling_frames)
     result = report(many, few, runs, results, memory, sampling, params, bench, args, load_before)

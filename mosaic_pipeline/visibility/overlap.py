@@ -187,20 +187,26 @@ def read_frame_voxels(path: Path) -> FrameVoxels:
 
 
 class SparseOverlap:
-    """overlap(i, j) on demand from the sparse frames x voxels incidence (see the module docstring)."""
+    """overlap(i, j) on demand from the sparse frames x voxels incidence (see the module docstring).
+
+    Kept: each frame's voxels as dense column numbers (int32) and the transpose, voxel -> frames, as a
+    CSR matrix with int32 indices: about 9 bytes per (frame, voxel) incidence.
+    """
 
     def __init__(self, voxels: FrameVoxels):
         self.frame_ids = voxels.frame_ids
         self.n_voxels = voxels.n_voxels
-        F = len(self.frame_ids)
-        _, column = np.unique(voxels.voxels, return_inverse=True)
-        ones = np.ones(len(column), dtype=np.int32)
-        self.A = sp.csr_matrix((ones, column, voxels.indptr), shape=(F, int(column.max()) + 1 if len(column) else 0))
-        self.AT = self.A.T.tocsr()  # voxel -> the frames that see it
+        self.indptr = voxels.indptr
+        self.column = _dense_columns(voxels.voxels)
+        F, n = len(self.frame_ids), len(self.column)
+        index = np.int32 if max(n, F) < 2**31 else np.int64
+        A = sp.csr_matrix((np.ones(n, dtype=bool), self.column, self.indptr.astype(index)),
+                          shape=(F, int(self.column.max()) + 1 if n else 0))
+        self.AT = A.T.tocsr()  # voxel -> the frames that see it
 
     def intersections(self, i: int) -> np.ndarray:
         """(F,) |V_i ∩ V_j| for every j: the frames of each voxel of frame i, counted."""
-        columns = self.A.indices[self.A.indptr[i]:self.A.indptr[i + 1]]
+        columns = self.column[self.indptr[i]:self.indptr[i + 1]]
         return np.bincount(self.AT[columns].indices, minlength=len(self.frame_ids))
 
     def row(self, i: int) -> np.ndarray:
@@ -209,12 +215,27 @@ class SparseOverlap:
     def submatrix(self, idx: np.ndarray) -> np.ndarray:
         """The dense overlap matrix of the frames ``idx`` (one sparse product of their rows)."""
         idx = np.asarray(idx, dtype=np.int64)
-        sub = self.A[idx]
-        inter = (sub @ sub.T).toarray().astype(np.int64)
         sizes = self.n_voxels[idx]
+        columns = np.concatenate([self.column[self.indptr[i]:self.indptr[i + 1]] for i in idx]) if len(idx) else \
+            np.zeros(0, np.int32)
+        sub = sp.csr_matrix((np.ones(len(columns), dtype=np.int64), columns, np.concatenate([[0], np.cumsum(sizes)])),
+                            shape=(len(idx), self.AT.shape[0]))
+        inter = (sub @ sub.T).toarray()
         iou = _iou(inter, sizes[:, None] + sizes[None, :], None)
         np.fill_diagonal(iou, 1.0)
         return iou
+
+
+def _dense_columns(ids: np.ndarray) -> np.ndarray:
+    """Each id's rank among the distinct ids (int32): a lookup table when the ids are not too sparse, else a sort."""
+    if len(ids) == 0:
+        return np.zeros(0, np.int32)
+    top = int(ids.max()) + 1
+    if top > max(4 * len(ids), 2**22):
+        return np.unique(ids, return_inverse=True)[1].astype(np.int32)
+    present = np.zeros(top, dtype=bool)
+    present[ids] = True
+    return (np.cumsum(present, dtype=np.int32) - 1)[ids]
 
 
 def _iou(inter: np.ndarray, size_sum: np.ndarray, diagonal: int | None) -> np.ndarray:
