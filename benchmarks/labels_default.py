@@ -51,10 +51,24 @@ print(json.dumps({"wall_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2), 
 
 
 def child(tree: Path, params: Path, scene_dir: str, out: str) -> dict:
+    """One scene in a fresh interpreter that imports the project from ``tree`` alone (-P: not from the cwd)."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    done = subprocess.run([sys.executable, "-c", CHILD, str(params), scene_dir, out], env=env, check=True,
-                          capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-P", "-c", CHILD, str(params), scene_dir, out], env=env,
+                          capture_output=True, text=True, cwd=Path(out).parent)
+    if done.returncode:
+        raise RuntimeError(f"{tree} on {scene_dir}:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _same(x: object, y: object) -> bool:
+    """Equal cell values: NaN equals NaN, lists compare by value, None only equals None."""
+    if x is None or y is None:
+        return x is None and y is None
+    if isinstance(x, float) and isinstance(y, float):
+        return x == y or (x != x and y != y)
+    if hasattr(x, "__len__") and not isinstance(x, str):
+        return len(x) == len(y) and all(_same(float(a), float(b)) for a, b in zip(x, y))
+    return x == y
 
 
 def compare(base: str, mine: str) -> dict:
@@ -65,9 +79,9 @@ def compare(base: str, mine: str) -> dict:
     differing = {}
     if same_rows:
         for col in a.columns:
-            eq = a[col].astype(str) == b[col].astype(str)
-            if not eq.all():
-                differing[col] = int((~eq).sum())
+            n = sum(not _same(x, y) for x, y in zip(a[col].tolist(), b[col].tolist()))
+            if n:
+                differing[col] = n
     views_same = Path(base + ".views.parquet").read_bytes() == Path(mine + ".views.parquet").read_bytes()
     return {"same_rows": bool(same_rows), "rows": len(b), "columns_differing_rows": differing,
             "view_samples_identical": views_same}
