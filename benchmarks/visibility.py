@@ -34,7 +34,14 @@ import pandas as pd
 from mosaic_pipeline.params import load_params
 from mosaic_pipeline.scene.scannetpp import load_scene
 from mosaic_pipeline.synth import benchmark_params, generate_scene
-from mosaic_pipeline.visibility.coverage import FrameCast, frame_coverage, pixel_boxes, plan_rays, projected_extents
+from mosaic_pipeline.visibility.coverage import (
+    FrameCast,
+    frame_coverage,
+    meets_image,
+    pixel_boxes,
+    plan_rays,
+    projected_extents,
+)
 from mosaic_pipeline.visibility.table import SceneVisibility
 
 
@@ -42,9 +49,14 @@ def naive_frame(engine: SceneVisibility, frame) -> pd.DataFrame:
     """(instance_id, visible_px, unoccluded_px, full_px) of one frame, each instance rendered on its own."""
     p, caster = engine.params, engine.caster
     cam = frame.camera.scaled_to_long_side(p.long_side)
-    blank = FrameCast(cam, frame.world_to_cam, p.near_plane, np.full((cam.height, cam.width), -1), np.zeros((cam.height, cam.width)))
-    extents = projected_extents(caster.instances, cam, frame.world_to_cam, p.near_plane)
+    K = len(engine.ids)
+    # no first hits: every pixel of an instance's box is undecided (depth 0 <= any depth), none seen
+    blank = FrameCast(cam, frame.world_to_cam, p.near_plane, np.full((cam.height, cam.width), K, np.int32),
+                      np.zeros((cam.height, cam.width), np.float32))
+    extents = projected_extents(caster.instances, engine.extreme, cam, frame.world_to_cam, p.near_plane)
     boxes, nonempty = pixel_boxes(extents.uv)
+    budget = np.where(meets_image(boxes, cam.width, cam.height), p.full_px_max_outside_rays,
+                      p.full_px_max_offscreen_rays or p.full_px_max_outside_rays)  # the engine's estimator
     rows = []
     for k in np.flatnonzero(engine.annotated):
         iid = int(engine.ids[k])
@@ -52,7 +64,9 @@ def naive_frame(engine: SceneVisibility, frame) -> pd.DataFrame:
         visible = int((caster.face_instance[hits.face[hits.hit]] == iid).sum())
         if not nonempty[k]:
             continue
-        cov = frame_coverage(caster, blank, [iid], [plan_rays(iid, boxes[k], np.inf, blank, p.full_px_max_outside_rays)])
+        plan = plan_rays(np.array([k]), boxes, np.full(K, np.inf), budget, blank, np.zeros(K, np.int64),
+                         np.full((K, 4), np.nan))
+        cov = frame_coverage(caster, blank, [iid], plan)
         if cov.full_px[0] > 0:
             rows.append((iid, visible, int(cov.unoccluded_px[0]), int(cov.full_px[0])))
     return pd.DataFrame(rows, columns=["instance_id", "visible_px", "unoccluded_px", "full_px"])
@@ -98,12 +112,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="visibility-bench-") as tmp:
         scene = load_scene(generate_scene(Path(tmp), "synth_benchmark", args.seed, args.index, benchmark_params(params)))
     engine, setup, _ = timed(SceneVisibility, scene, params.visibility)
-    runs = [timed(engine.frame, frame) for frame in scene.frames]
+    runs = [timed(lambda f: engine.frame(f).rows, frame) for frame in scene.frames]
     tables = [r[0] for r in runs]
     rows = sum(len(t) for t in tables)
     picks = np.linspace(0, len(scene.frames) - 1, args.naive_frames).round().astype(int)
     # the naive frames, each timed right after the engine on the same frame (the machine's load drifts)
-    pairs = [(timed(engine.frame, scene.frames[i]), timed(naive_frame, engine, scene.frames[i])) for i in picks]
+    pairs = [(timed(lambda f: engine.frame(f).rows, scene.frames[i]), timed(naive_frame, engine, scene.frames[i]))
+             for i in picks]
     naive_tables = [naive.assign(frame=i) for i, (_, (naive, _, _)) in zip(picks, pairs)]
     naive_rows = sum(len(t) for t in naive_tables)
     mine = {"wall": [e[1] for e, _ in pairs], "cpu": [e[2] for e, _ in pairs]}
