@@ -43,7 +43,7 @@ def _register() -> None:
     main.add_command(visibility.views)
     main.add_command(qa.qa)
     model.register(main)  # train, evaluate, score
-    for command in repro.COMMANDS:  # reproduce, runs, plot
+    for command in repro.COMMANDS:  # reproduce, runs, dvc-remote, dvc-lock-check, plot
         main.add_command(command)
 
 
