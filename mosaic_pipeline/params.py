@@ -134,6 +134,8 @@ class QAParams(_Section):
     seed: int
     n_options: int
     count_distractor_span: int
+    count_min_visible_px: int  # an instance counts in a count question with this many visible pixels ...
+    count_reference_size: tuple[int, int]  # ... at this render size (width, height), scaled by the area
     localization_decoy_batch: int
     excluded_labels: tuple[str, ...]
     distance_decimals: int

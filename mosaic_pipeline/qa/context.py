@@ -2,11 +2,15 @@
 
 Vocabulary used by every family:
 - *seen* in a frame: the instance has ``visible_px > 0`` there; *visible*: ``is_visible`` (the
-  visibility stage's min-visible threshold);
+  visibility stage's min-visible threshold); *counted*: visible with at least ``count_min_visible_px``
+  visible pixels (given at ``count_reference_size``, scaled by the render area of the table), what
+  the count questions count (docs/tasks.md);
 - *marginal* in a sample: seen in some frame of the sample but visible in none (questions whose
   answer would hinge on such an instance are not asked);
 - *occluded target* in frame k: ``occlusion_ratio >= occluded_ratio`` or ``fov_ratio >= occluded_ratio``
-  or not visible in frame k, while visible in another frame of the sample (docs/tasks.md);
+  or not visible in frame k, while visible in another frame of the sample, and *in view* of frame k:
+  its box in front of the camera and projecting into the image (hidden or cut by the border, never
+  entirely outside the frame; docs/tasks.md);
 - *reference* of an instance: ``the {label}`` when no other instance of its label is seen in the
   sample, else ``the {label}(x,y)`` with the centre of its visible box in the query frame (original
   image pixels), else no reference (the question is skipped);
@@ -26,7 +30,8 @@ import pandas as pd
 
 from ..params import QAParams
 from ..scene.types import Frame, Scene
-from .relations import camera_extents
+from ..scene.geometry import project
+from .relations import box_in_view, camera_extents
 
 Extent = tuple[tuple[float, float, float], tuple[float, float, float]]  # (min, max) in camera coordinates
 
@@ -41,6 +46,7 @@ class Observation:
     visibility: float
     bbox_2d: tuple[float, float, float, float] | None
     is_visible: bool
+    render_area: int  # pixels of the image visible_px was counted on
 
     @property
     def bbox_center(self) -> tuple[int, int]:
@@ -58,7 +64,8 @@ def _observation(row: dict) -> Observation:
     box = row["bbox_2d"]
     return Observation(
         int(row["visible_px"]), float(row["occlusion_ratio"]), float(row["fov_ratio"]), float(row["visibility"]),
-        None if box is None else tuple(float(v) for v in box), bool(row["is_visible"]))
+        None if box is None else tuple(float(v) for v in box), bool(row["is_visible"]),
+        int(row["render_width"]) * int(row["render_height"]))
 
 
 class SceneIndex:
@@ -78,11 +85,13 @@ class SceneIndex:
         self.scene_ids_by_label: dict[str, tuple[int, ...]] = _group(self.labels)
         self.obs: dict[str, dict[int, Observation]] = defaultdict(dict)
         columns = ["frame_id", "instance_id", "visible_px", "occlusion_ratio", "fov_ratio", "visibility",
-                   "bbox_2d", "is_visible"]
+                   "bbox_2d", "is_visible", "render_width", "render_height"]
         for row in visibility[columns].to_dict("records"):
             if int(row["instance_id"]) in self.labels:
                 self.obs[row["frame_id"]][int(row["instance_id"])] = _observation(row)
         self._extents: dict[str, dict[int, Extent]] = {}
+        self._in_view: dict[str, dict[int, bool]] = {}
+        self._row = {int(i): n for n, i in enumerate(self.ids)}
 
     def extents(self, frame_id: str) -> dict[int, Extent]:
         """Camera-frame box extents of every instance in ``frame_id``."""
@@ -90,6 +99,16 @@ class SceneIndex:
             lo, hi = camera_extents(self.corners, self.frames[frame_id].world_to_cam)
             self._extents[frame_id] = {int(i): (tuple(a), tuple(b)) for i, a, b in zip(self.ids, lo.tolist(), hi.tolist())}
         return self._extents[frame_id]
+
+
+    def in_view(self, frame_id: str, iid: int) -> bool:
+        """The instance's box lies in front of camera ``frame_id`` and projects into the image."""
+        memo = self._in_view.setdefault(frame_id, {})
+        if iid not in memo:
+            frame = self.frames[frame_id]
+            uv, z = project(frame.camera, frame.world_to_cam, self.corners[self._row[iid]])
+            memo[iid] = bool(z.min() > self.near_plane) and box_in_view(uv, frame.camera.width, frame.camera.height)
+        return memo[iid]
 
 
 def _group(labels: dict[int, str]) -> dict[str, tuple[int, ...]]:
@@ -137,6 +156,14 @@ class SampleContext:
         o = self.obs[k].get(iid)
         return o is not None and o.is_visible
 
+    def counted_in(self, k: int, iid: int) -> bool:
+        """Visible in frame k with at least the count threshold of visible pixels (module docstring)."""
+        o = self.obs[k].get(iid)
+        if o is None or not o.is_visible:
+            return False
+        ref_w, ref_h = self.params.count_reference_size
+        return o.visible_px >= self.params.count_min_visible_px * o.render_area / (ref_w * ref_h)
+
     def seen_in(self, k: int, iid: int) -> bool:
         o = self.obs[k].get(iid)
         return o is not None and o.visible_px > 0
@@ -152,6 +179,11 @@ class SampleContext:
         return _group(vis)
 
     @cached_property
+    def counted_by_label(self) -> dict[str, tuple[int, ...]]:
+        counted = {iid: self.label(iid) for k in range(self.n) for iid in self.obs[k] if self.counted_in(k, iid)}
+        return _group(counted)
+
+    @cached_property
     def visible_ids(self) -> tuple[int, ...]:
         return tuple(sorted(i for ids in self.visible_by_label.values() for i in ids))
 
@@ -162,13 +194,17 @@ class SampleContext:
         """An instance of ``label`` is seen in the sample but visible in no frame of it."""
         return len(self.seen_by_label.get(label, ())) != len(self.visible_by_label.get(label, ()))
 
+    def has_uncounted(self, label: str) -> bool:
+        """An instance of ``label`` is seen in the sample but counted in no frame of it (too small to count)."""
+        return len(self.seen_by_label.get(label, ())) != len(self.counted_by_label.get(label, ()))
+
     def occluded_target(self, k: int, iid: int) -> bool:
-        """Occluded or truncated (or not visible) in frame k, visible in another frame of the sample."""
+        """Occluded or truncated (or not visible) in frame k but in view there, visible in another frame."""
         elsewhere = any(self.visible_in(j, iid) for j in range(self.n) if j != k)
         o = self.obs[k].get(iid)
         limit = self.params.occluded_ratio
         hidden = o is None or not o.is_visible or o.occlusion_ratio >= limit or o.fov_ratio >= limit
-        return elsewhere and hidden
+        return elsewhere and hidden and self.index.in_view(self.frame_ids[k], iid)
 
     def extent(self, k: int, iid: int) -> Extent:
         return self.index.extents(self.frame_ids[k])[iid]

@@ -7,7 +7,8 @@
   in at least one frame of the sample (vacuously so without targets), else ``partially_visible``.
 - ``gt_scenario``: ``full_coverage`` when every instance of the target category in the scene is
   visible in at least one frame of the sample (vacuously so without a category), else
-  ``partial_coverage``.
+  ``partial_coverage``. Count questions pass the instances they count (visible with the count
+  threshold), so an instance too small to count makes the question ``partial_coverage``.
 - ``difficulty_level`` (per sample, samples.json): see :func:`difficulty_level`.
 """
 from __future__ import annotations
@@ -40,10 +41,10 @@ def vis_level(ctx: SampleContext, targets: Sequence[int], fully_visible: float) 
     return FULLY if all(best(t) >= fully_visible for t in targets) else PARTIALLY
 
 
-def gt_scenario(ctx: SampleContext, label: str | None) -> str:
+def gt_scenario(ctx: SampleContext, label: str | None, visible_ids: Sequence[int] | None = None) -> str:
     if label is None:
         return FULL_COVERAGE
-    visible = set(ctx.visible_by_label.get(label, ()))
+    visible = set(ctx.visible_by_label.get(label, ()) if visible_ids is None else visible_ids)
     return FULL_COVERAGE if set(ctx.index.scene_ids_by_label[label]) <= visible else PARTIAL_COVERAGE
 
 

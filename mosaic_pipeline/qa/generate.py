@@ -46,7 +46,8 @@ def _row(spec: TaskSpec, c: Candidate, d: Draft, options: list[str], index: int 
          split: str | None) -> QARow:
     ctx: SampleContext = c.ctx
     scene = ctx.index.scene
-    vis, gt = vis_level(ctx, d.targets, params.visibility.fully_visible), gt_scenario(ctx, d.target_label)
+    vis = vis_level(ctx, d.targets, params.visibility.fully_visible)
+    gt = gt_scenario(ctx, d.target_label, d.coverage)
     occ = occlusion_avg(ctx, d.targets)
     metadata = stable_json({**d.metadata, "visibility_scenario": vis, "gt_scenario": gt,
                             "label_orig": labels_orig(scene, d)})

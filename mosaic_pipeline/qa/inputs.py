@@ -14,7 +14,7 @@ VISIBILITY_COLUMNS = {
     "scene_id": "string", "frame_id": "string", "instance_id": "integer", "label": "string",
     "visible_px": "integer", "unoccluded_px": "integer", "full_px": "integer",
     "occlusion_ratio": "float", "fov_ratio": "float", "visibility": "float", "bbox_2d": "list",
-    "is_visible": "bool",
+    "is_visible": "bool", "render_width": "integer", "render_height": "integer",
 }
 VIEWS_COLUMNS = {
     "scene_id": "string", "sample_id": "integer", "frame_ids": "list", "pairwise_overlaps": "list",

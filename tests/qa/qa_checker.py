@@ -17,10 +17,12 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import Delaunay, QhullError
 
 from mosaic_pipeline.params import Params
 from mosaic_pipeline.scene.types import Scene
@@ -33,6 +35,13 @@ WORDS = {  # question/option phrase -> (axis index, sign): sign -1 = the target 
 PHRASES = "|".join(sorted(map(re.escape, WORDS), key=len, reverse=True))
 AXIS_SUFFIX = {"lr": 0, "ab": 1, "fb": 2}
 MOVES = {"Forward": (2, 1), "Backward": (2, -1), "Right": (0, 1), "Left": (0, -1)}
+
+
+def _segments_cross(a, b, c, d) -> bool:
+    """Segments ab and cd properly intersect (orientation test)."""
+    def orient(p, q, r):
+        return np.sign((q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0]))
+    return orient(a, b, c) * orient(a, b, d) < 0 and orient(c, d, a) * orient(c, d, b) < 0
 
 
 class Disagreement(Exception):
@@ -107,10 +116,36 @@ class Checker:
         return -np.linalg.solve(T[:3, :3], T[:3, 3])
 
     def truth(self, fid: str, target: int, source: int, axis: int) -> int:
-        """+1 / -1: the target's box is beyond / before the source's along the axis by the margin; 0: neither."""
-        (tlo, thi), (slo, shi) = self.cam_box(fid, target), self.cam_box(fid, source)
+        """+1 / -1: the target's box is beyond / before the source's along the axis by the margin; 0: neither.
+        Axis 2 (closer/farther): the distance from the camera centre to the box centre, by the margin."""
         m = self.p.qa.relation_margin
+        if axis == 2:
+            centre = self.cam_centre(fid)
+            d_t, d_s = (float(np.linalg.norm(self.scene.instances[i].box.centroid - centre)) for i in (target, source))
+            return 1 if d_t >= d_s + m else -1 if d_t <= d_s - m else 0
+        (tlo, thi), (slo, shi) = self.cam_box(fid, target), self.cam_box(fid, source)
         return 1 if tlo[axis] >= shi[axis] + m else -1 if thi[axis] <= slo[axis] - m else 0
+
+    def in_view(self, fid: str, iid: int) -> bool:
+        """The box is in front of the camera and the hull of its projected corners meets the image: a corner
+        inside the image, an image corner inside the hull, or a segment between two corners crossing an edge."""
+        frame = self.frames[fid]
+        cam = frame.camera
+        pc = self.scene.instances[iid].box.corners() @ frame.world_to_cam[:3, :3].T + frame.world_to_cam[:3, 3]
+        if pc[:, 2].min() <= self.p.visibility.near_plane:
+            return False
+        uv = (pc @ cam.K.T)[:, :2] / pc[:, 2:3]
+        w, h = cam.width, cam.height
+        if any(0 < u < w and 0 < v < h for u, v in uv):
+            return True
+        rect = np.array([[0, 0], [w, 0], [w, h], [0, h]], float)
+        try:
+            if (Delaunay(uv).find_simplex(rect) >= 0).any():
+                return True
+        except QhullError:
+            pass
+        edges = list(zip(rect, np.roll(rect, -1, axis=0)))
+        return any(_segments_cross(a, b, c, d) for a, b in combinations(uv, 2) for c, d in edges)
 
     def in_front(self, fid: str, iid: int) -> bool:
         return bool(self.cam_box(fid, iid)[0][2] > self.p.visibility.near_plane)
@@ -118,7 +153,15 @@ class Checker:
     def occluded_target(self, frames: list[str], k: int, iid: int) -> bool:
         r, lim = self.row(frames[k], iid), self.p.qa.occluded_ratio
         hidden = r is None or not r.is_visible or r.occlusion_ratio >= lim or r.fov_ratio >= lim
-        return hidden and any(self.visible(f, iid) for j, f in enumerate(frames) if j != k)
+        return hidden and any(self.visible(f, iid) for j, f in enumerate(frames) if j != k) and self.in_view(frames[k], iid)
+
+    def counted(self, fid: str, iid: int) -> bool:
+        """Visible with at least qa.count_min_visible_px pixels at the reference size, scaled to the render area."""
+        r = self.row(fid, iid)
+        if r is None or not r.is_visible:
+            return False
+        ref_w, ref_h = self.p.qa.count_reference_size
+        return r.visible_px * ref_w * ref_h >= self.p.qa.count_min_visible_px * r.render_width * r.render_height
 
     def resolve(self, ref: str, frames: list[str], k: int | None) -> int:
         m = re.fullmatch(r"(.+)\((\d+),(\d+)\)", ref)
@@ -135,6 +178,9 @@ class Checker:
     def visible_instances(self, label: str, frames: list[str]) -> list[int]:
         return [i for i in self.by_label.get(label, []) if any(self.visible(f, i) for f in frames)]
 
+    def counted_instances(self, label: str, frames: list[str]) -> list[int]:
+        return [i for i in self.by_label.get(label, []) if any(self.counted(f, i) for f in frames)]
+
     def box_distance(self, iid: int, point: np.ndarray) -> float:
         box = self.scene.instances[iid].box
         local = np.abs(box.rotation.T @ (point - box.centroid))
@@ -143,9 +189,9 @@ class Checker:
     # --- families --------------------------------------------------------------------------------
     def count(self, q, frames, label_pattern):
         label = re.fullmatch(label_pattern, q.question).group(1)
-        ids = self.visible_instances(label, frames)
+        ids = self.counted_instances(label, frames)
         seen = [i for i in self.by_label[label] if any(self.seen(f, i) for f in frames)]
-        expect(len(seen) == len(ids), "count asked with a marginal instance")
+        expect(len(seen) == len(ids), "count asked with an instance seen but too small to count")
         expect(q.answer == str(len(ids)), f"count {q.answer} != {len(ids)}")
         for o in q.options:
             expect(o == q.answer or 1 <= abs(int(o) - len(ids)) <= self.p.qa.count_distractor_span and int(o) >= 1,
@@ -155,7 +201,7 @@ class Checker:
     def best_view(self, q, frames):
         label, ids = self.count(q._replace(answer=q.answer.split(",")[0], options=[]), frames,
                                 r"How many (.+)\(s\) are visible across these frames\? And tell me .*")
-        score = [(sum(self.visible(f, i) for i in ids), sum(self.row(f, i).visible_px for i in ids if self.visible(f, i)))
+        score = [(sum(self.counted(f, i) for i in ids), sum(self.row(f, i).visible_px for i in ids if self.counted(f, i)))
                  for f in frames]
         best = max(score)
         expect(score.count(best) == 1, "best view tie")

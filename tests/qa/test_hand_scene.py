@@ -47,7 +47,8 @@ def hand():
     vis = pd.DataFrame([{
         "scene_id": "hand", "frame_id": f, "instance_id": i, "label": BOXES[i][0], "visible_px": v,
         "unoccluded_px": u, "full_px": u, "occlusion_ratio": 1 - v / u, "fov_ratio": 0.0, "visibility": v / u,
-        "bbox_2d": box, "is_visible": v >= 20} for (f, i), (v, u, box) in ROWS.items()])
+        "bbox_2d": box, "is_visible": v >= 20, "render_width": 640, "render_height": 480}
+        for (f, i), (v, u, box) in ROWS.items()])
     views = pd.DataFrame([{"scene_id": "hand", "sample_id": 0, "frame_ids": ["frame_000000", "frame_000010"],
                            "pairwise_overlaps": [0.05], "max_overlap": 0.05, "mean_overlap": 0.05,
                            "overlap_level": "low"}])
@@ -104,6 +105,12 @@ def test_existence_and_references(hand, params):
 
 
 def test_spatial_needs_all_three_axes(hand, params):
-    # no frame-0 pair is separated on x, y and z at once (e.g. chair 2 / table share heights)
+    # frame 0 (camera at (0, 0, 1)): the hidden lamp (camera (0, -0.5, 3), 3.04 m away) is right of chair 1
+    # (x [-1.25, -0.75]), higher (y [-0.8, -0.2] vs [0.1, 1.0]) and closer by distance (chair 1's centre
+    # (-1, 0.55, 3) is 3.21 m away; along the optical axis both are at depth 3, so depth alone would not
+    # separate them); mirror image for chair 2. Chair 2 shares its height range with the table and chair 1.
     ctx = _context(hand, params)
-    assert [c for s in spatial_relation.specs(params.qa) for c in s.enumerate(ctx) if c.query_k == 0] == []
+    found = {(c.payload.target, c.payload.source): c.payload.rel
+             for s in spatial_relation.specs(params.qa) for c in s.enumerate(ctx) if c.query_k == 0}
+    assert found == {(4, 1): {"x": "right", "y": "higher", "z": "closer"},
+                     (4, 2): {"x": "left", "y": "higher", "z": "closer"}}

@@ -26,7 +26,9 @@ def box(lo, hi):
     (box((0, -1, 2), (1, -0.5, 3)), box((0, 0, 2), (1, 1, 3)), "y", "higher"),  # smaller y is up
     (box((0, 1.2, 2), (1, 2, 3)), box((0, 0, 2), (1, 1, 3)), "y", "lower"),
     (box((0, 0, 4), (1, 1, 5)), box((0, 0, 2), (1, 1, 3)), "z", "farther"),
-    (box((0, 0, 1), (1, 1, 1.96)), box((0, 0, 2), (1, 1, 3)), "z", None),  # gap 0.04
+    (box((0, 0, 1), (1, 1, 1.9)), box((0, 0, 2), (1, 1, 3)), "z", "closer"),  # centres 1.60 m and 2.60 m away
+    # depth ranges 0.1 m apart, but the centres are 2.506 m and 2.500 m from the camera: no relation
+    (box((1.1, -0.1, 2.1), (1.3, 0.1, 2.3)), box((-0.1, -0.1, 2.4), (0.1, 0.1, 2.6)), "z", None),
 ])
 def test_relation_margin(target, source, axis, expected):
     assert relation(target, source, axis, 0.05) == expected

@@ -43,6 +43,7 @@ class Draft:
     target_label: str | None  # category of gt_scenario
     distractors: tuple[str, ...] = ()
     fixed_options: tuple[str, ...] | None = None
+    coverage: tuple[int, ...] | None = None  # instances that count as visible for gt_scenario (None: is_visible)
 
 
 @dataclass(frozen=True)

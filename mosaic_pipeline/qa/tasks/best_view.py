@@ -1,6 +1,6 @@
 """``best_view_selection`` (bestview_count_occ): the count of a label plus its most informative frame.
 
-Best frame: the most instances of the label visible there; ties broken by the total visible pixels
+Best frame: the most instances of the label counted there (object_count's rule); ties broken by the total visible pixels
 of those instances; a tie after that means the question is not asked. Labels as in object_count.
 Options "{count}, Frame {k}": the truth, the true count with another frame, another count with the
 best frame, and another count with another frame (counts from object_count's distractor rule).
@@ -22,9 +22,9 @@ OPTION = "{count}, Frame {k}"
 
 
 def per_frame(ctx: SampleContext, ids: tuple[int, ...]) -> tuple[list[int], list[int]]:
-    """Per frame: number of the instances visible there and their total visible pixels."""
-    counts = [sum(ctx.visible_in(k, i) for i in ids) for k in range(ctx.n)]
-    pixels = [sum(ctx.obs[k][i].visible_px for i in ids if ctx.visible_in(k, i)) for k in range(ctx.n)]
+    """Per frame: number of the instances counted there and their total visible pixels."""
+    counts = [sum(ctx.counted_in(k, i) for i in ids) for k in range(ctx.n)]
+    pixels = [sum(ctx.obs[k][i].visible_px for i in ids if ctx.counted_in(k, i)) for k in range(ctx.n)]
     return counts, pixels
 
 
@@ -52,7 +52,7 @@ def _draft(params: QAParams, c: Candidate, rng: np.random.Generator, yes: bool) 
     metadata = {**count_metadata(c.ctx, label, ids), "count_ground_truth": truth, "best_frame_id": best,
                 "best_frame_reason": reason, "per_frame_visible_counts": counts, "per_frame_visible_pixels": pixels}
     return Draft(QUESTION.format(label=label), OPTION.format(count=truth, k=best), metadata, ids, label,
-                 tuple(distractors))
+                 tuple(distractors), coverage=ids)
 
 
 def specs(params: QAParams) -> list[TaskSpec]:

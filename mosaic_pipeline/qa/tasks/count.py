@@ -1,8 +1,9 @@
 """``object_count`` (obj_count_occ): how many distinct instances of a label are visible across the frames.
 
-Answer: the number of instances of the label visible (``is_visible``) in at least one frame of the
-sample: cross-view de-duplication by instance id. Asked for every label visible in the sample unless
-an instance of it is marginal (seen but below the visibility threshold everywhere: ambiguous).
+Answer: the number of instances of the label *counted* (visible with at least the count threshold of
+visible pixels, :mod:`..context`) in at least one frame of the sample: cross-view de-duplication by
+instance id. Asked for every label counted in the sample unless an instance of it is seen but counted
+in no frame (a sliver or a speck: whether it counts would be ambiguous).
 Distractors: three distinct counts among truth +-1..``count_distractor_span``, all >= 1.
 """
 from __future__ import annotations
@@ -19,9 +20,9 @@ QUESTION = "How many {label}(s) are visible across these frames?"
 
 
 def count_candidates(ctx: SampleContext) -> Iterator[Candidate]:
-    """One candidate per label visible in the sample with no marginal instance; payload (label, ids)."""
-    for label, ids in ctx.visible_by_label.items():
-        if not ctx.has_marginal(label):
+    """One candidate per label counted in the sample with no uncounted seen instance; payload (label, ids)."""
+    for label, ids in ctx.counted_by_label.items():
+        if not ctx.has_uncounted(label):
             yield Candidate(ctx, None, UNSTRATIFIED, (label, ids))
 
 
@@ -44,7 +45,7 @@ def _draft(params: QAParams, c: Candidate, rng: np.random.Generator, yes: bool) 
     label, ids = c.payload
     distractors = count_distractors(len(ids), params.n_options - 1, params.count_distractor_span, rng)
     return Draft(QUESTION.format(label=label), str(len(ids)), count_metadata(c.ctx, label, ids), ids, label,
-                 tuple(str(d) for d in distractors))
+                 tuple(str(d) for d in distractors), coverage=ids)
 
 
 def specs(params: QAParams) -> list[TaskSpec]:

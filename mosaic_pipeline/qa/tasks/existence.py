@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from ...params import QAParams
 from ..context import SampleContext
 from ..options import NO, YES, YES_NO
-from ..relations import AXES, AXIS_INDEX, DIRECTIONS, EXISTENCE_PHRASE, OPPOSITE, QTYPE_SUFFIX, SUBTASK, centre
+from ..relations import (AXES, DIRECTIONS, DISTANCE_AXIS, EXISTENCE_PHRASE, OPPOSITE, QTYPE_SUFFIX, SUBTASK,
+                         centre_distance)
 from .base import MOSAIC, Candidate, Draft, TaskSpec
 from .pairs import occlusion_pairs, pair_metadata
 
@@ -33,9 +34,9 @@ def _draft(c: Candidate, axis: str, yes: bool) -> Draft:
     question = QUESTION.format(k=c.query_k, target=p.target_ref, phrase=EXISTENCE_PHRASE[asked], source=p.source_ref)
     metadata = {**pair_metadata(c.ctx, p), "ground_truth_relation": truth, "asked_relation": asked,
                 "evaluated_axis": axis}
-    if axis == "z":
-        metadata["depth_source"] = centre(c.ctx.extent(c.query_k, p.source))[AXIS_INDEX["z"]]
-        metadata["depth_target"] = centre(c.ctx.extent(c.query_k, p.target))[AXIS_INDEX["z"]]
+    if axis == DISTANCE_AXIS:
+        metadata["distance_source"] = centre_distance(c.ctx.extent(c.query_k, p.source))
+        metadata["distance_target"] = centre_distance(c.ctx.extent(c.query_k, p.target))
     return Draft(question, YES if yes else NO, metadata, (p.target,), c.ctx.label(p.target),
                  fixed_options=YES_NO)
 

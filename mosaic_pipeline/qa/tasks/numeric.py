@@ -44,7 +44,8 @@ def _target_metadata(ctx: SampleContext, iid: int) -> dict:
 
 def _count(c: Candidate) -> Draft:
     label, ids = c.payload
-    return Draft(COUNT.format(label=label), str(len(ids)), count_metadata(c.ctx, label, ids), ids, label)
+    return Draft(COUNT.format(label=label), str(len(ids)), count_metadata(c.ctx, label, ids), ids, label,
+                 coverage=ids)
 
 
 def _camera_candidates(ctx: SampleContext) -> Iterator[Candidate]:
