@@ -158,6 +158,25 @@ class ReviewParams(_Section):
     questions: int  # questions rendered with their frames per shard (a deterministic sample)
     frame_height: int  # pixels: height of each frame in a rendered question
     jpeg_quality: int  # of the rendered questions (fixed: byte-identical pages)
+class AuditParams(_Section):
+    """params.yaml ``audit``: the text-only stress test of the QA data (docs/audit.md)."""
+
+    folds: int  # GroupKFold folds (groups = scenes); fewer when a split has fewer scenes
+    features: tuple[str, ...]  # feature groups of mosaic_pipeline.quality.audit.option_features
+    hash_bits: int  # FeatureHasher width 2 ** hash_bits
+    C: float  # inverse L2 regularization of the logistic regression
+    max_iter: int
+    number_bin: float  # numbers >= 10 in options are bucketed by this width (pixels)
+    bootstrap_resamples: int
+    ci_level: float
+    seed: int
+    splits: tuple[str, ...]  # splits the blocking check judges
+    max_gap_overall: float  # points: text-only accuracy - chance, unweighted mean over question types
+    max_gap_type: float  # points, every question type
+    max_prior_gap_type: float  # points: answer prior - chance, every question type
+    max_answer_share: float  # no answer text above this share of a type's questions ...
+    answer_share_min_values: int  # ... where the type has more than this many distinct answers
+    min_type_size: int  # question types with fewer questions in a split are reported, not judged
 
 
 class ModelParams(_Section):
@@ -266,6 +285,7 @@ class Params(BaseModel):
     qa: QAParams
     quality: QualityParams
     review: ReviewParams
+    audit: AuditParams
     model: ModelParams
     eval: EvalParams
     repro: ReproParams
