@@ -133,9 +133,18 @@ class QAParams(_Section):
     direction_tolerance: float
     seed: int
     n_options: int
-    count_distractor_span: int
     count_min_visible_px: int  # an instance counts in a count question with this many visible pixels ...
     count_reference_size: tuple[int, int]  # ... at this render size (width, height), scaled by the area
+    # debiased generation (docs/audit.md, "Generation rules")
+    count_zero: bool  # count questions also about the scene's labels seen in no frame (answer 0)
+    count_max_answer_share: float  # per label of a scene, no count above this share of its questions
+    best_view_position_tolerance: float  # best frames uniform over a sample's positions, within this share
+    localization_absent_share: float  # share of "No" answers per label
+    localization_decoy_jitter: float  # decoys: true centres moved by up to this fraction of the diagonal
+    relation_point_references: bool  # relation questions may name objects as "chair(x,y)"
+    relation_match_frame: bool  # existence's matched pairs also share the query frame position
+    relation_share_tolerance: float  # spatial: combination share per label pair / frame within 1/4 + this
+    attribute_rate_tolerance: float  # attribute: an option label answers at most 1/4 + this of its questions
     localization_decoy_batch: int
     excluded_labels: tuple[str, ...]
     distance_decimals: int

@@ -2,7 +2,7 @@
 
 For each question type (in a fixed order) with its own generator seeded by (qa.seed, scene, type):
 enumerate the admissible candidates of every view sample, select at most ``max_per_scene_task``
-with balanced strata (:mod:`.selection`), draft them, place the options (:mod:`.options`) and add
+with balanced strata (:mod:`.selection`) or the family's own debiased choice, draft them, place the options (:mod:`.options`) and add
 the diagnostics (:mod:`.diagnostics`). Question texts are distinct across types and unique per
 sample within a type by construction (tests check it).
 """
@@ -74,12 +74,16 @@ def _task_rows(spec: TaskSpec, contexts: list[SampleContext], params: Params, sc
                split: str | None) -> list[QARow]:
     rng = task_rng(params.qa.seed, scene_id, spec.question_type)
     candidates = [c for ctx in contexts for c in spec.enumerate(ctx)]
-    chosen = select(candidates, [c.stratum for c in candidates], spec.strata, params.qa.max_per_scene_task,
-                    spec.tolerance, 2 if spec.yes_no else 1, rng)
+    if spec.choose is not None:
+        chosen = spec.choose([candidates[i] for i in rng.permutation(len(candidates))], rng)
+    else:
+        ranked = select(candidates, [c.stratum for c in candidates], spec.strata, params.qa.max_per_scene_task,
+                        spec.tolerance, 2 if spec.yes_no else 1, rng)
+        chosen = [(c, rank % 2 == 0) for c, rank in ranked]
     balancer = LetterBalancer(rng)
     rows = []
-    for c, rank in chosen:
-        d = spec.draft(c, rng, rank % 2 == 0)
+    for c, plan in chosen:
+        d = spec.draft(c, rng, plan)
         if d.fixed_options:
             options, index = balancer.fixed(d.answer, d.fixed_options)
         elif d.distractors:

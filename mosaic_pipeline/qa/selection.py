@@ -5,10 +5,17 @@ Quotas start equal (the smallest stratum's size, or cap / strata) and grow one `
 round robin, while every stratum's share stays within 1/S +- tolerance and the cap holds. A task with
 a stratum that has no candidate in a scene asks nothing there (its balance could not hold). Yes/No
 tasks use step 2 and answer Yes for every other question of a stratum, so Yes is exactly 50 %.
+
+The debiasing rules (docs/audit.md) add two selections: :func:`balanced_subset` keeps every value's
+share of a cell (e.g. a count answer among the questions about one label) at most a given share, in
+several cell systems at once; :func:`matched_sets` pairs questions whose text is the same up to the
+stratum (e.g. both true directions of one label pair in one frame position), so the text cannot tell
+them apart.
 """
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TypeVar
 
 import numpy as np
@@ -47,4 +54,128 @@ def select(candidates: Sequence[T], strata_of: Sequence[Hashable], strata: Seque
     out = []
     for rank in range(max(quotas.values(), default=0)):
         out += [(buckets[s][rank], rank) for s in strata if rank < quotas[s]]
+    return out
+
+
+Cell = tuple[Hashable, Hashable]  # (cell, value): e.g. (the label, the count answered)
+
+
+def trim_to_shares(items: Sequence[T], systems: Sequence[Callable[[T], Cell]],
+                   max_share: Callable[[int, Hashable, Hashable], float]) -> list[T]:
+    """The items (in priority order) after removing the latest ones until, in every cell of every cell
+    system, each value holds at most ``max_share(system, cell, value)`` of the cell's items.
+
+    A cell with too few distinct values for its shares (fewer than 1 / share) empties: its questions
+    could not be balanced (docs/audit.md, "Generation rules").
+    """
+    keep = list(items)
+    keys = [[system(it) for system in systems] for it in keep]
+    counts: list[dict[Hashable, Counter]] = [{} for _ in systems]
+    for row in keys:
+        for s, (cell, value) in enumerate(row):
+            counts[s].setdefault(cell, Counter())[value] += 1
+    alive = [True] * len(keep)
+    while True:
+        worst = _worst_excess(counts, max_share)
+        if worst is None:
+            return [it for it, a in zip(keep, alive) if a]
+        s, cell, value = worst
+        i = max(i for i, row in enumerate(keys) if alive[i] and row[s] == (cell, value))
+        alive[i] = False
+        for t, (c, v) in enumerate(keys[i]):
+            counts[t][c][v] -= 1
+
+
+def _worst_excess(counts: list[dict[Hashable, Counter]], max_share) -> tuple[int, Hashable, Hashable] | None:
+    """The (system, cell, value) furthest above its share, or None when every share holds."""
+    worst, excess = None, 1e-9
+    for s, cells in enumerate(counts):
+        for cell, values in cells.items():
+            total = sum(values.values())
+            for value, n in values.items():
+                e = n - max_share(s, cell, value) * total
+                if n and e > excess:
+                    worst, excess = (s, cell, value), e
+    return worst
+
+
+def interleave(items: Sequence[T], key: Callable[[T], Hashable]) -> list[T]:
+    """Round robin over the groups of ``key`` (groups in order of first appearance, items in order), so
+    that a prefix of the result takes about as many items from every group."""
+    groups: dict[Hashable, list[T]] = {}
+    for it in items:
+        groups.setdefault(key(it), []).append(it)
+    out = []
+    for rank in range(max((len(g) for g in groups.values()), default=0)):
+        out += [g[rank] for g in groups.values() if rank < len(g)]
+    return out
+
+
+def balanced_subset(items: Sequence[T], systems: Sequence[Callable[[T], Cell]],
+                    max_share: Callable[[int, Hashable, Hashable], float], cap: int) -> list[T]:
+    """At most ``cap`` items (in the given priority order) whose cells hold the shares (:func:`trim_to_shares`).
+
+    Above the cap, the latest item of the most frequent (cell, value) of the first system goes, then the
+    shares are restored, until the cap holds: the cells shrink evenly instead of emptying.
+    """
+    kept = trim_to_shares(items, systems, max_share)
+    while len(kept) > cap:
+        groups = Counter(systems[0](it) for it in kept)
+        largest = max(groups.values())
+        drop = max(i for i, it in enumerate(kept) if groups[systems[0](it)] == largest)
+        kept = trim_to_shares(kept[:drop] + kept[drop + 1:], systems, max_share)
+    return kept
+
+
+def matched_sets(items: Sequence[T], group: Callable[[T], Hashable], stratum: Callable[[T], Hashable],
+                 strata: Sequence[Hashable]) -> list[tuple[T, ...]]:
+    """Sets of one item per stratum within the same group (items in priority order): a group with m items
+    of its rarest stratum gives m sets. Sets in order of their first item."""
+    buckets: dict[Hashable, dict[Hashable, list[T]]] = {}
+    for it in items:
+        buckets.setdefault(group(it), {s: [] for s in strata}).setdefault(stratum(it), []).append(it)
+    sets = [tuple(b[s][i] for s in strata) for b in buckets.values() for i in range(min(len(b[s]) for s in strata))]
+    order = {id(it): n for n, it in enumerate(items)}
+    return sorted(sets, key=lambda st: min(order[id(it)] for it in st))
+
+
+def trim_to_rates(items: Sequence[T], memberships: Callable[[T], Sequence[tuple[Hashable, bool]]],
+                  rate: float) -> list[T]:
+    """The items (in priority order) after removing the latest ones until every cell is the answer of at
+    most ``rate`` of the items it appears in. ``memberships(item)``: the cells an item shows, each with
+    whether it is the item's answer (e.g. (asked direction, option label) for each of four options).
+
+    With one answer among k options per item, a cell's answer rate averages 1/k, so rates <= 1/k for
+    all cells means exactly 1/k for each: no option is more often right than another (docs/audit.md).
+    """
+    keep = list(items)
+    rows = [list(memberships(it)) for it in keep]
+    answers: Counter = Counter()
+    shown: Counter = Counter()
+    for row in rows:
+        for cell, is_answer in row:
+            shown[cell] += 1
+            answers[cell] += is_answer
+    alive = [True] * len(keep)
+    while True:
+        excess = {cell: answers[cell] - rate * shown[cell] for cell in shown if answers[cell]}
+        worst = max(excess, key=lambda cell: (excess[cell], repr(cell)), default=None)
+        if worst is None or excess[worst] <= 1e-9:
+            return [it for it, a in zip(keep, alive) if a]
+        i = max(i for i, row in enumerate(rows) if alive[i] and (worst, True) in row)
+        alive[i] = False
+        for cell, is_answer in rows[i]:
+            shown[cell] -= 1
+            answers[cell] -= is_answer
+
+
+def equal_strata(items: Sequence[T], stratum: Callable[[T], Hashable], strata: Sequence[Hashable]) -> list[T]:
+    """The items (in priority order) with every stratum cut to the size of the smallest one."""
+    n = min((sum(stratum(it) == s for it in items) for s in strata), default=0)
+    seen: Counter = Counter()
+    out = []
+    for it in items:
+        seen[stratum(it)] += 1
+        if seen[stratum(it)] <= n:
+            out.append(it)
     return out

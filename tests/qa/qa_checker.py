@@ -193,9 +193,7 @@ class Checker:
         seen = [i for i in self.by_label[label] if any(self.seen(f, i) for f in frames)]
         expect(len(seen) == len(ids), "count asked with an instance seen but too small to count")
         expect(q.answer == str(len(ids)), f"count {q.answer} != {len(ids)}")
-        for o in q.options:
-            expect(o == q.answer or 1 <= abs(int(o) - len(ids)) <= self.p.qa.count_distractor_span and int(o) >= 1,
-                   f"bad count distractor {o}")
+        expect(all(re.fullmatch(r"\d+", o) for o in q.options), f"count options not counts: {q.options}")
         return label, ids
 
     def best_view(self, q, frames):
@@ -206,6 +204,11 @@ class Checker:
         best = max(score)
         expect(score.count(best) == 1, "best view tie")
         expect(q.answer == f"{len(ids)}, Frame {score.index(best)}", f"best view {q.answer}")
+        grid = [tuple(map(int, re.fullmatch(r"(\d+), Frame (\d+)", o).groups())) for o in q.options]
+        counts, positions = sorted({c for c, _ in grid}), sorted({f for _, f in grid})
+        expect(len(counts) == 2 and len(positions) == 2 and sorted(grid) == [(c, f) for c in counts for f in positions],
+               f"best view options are not a 2 x 2 grid of counts and frames: {q.options}")
+        expect(positions[-1] < len(frames), "an option's frame is not in the sample")
 
     def localization(self, q, frames):
         m = re.fullmatch(r"Is there a\(n\) (.+) in Frame (\d+)\? If so, what is the bounding box center coordinates\?",
@@ -263,20 +266,24 @@ class Checker:
         expect(len({self.labels[i] for i in ids}) == len(ids), "repeated option labels")
 
     def spatial(self, q, frames):
+        """Options: "{phrase a} the {source} and {phrase b} it", the 2 x 2 directions of the evaluated axis a
+        and a second axis b, both separated; exactly the answer is true on both."""
         m = re.fullmatch(r"In Frame (\d+), where does the (.+) appear in this view relative to the (.+)\?", q.question)
         k, fid = int(m.group(1)), frames[int(m.group(1))]
         t, s = self.resolve(m.group(2), frames, k), self.resolve(m.group(3), frames, k)
         self.pair_rules(frames, k, t, s)
-        true_options = []
+        true_options, statements = [], set()
         for o in q.options:
-            om = re.fullmatch(rf"({PHRASES}) the (.+)", o[:1].lower() + o[1:])
+            om = re.fullmatch(rf"({PHRASES}) the (.+) and ({PHRASES}) it", o[:1].lower() + o[1:])
             expect(om.group(2) == m.group(3), "option names another source")
-            axis, sign = WORDS[om.group(1)]
-            rel = self.truth(fid, t, s, axis)
-            expect(rel != 0, "option on an ambiguous axis")
-            if rel == sign:
+            (a, sign_a), (b, sign_b) = WORDS[om.group(1)], WORDS[om.group(3)]
+            expect(a == AXIS_SUFFIX[q.question_type[-2:]] and b != a, "first phrase not of the evaluated axis")
+            rel_a, rel_b = self.truth(fid, t, s, a), self.truth(fid, t, s, b)
+            expect(rel_a != 0 and rel_b != 0, "option on an ambiguous axis")
+            statements.add((sign_a, b, sign_b))
+            if (rel_a, rel_b) == (sign_a, sign_b):
                 true_options.append(o)
-                expect(axis == AXIS_SUFFIX[q.question_type[-2:]], "true option not on the evaluated axis")
+        expect(len(statements) == 4 and len({b for _, b, _ in statements}) == 1, "not the 2 x 2 grid of two axes")
         expect(true_options == [q.answer], f"true options {true_options} vs answer {q.answer}")
 
     def number(self, q, value: float, decimals: int):

@@ -21,12 +21,13 @@ from mosaic_pipeline.scene.types import Camera, Frame, Instance, OrientedBox, Sc
 
 WIDTH, HEIGHT, FOCAL = 640, 480, 420.0
 MIN_VISIBLE_PX = 20
-# label -> (box size in metres, how many of them)
+# label -> (box size in metres, how many of them, height of the box bottom above the floor)
 FURNITURE = {
-    "chair": ((0.5, 0.5, 0.9), 3), "table": ((1.4, 0.8, 0.75), 1), "sofa": ((2.0, 0.9, 0.8), 1),
-    "lamp": ((0.3, 0.3, 1.6), 1), "plant": ((0.4, 0.4, 1.0), 2), "cabinet": ((0.8, 0.5, 1.2), 1),
-    "monitor": ((0.6, 0.2, 0.4), 1), "box": ((0.4, 0.4, 0.4), 2), "bed": ((2.0, 1.6, 0.6), 1),
-    "wall": ((6.0, 0.1, 2.6), 1),
+    "chair": ((0.5, 0.5, 0.9), 5, 0.0), "table": ((1.4, 0.8, 0.75), 1, 0.0), "sofa": ((2.0, 0.9, 0.8), 1, 0.0),
+    "lamp": ((0.3, 0.3, 1.6), 1, 0.0), "plant": ((0.4, 0.4, 1.0), 2, 0.0), "cabinet": ((0.8, 0.5, 1.2), 1, 0.0),
+    "monitor": ((0.6, 0.2, 0.4), 1, 0.75), "box": ((0.4, 0.4, 0.4), 4, 0.0), "bed": ((2.0, 1.6, 0.6), 1, 0.0),
+    "clock": ((0.3, 0.1, 0.3), 1, 1.9), "picture": ((0.6, 0.05, 0.4), 1, 1.4), "cup": ((0.1, 0.1, 0.12), 1, 0.75),
+    "stool": ((0.35, 0.35, 0.45), 1, 0.0), "wall": ((6.0, 0.1, 2.6), 1, 0.0),
 }
 OCCLUSION_MENU = (0.0, 0.0, 0.1, 0.3, 0.55, 0.8, 0.97, 1.0)
 N_SAMPLES = 60  # like views.samples_per_scene: enough for every question type to reach its cap
@@ -35,10 +36,10 @@ N_SAMPLES = 60  # like views.samples_per_scene: enough for every question type t
 def box_room(scene_id: str = "fixture_0000", seed: int = 0, n_frames: int = 24, source: str = "synthetic") -> Scene:
     rng = np.random.default_rng(seed)
     instances, iid = {}, 1
-    for label, (size, count) in FURNITURE.items():
+    for label, (size, count, base) in FURNITURE.items():
         for _ in range(count):
             size_v = np.array(size) * rng.uniform(0.8, 1.2, 3)
-            centre = np.array([rng.uniform(-2.5, 2.5), rng.uniform(-2.0, 2.0), size_v[2] / 2])
+            centre = np.array([rng.uniform(-2.5, 2.5), rng.uniform(-2.0, 2.0), base + size_v[2] / 2])
             yaw = rng.uniform(0, np.pi)
             c, s = np.cos(yaw), np.sin(yaw)
             rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])

@@ -59,11 +59,14 @@ def test_existence_asks_both_directions_equally(shards):
                 assert f" {EXISTENCE_PHRASE[direction]} the " in q
 
 
-def test_localization_present_and_absent_balanced(shards, params):
+def test_localization_absent_share_per_label(shards, params):
+    """"No" is one option of four: per label exactly localization_absent_share of the answers (docs/audit.md)."""
     for shard in shards:
         loc = shard.qa[shard.qa["question_type"] == "obj_localization_occ"]
-        absent = (loc["answer"] == "No").mean()
-        assert abs(absent - 0.5) <= params.qa.yes_no_tolerance
+        assert len(loc)
+        label = loc["metadata"].map(lambda m: json.loads(m)["target_category"])
+        absent = (loc["answer"] == "No").groupby(label).mean()
+        assert (absent == params.qa.localization_absent_share).all(), absent.to_dict()
 
 
 def test_cap_per_scene_and_question_type(shards, params):

@@ -100,7 +100,7 @@ def test_counts_need_the_minimum_visible_size(ctx, params):
     assert candidates["cup"] == (4, 5)
     assert ctx.visible_in(0, 7) and "book" not in candidates  # old rule: 2 books
     (cups,) = [c for c in best_view.specs(params.qa)[0].enumerate(ctx) if c.payload[0] == "cup"]
-    draft = best_view.specs(params.qa)[0].draft(cups, np.random.default_rng(0), True)
+    draft = best_view.specs(params.qa)[0].draft(cups, np.random.default_rng(0), ([2, 3], [0, 1]))
     assert draft.answer == "2, Frame 1"  # old rule: Frame 0
     assert draft.metadata["per_frame_visible_counts"] == [1, 2]
 

@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import fields
 
 import numpy as np
 import pytest
 
-from mosaic_pipeline.qa.options import LetterBalancer
+from mosaic_pipeline.qa.options import LetterBalancer, exchangeable_values
 from mosaic_pipeline.qa.records import SCHEMA, QARow
 from mosaic_pipeline.qa.relations import camera_extents, relation
-from mosaic_pipeline.qa.selection import select, stratum_quotas
-from mosaic_pipeline.qa.tasks.count import count_distractors
+from mosaic_pipeline.qa.selection import balanced_subset, select, stratum_quotas, trim_to_rates, trim_to_shares
 from mosaic_pipeline.qa.tasks.localization import decoy_points
 
 
@@ -70,11 +70,44 @@ def test_letter_balancer_uses_the_least_used_letter():
     assert sorted(positions[:4]) == [0, 1, 2, 3]
 
 
-@pytest.mark.parametrize("truth, allowed", [(1, {2, 3, 4}), (2, {1, 3, 4, 5}), (6, {3, 4, 5, 7, 8, 9})])
-def test_count_distractors(truth, allowed):
-    for seed in range(5):
-        got = count_distractors(truth, 3, 3, np.random.default_rng(seed))
-        assert len(set(got)) == 3 and set(got) <= allowed
+def test_exchangeable_values_hide_the_truth():
+    """Truths drawn from the weights: given the option set, each option is the truth a quarter of the time."""
+    weights = {0: 5, 1: 5, 2: 4, 3: 3, 4: 2, 5: 1}  # shares <= 1/4
+    rng = np.random.default_rng(0)
+    values, p = list(weights), np.array(list(weights.values())) / sum(weights.values())
+    by_set: dict[tuple, Counter] = {}
+    for _ in range(20000):
+        truth = int(rng.choice(values, p=p))
+        options = exchangeable_values(truth, weights, 4, rng)
+        assert len(set(options)) == 4 and truth in options
+        by_set.setdefault(tuple(options), Counter())[truth] += 1
+    common = [c for c in by_set.values() if sum(c.values()) > 2000]
+    assert common and all(abs(n / sum(c.values()) - 0.25) < 0.03 for c in common for n in c.values())
+    with pytest.raises(ValueError, match="shares <= 1/4"):
+        exchangeable_values(0, {0: 2, 1: 1, 2: 1, 3: 1}, 4, rng)  # 0 is 40 % of the truths
+
+
+def test_trim_to_shares_by_hand():
+    items = [("lamp", 1)] * 6 + [("lamp", 0)] * 2 + [("chair", v) for v in (0, 1, 2, 3, 3, 3)] + [("vase", 1)] * 3
+    kept = trim_to_shares(items, [lambda it: it], lambda s, cell, value: 0.25)
+    # lamp and vase have fewer than 4 counts: emptied; chair keeps one of each count
+    assert sorted(kept) == [("chair", 0), ("chair", 1), ("chair", 2), ("chair", 3)]
+    halves = trim_to_shares(items, [lambda it: it], lambda s, cell, value: 0.5)
+    assert Counter(halves) == Counter({("lamp", 1): 2, ("lamp", 0): 2, ("chair", 0): 1, ("chair", 1): 1,
+                                       ("chair", 2): 1, ("chair", 3): 3})
+
+
+def test_balanced_subset_shrinks_evenly_under_the_cap():
+    items = [(cell, v) for cell in "ab" for v in range(4) for _ in range(10)]
+    kept = balanced_subset(items, [lambda it: it], lambda s, cell, value: 0.25, 24)
+    assert Counter(kept) == Counter({(c, v): 3 for c in "ab" for v in range(4)})
+
+
+def test_trim_to_rates_equalizes_answer_rates():
+    # four questions over the same four labels, each label answering once; a fifth answered by "a" again
+    block = [("a", "bcd"), ("b", "acd"), ("c", "abd"), ("d", "abc")]
+    kept = trim_to_rates([*block, ("a", "bce")], lambda q: [(q[0], True)] + [(o, False) for o in q[1]], 0.25)
+    assert kept == block  # "a" answered 2 of the 5 questions showing it: the latest of them goes
 
 
 def test_decoys_are_far_apart_and_inside(params):

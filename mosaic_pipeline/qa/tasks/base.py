@@ -2,9 +2,12 @@
 
 A family module exposes ``specs(params) -> list[TaskSpec]``, one spec per official question type.
 ``enumerate`` lists every admissible candidate of one view sample (all checks that decide whether a
-question may be asked happen here, so a selected candidate always yields a question); ``draft``
-turns a selected candidate into the question, its answer and distractors, with the task's seeded
-generator. Option placement and balance are the orchestrator's, shared by all families.
+question may be asked happen here, so a selected candidate always yields a question); ``choose``
+(optional) picks the candidates of one scene and gives each a *plan* (what the draft needs from the
+whole selection, e.g. Yes or No, or the option values), by default the stratified selection of
+:mod:`..selection` with plan = "answer Yes"; ``draft`` turns a chosen candidate and its plan into the
+question, its answer and distractors, with the task's seeded generator. Option placement and letter
+balance are the orchestrator's, shared by all families.
 """
 from __future__ import annotations
 
@@ -53,10 +56,12 @@ class TaskSpec:
     subtask: str | None
     group: str  # MOSAIC or ZERO_SHOT
     enumerate: Callable[[SampleContext], Iterable[Candidate]]
-    draft: Callable[[Candidate, np.random.Generator, bool], Draft]  # (candidate, rng, yes) -> Draft
+    draft: Callable[[Candidate, np.random.Generator, Any], Draft]  # (candidate, rng, plan) -> Draft
     strata: tuple[str, ...] = ALL_STRATA
     tolerance: float = 0.0
     yes_no: bool = False
+    # (the scene's candidates in a seeded random order, rng) -> chosen (candidate, plan); None: stratified
+    choose: Callable[[list[Candidate], np.random.Generator], list[tuple[Candidate, Any]]] | None = None
 
 
 def instance_name(label: str, iid: int) -> str:

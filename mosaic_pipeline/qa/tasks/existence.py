@@ -5,6 +5,8 @@ Pairs as in :mod:`.pairs` (occluded target, visible source). One question per pa
 relation; the true direction is the balance stratum. The asked direction is the true one for a
 "Yes" and the opposite one for a "No"; every other question of a stratum is a "Yes", so Yes/No and
 both asked directions are exactly balanced and both true directions within the tolerance.
+Within one scene a label pair mostly keeps its direction (the room does not move), so the balance per
+label pair and frame position is made over a whole split (:mod:`mosaic_pipeline.quality.prune`).
 """
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 In frame k of a sample: the source is visible in frame k; the target is an occluded target there
 (occluded, truncated or not visible in k, visible in another frame); both boxes lie in front of the
 camera; both have a reference. Relations per axis come from :mod:`mosaic_pipeline.qa.relations`.
+Unless ``qa.relation_point_references``, objects are named by their label alone (unique among the
+instances seen in the sample): a point reference "chair(217,122)" would give its image position, and so
+left/right or above/below, away in the text (docs/audit.md).
 """
 from __future__ import annotations
 
@@ -31,9 +34,17 @@ def occlusion_pairs(ctx: SampleContext, k: int) -> list[Pair]:
     return ctx.memo[key]
 
 
+def relation_objects(ctx: SampleContext, k: int) -> tuple[int, ...]:
+    """Instances a relation question of frame k may name (module docstring)."""
+    named = ctx.named_in_front(k)
+    if ctx.params.relation_point_references:
+        return named
+    return tuple(i for i in named if ctx.reference(i, k) == ctx.label(i))
+
+
 def _pairs(ctx: SampleContext, k: int):
     margin = ctx.params.relation_margin
-    named = ctx.named_in_front(k)
+    named = relation_objects(ctx, k)
     sources = [s for s in named if ctx.visible_in(k, s)]
     targets = [t for t in named if ctx.occluded_target(k, t)]
     for s in sources:
