@@ -142,9 +142,8 @@ class QAParams(_Section):
     localization_absent_share: float  # share of "No" answers per label
     localization_decoy_jitter: float  # decoys: true centres moved by up to this fraction of the diagonal
     relation_point_references: bool  # relation questions may name objects as "chair(x,y)"
-    relation_match_frame: bool  # existence's matched pairs also share the query frame position
     relation_share_tolerance: float  # spatial: combination share per label pair / frame within 1/4 + this
-    attribute_rate_tolerance: float  # attribute: an option label answers at most 1/4 + this of its questions
+    relation_pair_max_excess: int  # per label pair over a split: answers / directions differ by at most this
     localization_decoy_batch: int
     excluded_labels: tuple[str, ...]
     distance_decimals: int
@@ -186,6 +185,9 @@ class AuditParams(_Section):
     max_answer_share: float  # no answer text above this share of a type's questions ...
     answer_share_min_values: int  # ... where the type has more than this many distinct answers
     min_type_size: int  # question types with fewer questions in a split are reported, not judged
+    prune_round_fraction: float  # iterative bias pruning: share of a type's generated questions dropped per round
+    prune_max_fraction: float  # ... and at most this share of a type in all
+    prune_max_rounds: int
 
 
 class ModelParams(_Section):

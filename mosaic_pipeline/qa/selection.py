@@ -140,10 +140,11 @@ def matched_sets(items: Sequence[T], group: Callable[[T], Hashable], stratum: Ca
 
 
 def trim_to_rates(items: Sequence[T], memberships: Callable[[T], Sequence[tuple[Hashable, bool]]],
-                  rate: float) -> list[T]:
+                  rate: float, excess: float = 0.0) -> list[T]:
     """The items (in priority order) after removing the latest ones until every cell is the answer of at
-    most ``rate`` of the items it appears in. ``memberships(item)``: the cells an item shows, each with
-    whether it is the item's answer (e.g. (asked direction, option label) for each of four options).
+    most ``rate`` of the items it appears in, plus ``excess`` items. ``memberships(item)``: the cells an
+    item shows, each with whether it is the item's answer (e.g. (asked direction, option label) for each
+    of four options).
 
     With one answer among k options per item, a cell's answer rate averages 1/k, so rates <= 1/k for
     all cells means exactly 1/k for each: no option is more often right than another (docs/audit.md).
@@ -158,9 +159,9 @@ def trim_to_rates(items: Sequence[T], memberships: Callable[[T], Sequence[tuple[
             answers[cell] += is_answer
     alive = [True] * len(keep)
     while True:
-        excess = {cell: answers[cell] - rate * shown[cell] for cell in shown if answers[cell]}
-        worst = max(excess, key=lambda cell: (excess[cell], repr(cell)), default=None)
-        if worst is None or excess[worst] <= 1e-9:
+        over = {cell: answers[cell] - rate * shown[cell] - excess for cell in shown if answers[cell]}
+        worst = max(over, key=lambda cell: (over[cell], repr(cell)), default=None)
+        if worst is None or over[worst] <= 1e-9:
             return [it for it, a in zip(keep, alive) if a]
         i = max(i for i, row in enumerate(rows) if alive[i] and (worst, True) in row)
         alive[i] = False
@@ -179,3 +180,31 @@ def equal_strata(items: Sequence[T], stratum: Callable[[T], Hashable], strata: S
         if seen[stratum(it)] <= n:
             out.append(it)
     return out
+
+
+def trim_to_excess(items: Sequence[T], systems: Sequence[Callable[[T], Cell]], values: Sequence[Hashable],
+                   excess: int) -> list[T]:
+    """The items (in priority order) after removing the latest ones until, in every cell of every system,
+    the most frequent of ``values`` outnumbers the least frequent (0 if absent) by at most ``excess``:
+    e.g. a label pair asked "above" 9 times with the answer Yes and never No keeps ``excess`` of them."""
+    keep = list(items)
+    keys = [[system(it) for system in systems] for it in keep]
+    counts: list[dict[Hashable, Counter]] = [{} for _ in systems]
+    for row in keys:
+        for s, (cell, value) in enumerate(row):
+            counts[s].setdefault(cell, Counter())[value] += 1
+    alive = [True] * len(keep)
+    while True:
+        worst, gap = None, excess
+        for s, cells in enumerate(counts):
+            for cell, c in cells.items():
+                top = max(values, key=lambda v: (c[v], repr(v)))
+                if c[top] - min(c[v] for v in values) > gap:
+                    worst, gap = (s, cell, top), c[top] - min(c[v] for v in values)
+        if worst is None:
+            return [it for it, a in zip(keep, alive) if a]
+        s, cell, value = worst
+        i = max(i for i, row in enumerate(keys) if alive[i] and row[s] == (cell, value))
+        alive[i] = False
+        for t, (c, v) in enumerate(keys[i]):
+            counts[t][c][v] -= 1

@@ -35,7 +35,8 @@ from ..params import AuditParams
 
 OVERALL = "overall"
 LETTERS = "ABCDEFGHIJ"
-FEATURE_GROUPS = ("option_text", "letter", "question_x_option", "option_overlap", "numbers")
+FEATURE_GROUPS = ("option_text", "letter", "question_x_option", "question_bigram_x_option", "option_overlap",
+                  "numbers")
 _POINT_REF = re.compile(r"\(\d+,\s*\d+\)")  # "chair(217,122)": the point names one instance, not a pattern
 _TOKEN = re.compile(r"[a-z]+|\d+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -95,6 +96,9 @@ def option_features(question: str, options: Sequence[str], j: int, groups: Itera
         out.append(f"L={LETTERS[j]}")
     if "question_x_option" in groups:
         out += [f"x:{q}|{text}" for q in sorted(set(_tokens(question)))]
+    if "question_bigram_x_option" in groups:
+        qt = _tokens(question)
+        out += [f"x2:{a}_{b}|{text}" for a, b in sorted(set(zip(qt, qt[1:])))]
     if "option_overlap" in groups:
         others = [set(_tokens(o)) for i, o in enumerate(options) if i != j]
         shared = [sum(t in s for s in others) for t in toks]
@@ -152,7 +156,7 @@ def text_only(qs: pd.DataFrame, p: AuditParams) -> Scored | None:
         train, test = np.isin(owner, train_q), np.isin(owner, test_q)
         if len(set(label[train])) < 2:
             continue
-        model = LogisticRegression(C=p.C, solver="liblinear", max_iter=p.max_iter)
+        model = LogisticRegression(C=p.C, solver="liblinear", max_iter=p.max_iter, random_state=p.seed)
         model.fit(X[train], label[train])
         scores[test] = model.decision_function(X[test])
     probabilities = []

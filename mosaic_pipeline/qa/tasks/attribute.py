@@ -12,8 +12,8 @@ Debiased (docs/audit.md): a lamp is "higher than the table" in most rooms, so th
 would be guessed from the source and the direction. Distractor labels are drawn in proportion to
 1 + how often each label is an answer for that direction among the scene's candidates, so labels that
 are often answers are also often wrong options; over a whole split, questions are then dropped until an
-option label is the answer of at most 1/4 + ``qa.attribute_rate_tolerance`` of the questions that
-offer it (:mod:`mosaic_pipeline.quality.prune`).
+option label is the answer of at most 1/4 of the questions that offer it, plus
+``qa.relation_pair_max_excess`` (:mod:`mosaic_pipeline.quality.prune`).
 """
 from __future__ import annotations
 

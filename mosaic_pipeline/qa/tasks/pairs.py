@@ -60,6 +60,7 @@ def pair_metadata(ctx: SampleContext, p: Pair) -> dict:
     return {
         "source_instance": instance_name(ctx.label(p.source), p.source), "source_instance_id": p.source,
         "target_instance": instance_name(ctx.label(p.target), p.target), "target_instance_id": p.target,
+        "source_category": ctx.label(p.source), "target_category": ctx.label(p.target),
         "source_visible_in_frame": True, "target_visible_in_frame": ctx.visible_in(p.k, p.target),
         "target_occlusion_ratio": None if o is None else o.occlusion_ratio,
         "target_fov_ratio": None if o is None else o.fov_ratio,

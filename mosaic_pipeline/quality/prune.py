@@ -1,0 +1,270 @@
+"""Split-level debiasing of the assembled QA (docs/audit.md): what one scene cannot balance, then iterative
+bias pruning as the last resort, then the answer letters balanced again.
+
+Runs on the splits the audit judges (``audit.splits``), each on its own, deterministically:
+
+1. *Balance over the split* (rules): within one scene a pair of objects keeps its relation, so the
+   per-label-pair balance of relation questions needs the whole split. Questions are dropped in a
+   fixed pseudo-random order (by ``qa_id``) until, with e = ``qa.relation_pair_max_excess``: per
+   (target label, source label, asked direction) Yes and No differ by at most e questions; per (target
+   label, source label, second axis) the four spatial direction combinations differ by at most e; an
+   attribute option label answers at most 1/4 of the questions offering it plus e, per asked
+   direction and per source label; per (query frame, asked direction) Yes is 50 % +-
+   ``qa.yes_no_tolerance``, per (query frame, second axis) a combination at most 1/4 +
+   ``qa.relation_share_tolerance``; counts per label at most ``qa.count_max_answer_share``; both
+   directions of the evaluated axis 50 % +- ``qa.direction_tolerance``, Yes 50 % +- ``qa.yes_no_tolerance``.
+2. *Iterative bias pruning*: while the audit's thresholds fail, the question types above them lose,
+   per round, ``audit.prune_round_fraction`` of their generated questions, those the k-fold text-only
+   model (:mod:`.audit`) gives the highest probability of the correct option (those the answer prior
+   gets right first, when the type's prior is above its threshold), equally many per answer (Yes/No)
+   or true direction so the balance holds; at most ``audit.prune_max_fraction`` of a type.
+3. *Letters*: every multiple-choice type's correct letter is moved to the least used letter so far
+   (swapping two options; Yes/No keep their order), so letters stay exactly balanced.
+
+Nothing here imports Dagster.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..params import Params, QAParams
+from ..qa.records import SCHEMA, SORT_KEYS, as_frame
+from ..qa.relations import DIRECTIONS
+from ..qa.selection import trim_to_excess, trim_to_rates, trim_to_shares
+from .audit import OVERALL, audit_table, audit_types
+
+YES_NO = ["Yes", "No"]
+
+
+def _labels(option: str) -> str:
+    """The object label an attribute option names ("Trash can" -> "trash can")."""
+    return option[:1].lower() + option[1:]
+
+
+def _family(qt: str) -> str:
+    return qt.rsplit("_occ", 1)[0]
+
+
+def _truth(md: Mapping) -> str | None:
+    """The true direction on the evaluated axis (relation tasks), else None."""
+    if "ground_truth_relation" in md:
+        return md["ground_truth_relation"]
+    if "ground_truth_relations" in md:
+        return md["ground_truth_relations"].get(f"{md['evaluated_axis']}_axis")
+    return None
+
+
+@dataclass(frozen=True)
+class Row:
+    """What the split-level rules read of a question."""
+
+    index: int
+    question_type: str
+    answer: str
+    options: tuple[str, ...]
+    k: int | None
+    md: dict
+
+
+def _rows(df: pd.DataFrame) -> list[Row]:
+    order = np.argsort(df["qa_id"].to_numpy(), kind="stable")  # fixed pseudo-random priority (uuid5 ids)
+    out = []
+    for i in order:
+        r = df.iloc[i]
+        k = None if pd.isna(r["query_frame_id"]) else int(r["query_frame_id"])
+        out.append(Row(int(df.index[i]), str(r["question_type"]), str(r["answer"]), tuple(r["options"]), k,
+                       json.loads(r["metadata"])))
+    return out
+
+
+def _pair(r: Row) -> tuple:
+    return r.question_type, r.md["target_category"], r.md["source_category"]
+
+
+def _combination(r: Row) -> tuple[str, int]:
+    """The true direction on the evaluated axis and which of the second axis's two directions is true."""
+    second = r.md["second_axis"]
+    return _truth(r.md), DIRECTIONS[second].index(r.md["ground_truth_relations"][f"{second}_axis"])
+
+
+def _attribute_memberships(r: Row) -> list[tuple[tuple, bool]]:
+    cells = []
+    for option in r.options:
+        label, is_answer = _labels(option), option == r.answer
+        cells += [((r.question_type, "direction", _truth(r.md), label), is_answer),
+                  ((r.question_type, "source", r.md["source_category"], label), is_answer)]
+    return cells
+
+
+def _direction(r: Row):
+    return r.question_type, _truth(r.md)
+
+
+def _existence(rows: list[Row], qa: QAParams) -> list[Row]:
+    rows = trim_to_excess(rows, [lambda r: ((*_pair(r), r.md["asked_relation"]), r.answer)], YES_NO,
+                          qa.relation_pair_max_excess)
+    half = 0.5 + qa.yes_no_tolerance
+    return trim_to_shares(rows, [lambda r: ((r.question_type, r.k, r.md["asked_relation"]), r.answer),
+                                 lambda r: (r.question_type, r.answer)], lambda s, cell, value: half)
+
+
+def _spatial(rows: list[Row], qa: QAParams) -> list[Row]:
+    axis = rows[0].md["evaluated_axis"]
+    combos = [(d, i) for d in DIRECTIONS[axis] for i in range(2)]
+    rows = trim_to_excess(rows, [lambda r: ((*_pair(r), r.md["second_axis"]), _combination(r))], combos,
+                          qa.relation_pair_max_excess)
+    shares = [0.25 + qa.relation_share_tolerance, 0.5 + qa.direction_tolerance]
+    return trim_to_shares(rows, [lambda r: ((r.question_type, r.k, r.md["second_axis"]), _combination(r)),
+                                 _direction], lambda s, cell, value: shares[s])
+
+
+def _attribute(rows: list[Row], qa: QAParams) -> list[Row]:
+    rate, half = 1 / qa.n_options, 0.5 + qa.direction_tolerance
+    while True:
+        kept = trim_to_rates(rows, _attribute_memberships, rate, qa.relation_pair_max_excess)
+        kept = trim_to_shares(kept, [_direction], lambda s, cell, value: half)
+        if len(kept) == len(rows):
+            return kept
+        rows = kept
+
+
+def _count(rows: list[Row], qa: QAParams) -> list[Row]:
+    return trim_to_shares(rows, [lambda r: ((r.question_type, r.md["target_category"]), r.answer)],
+                          lambda s, cell, value: qa.count_max_answer_share)
+
+
+RULES = {"obj_existence": _existence, "obj_spatial": _spatial, "obj_attribute": _attribute, "obj_count": _count}
+
+
+def balance_split(df: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """Step 1 of the module docstring, per question type."""
+    keep = []
+    rows = _rows(df)
+    for qt in sorted({r.question_type for r in rows}):
+        part = [r for r in rows if r.question_type == qt]
+        rule = RULES.get(_family(qt))
+        keep += [r.index for r in (rule(part, params.qa) if rule else part)]
+    return df.loc[sorted(keep)]
+
+
+def _stratum(df: pd.DataFrame) -> pd.Series:
+    """Balance stratum of each question: its answer for Yes/No, its true direction for relations, else ''."""
+    md = df["metadata"].map(json.loads)
+    truth = md.map(lambda m: _truth(m) or "")
+    yes_no = df["options"].map(lambda o: list(o) == YES_NO)
+    return df["answer"].where(yes_no, truth).astype(str)
+
+
+def _failing(table: pd.DataFrame, params: Params) -> dict[str, bool]:
+    """Question types to prune -> whether their answer prior fails: above a per-type threshold (text-only or
+    answer prior), or above the overall one while the overall fails."""
+    p = params.audit
+    types = table[(table["question_type"] != OVERALL) & (table["n"] >= p.min_type_size)]
+    overall = table.loc[table["question_type"] == OVERALL, "gap"]
+    over_all = bool(len(overall)) and overall.iloc[0] > p.max_gap_overall
+    return {t.question_type: t.prior_gap > p.max_prior_gap_type for t in types.itertuples()
+            if t.gap > p.max_gap_type or t.prior_gap > p.max_prior_gap_type
+            or (over_all and t.gap > p.max_gap_overall)}
+
+
+def _drop(qs: pd.DataFrame, score: np.ndarray, strata: pd.Series, k: int) -> list:
+    """The ``k`` most text-solvable questions (highest score), as many per stratum."""
+    kinds = sorted(set(strata))
+    per = math.ceil(k / len(kinds))
+    ranked = pd.DataFrame({"index": qs.index, "p": score, "s": strata.to_numpy(), "id": qs["qa_id"].to_numpy()})
+    out = []
+    for kind in kinds:
+        part = ranked[ranked["s"] == kind].sort_values(["p", "id"], ascending=[False, True])
+        out += part["index"].head(per).tolist()
+    return out
+
+
+def prune_split(df: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, dict[str, int], int]:
+    """Step 2 of the module docstring: (kept questions, pruned count per question type, rounds run)."""
+    p = params.audit
+    generated = df["question_type"].value_counts().to_dict()
+    pruned: dict[str, int] = {}
+    for rounds in range(p.prune_max_rounds):
+        results = audit_types(df, p)
+        failing = _failing(audit_table(results, p), params)
+        drop = []
+        for r in results:
+            if r.question_type not in failing or r.scored is None:
+                continue
+            budget = math.floor(p.prune_max_fraction * generated[r.question_type]) - pruned.get(r.question_type, 0)
+            k = min(math.ceil(p.prune_round_fraction * generated[r.question_type]), budget)
+            if k <= 0:
+                continue
+            # the k-fold text model's probability of the correct option; answer-prior hits first when it fails
+            score = r.scored.p_correct + (r.prior_correct if failing[r.question_type] else 0)
+            chosen = _drop(r.questions.set_index(_positions(df, r.questions)), score, _stratum(r.questions), k)
+            pruned[r.question_type] = pruned.get(r.question_type, 0) + len(chosen)
+            drop += chosen
+        if not drop:
+            return df, pruned, rounds
+        df = df.drop(index=drop)
+    return df, pruned, p.prune_max_rounds
+
+
+def _positions(df: pd.DataFrame, questions: pd.DataFrame) -> pd.Index:
+    """The index labels in ``df`` of the audit's rows (matched by qa_id)."""
+    where = pd.Series(df.index, index=df["qa_id"].to_numpy())
+    return pd.Index(where.loc[questions["qa_id"].to_numpy()].to_numpy())
+
+
+def reletter(df: pd.DataFrame) -> pd.DataFrame:
+    """Step 3 of the module docstring, in the table's order, per question type."""
+    df = df.copy()
+    options, index = df["options"].map(list).tolist(), df["correct_option_index"].tolist()
+    used: dict[str, list[int]] = {}
+    for n, (qt, opts) in enumerate(zip(df["question_type"], options)):
+        if len(opts) < 2 or opts == YES_NO:
+            continue
+        counts = used.setdefault(qt, [0] * len(opts))
+        least = [i for i in range(len(opts)) if counts[i] == min(counts)]
+        current = int(index[n])
+        target = current if current in least else least[0]
+        opts[current], opts[target] = opts[target], opts[current]
+        options[n], index[n] = opts, target
+        counts[target] += 1
+    df["options"], df["correct_option_index"] = options, pd.array(index, dtype="Int64")
+    return df
+
+
+@dataclass(frozen=True)
+class Debiased:
+    tables: dict[str, pa.Table]
+    report: pd.DataFrame  # per split and question type: generated, balanced_away, pruned, kept, pruned_pct
+    rounds: dict[str, int]
+
+
+def _table(df: pd.DataFrame) -> pa.Table:
+    table = pa.Table.from_pandas(df[SCHEMA.names], schema=SCHEMA, preserve_index=False)
+    return table.sort_by([(k, "ascending") for k in SORT_KEYS])
+
+
+def debias(tables: Mapping[str, pa.Table], params: Params) -> Debiased:
+    """Steps 1-3 on each judged split (``audit.splits``); other splits unchanged."""
+    out, rows, rounds = dict(tables), [], {}
+    for split in params.audit.splits:
+        if split not in tables or tables[split].num_rows == 0:
+            continue
+        df = as_frame(tables[split])
+        generated = df["question_type"].value_counts()
+        balanced = balance_split(df, params)
+        after = balanced["question_type"].value_counts()
+        pruned_df, pruned, rounds[split] = prune_split(balanced, params)
+        out[split] = _table(reletter(pruned_df))
+        for qt in sorted(generated.index):
+            n, b, pr = int(generated[qt]), int(after.get(qt, 0)), pruned.get(qt, 0)
+            rows.append({"split": split, "question_type": qt, "generated": n, "balanced_away": n - b,
+                         "pruned": pr, "kept": b - pr, "pruned_pct": 100 * pr / n,
+                         "removed_pct": 100 * (n - b + pr) / n})
+    return Debiased(out, pd.DataFrame(rows), rounds)
