@@ -30,7 +30,7 @@ def main() -> None:
 
 def _register() -> None:
     # One line per stage module; each module exposes the click command(s) it adds.
-    from . import model, pipeline, qa, repro, review, scenes, validate, visibility
+    from . import audit, model, pipeline, qa, repro, review, scenes, validate, visibility
 
     main.add_command(scenes.scenes)
     main.add_command(pipeline.run)
@@ -42,6 +42,7 @@ def _register() -> None:
     main.add_command(visibility.visibility)
     main.add_command(visibility.views)
     main.add_command(qa.qa)
+    main.add_command(audit.audit)
     model.register(main)  # train, evaluate, score
     for command in repro.COMMANDS:  # reproduce, runs, dvc-remote, dvc-lock-check, plot
         main.add_command(command)

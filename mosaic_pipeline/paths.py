@@ -87,6 +87,21 @@ def qa_split(params: Params, split: str) -> Path:
     return qa_dataset_dir(params) / f"{split}.parquet"
 
 
+def qa_generated(params: Params) -> Path:
+    """Every split's QA as the scenes generated it, before the split-level debiasing (docs/audit.md)."""
+    return qa_dataset_dir(params) / "generated.parquet"
+
+
+def qa_debias_report(params: Params) -> Path:
+    """Per split and question type: questions generated, balanced away and pruned (docs/audit.md)."""
+    return qa_dataset_dir(params) / "debias.json"
+
+
+def bias_audit_dir(params: Params) -> Path:
+    """The ``bias_audit`` asset's table (``audit.parquet``, ``audit.json``) and figure (``audit.png``)."""
+    return params.artifacts / "quality" / "audit"
+
+
 def qa_exports(params: Params) -> Path:
     return qa_dataset_dir(params) / "exports"
 

@@ -304,3 +304,33 @@ def verdict(table: pd.DataFrame, p: AuditParams) -> list[str]:
         if len(overall) and overall["gap"].iloc[0] > p.max_gap_overall:
             failures.append(f"{split} overall: text-only gap {overall['gap'].iloc[0]:+.1f} > {p.max_gap_overall:g} points")
     return failures
+
+
+BEFORE = ("n", "prior", "text_only", "gap", "prior_gap")  # columns of the generated data's audit kept beside
+REMOVAL = ("balanced_away", "pruned", "pruned_pct", "removed_pct")
+
+
+def before_after(after: pd.DataFrame, before: pd.DataFrame | None = None,
+                 removal: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The audit of the final QA with, per (split, question type), the audit of the generated QA
+    (columns ``*_generated``) and what the split-level debiasing removed (:mod:`.prune`)."""
+    table = after.copy()
+    keys = ["split", "question_type"]
+    if before is not None:
+        renamed = before[[*keys, *BEFORE]].rename(columns={c: f"{c}_generated" for c in BEFORE})
+        table = table.merge(renamed, on=keys, how="left")
+    if removal is not None and len(removal):
+        table = table.merge(removal[[*keys, *REMOVAL]], on=keys, how="left")
+        for split in table["split"].unique():
+            part = removal[removal["split"] == split]
+            mask = (table["split"] == split) & (table["question_type"] == OVERALL)
+            if len(part) and mask.any():
+                generated = part["generated"].sum()
+                table.loc[mask, "balanced_away"] = part["balanced_away"].sum()
+                table.loc[mask, "pruned"] = part["pruned"].sum()
+                table.loc[mask, "pruned_pct"] = 100 * part["pruned"].sum() / generated
+                table.loc[mask, "removed_pct"] = 100 * (part["balanced_away"] + part["pruned"]).sum() / generated
+    for column in ("n_generated", "balanced_away", "pruned"):
+        if column in table.columns:
+            table[column] = table[column].astype("Int64")
+    return table

@@ -24,6 +24,7 @@ from ..resources import MosaicParams
 GROUP = "model"
 QA_DATASET = dg.AssetKey("qa_dataset")
 GEOMETRY_ENCODER = dg.AssetKey("geometry_encoder")  # defs/assets/geometry.py
+BIAS_AUDIT = dg.AssetKey("bias_audit")  # defs/assets/quality.py: its blocking check keeps a biased dataset from training
 _SCORE_SCHEMA = dg.TableSchema(columns=[
     dg.TableColumn("group", "string"), dg.TableColumn("score", "float"), dg.TableColumn("n", "int"),
     dg.TableColumn("ci_low", "float"), dg.TableColumn("ci_high", "float"),
@@ -50,7 +51,7 @@ def _score_rows(summaries: dict[str, dict[str, Any]]) -> list[dg.TableRecord]:
                             "ci_high": s["ci"][1]}) for name, s in summaries.items()]
 
 
-@dg.asset(group_name=GROUP, deps=[QA_DATASET, GEOMETRY_ENCODER],
+@dg.asset(group_name=GROUP, deps=[QA_DATASET, BIAS_AUDIT, GEOMETRY_ENCODER],
           description="SpatialMosaicVLM (size: params.yaml model.config) trained on the train split, fusing the "
                       "pretrained geometry encoder when present; safetensors checkpoint + config, tracked in MLflow.")
 def checkpoint(context: dg.AssetExecutionContext, mosaic: MosaicParams, mlflow_tracking: MLflowResource

@@ -31,9 +31,11 @@ def _frame_md(frame: pd.DataFrame) -> dg.MetadataValue:
     table = frame.reset_index()
     table.columns = [str(c) for c in table.columns]
     text = {c for c in table.columns if pd.api.types.is_string_dtype(table[c])}
-    schema = dg.TableSchema(columns=[dg.TableColumn(c, "string" if c in text else "int") for c in table.columns])
-    rows = [dg.TableRecord({c: str(v) if c in text else int(v) for c, v in r.items()})
-            for r in table.to_dict("records")]
+    real = {c for c in table.columns if pd.api.types.is_float_dtype(table[c])}
+    kind = {c: "string" if c in text else "float" if c in real else "int" for c in table.columns}
+    cast = {"string": str, "float": float, "int": int}
+    schema = dg.TableSchema(columns=[dg.TableColumn(c, kind[c]) for c in table.columns])
+    rows = [dg.TableRecord({c: cast[kind[c]](v) for c, v in r.items()}) for r in table.to_dict("records")]
     return dg.MetadataValue.table(rows, schema=schema)
 
 
@@ -76,13 +78,15 @@ def qa_shards(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.Mat
 
 
 @dg.asset(group_name=GROUP, deps=[qa_shards],
-          description="Scene-disjoint train / bench / transfer QA (the committed scene list), LLaVA training "
+          description="Scene-disjoint train / bench / transfer QA (the committed scene list), debiased over each "
+                      "judged split (label-pair balance, iterative bias pruning; docs/audit.md), LLaVA training "
                       "records and official test records per split.")
 def qa_dataset(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.MaterializeResult:
     from mosaic_pipeline.qa.dataset import assemble, letter_table
     from mosaic_pipeline.qa.dataset import counts_table as split_counts
-    from mosaic_pipeline.qa.export import export_split
+    from mosaic_pipeline.qa.export import export_split, write_json
     from mosaic_pipeline.qa.records import read_table, write_parquet
+    from mosaic_pipeline.quality.prune import debias
 
     params = mosaic.load()
     entries = load_catalog(params)
@@ -92,6 +96,10 @@ def qa_dataset(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.Ma
                          "(materialize qa_shards for them first)")
     shards = {e.scene_id: read_table(paths.qa_shard(params, e.scene_id)) for e in entries}
     tables = assemble(shards, {e.scene_id: e.split for e in entries}, params)
+    write_parquet(pa.concat_tables(tables.values()), paths.qa_generated(params))
+    debiased = debias(tables, params)
+    tables = debiased.tables
+    write_json(debiased.report.to_dict("records"), paths.qa_debias_report(params))
     everything = paths.qa_dataset(params)
     write_parquet(pa.concat_tables(tables.values()), everything)
     files = {}
@@ -105,5 +113,8 @@ def qa_dataset(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.Ma
         **{f"n_qa_{split}": n for split, n in sizes.items()},
         "qa_per_question_type_and_split": _frame_md(split_counts(tables)),
         "answer_letters": _frame_md(letter_table(tables)),
+        "debias": _frame_md(debiased.report.set_index(["split", "question_type"]).round(1)),
+        "debias_rounds": dg.MetadataValue.json(debiased.rounds),
+        "generated": dg.MetadataValue.path(str(paths.qa_generated(params))),
         "exports": dg.MetadataValue.json(files),
     })

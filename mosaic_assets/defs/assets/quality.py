@@ -142,3 +142,78 @@ qa_shards_quality = gx_check(dg.AssetKey("qa_shards"), "qa_shard", "qa_shards_qu
                              review=True)
 qa_dataset_quality = gx_check(dg.AssetKey("qa_dataset"), "qa_dataset", "qa_dataset_quality",
                               lambda params, _: paths.qa_dataset(params))
+
+
+# --- bias audit (docs/audit.md): can the questions be answered from their text alone? -------------------
+
+AUDIT_GROUP = "qa"
+
+
+def _audit_md(table: pd.DataFrame) -> dg.MetadataValue:
+    from mosaic_pipeline.quality.audit_io import markdown
+
+    return dg.MetadataValue.md(markdown(table))
+
+
+@dg.asset(group_name=AUDIT_GROUP, deps=[dg.AssetKey("qa_dataset")],
+          description="Text-only stress test of the QA dataset per split and question type (k-fold by scene): "
+                      "chance, answer prior, text-only accuracy with CI, gap; beside the generated data's audit "
+                      "and what the split-level debiasing removed.")
+def bias_audit(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.MaterializeResult:
+    import json
+
+    from mosaic_pipeline.plots import save_png
+    from mosaic_pipeline.plots.audit import audit_figure
+    from mosaic_pipeline.quality.audit import audit, before_after
+    from mosaic_pipeline.quality.audit_io import FIGURE_FILE, write_table
+
+    params = mosaic.load()
+    p = params.audit
+    final = pd.read_parquet(paths.qa_dataset(params))
+    generated, removal = paths.qa_generated(params), paths.qa_debias_report(params)
+    before = audit(pd.read_parquet(generated), p) if generated.is_file() else None
+    removed = pd.DataFrame(json.loads(removal.read_text())) if removal.is_file() else None
+    table = before_after(audit(final, p), before, removed)
+    out = paths.bias_audit_dir(params)
+    files = write_table(table, out)
+    figure = audit_figure(table, p.max_gap_type, p.max_gap_overall)
+    save_png(figure, out / FIGURE_FILE)
+    context.log.info(f"bias audit: {len(table)} rows -> {files['table']}")
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(files["table"])), "json": dg.MetadataValue.path(str(files["json"])),
+        "audit": _audit_md(table), "figure": figure_md(figure, "bias audit"),
+    })
+
+
+@dg.asset_check(asset=bias_audit, name="bias_audit_thresholds", blocking=True,
+                description="Blocks when a judged split (params.yaml audit.splits) has a text-only gap above "
+                            "audit.max_gap_overall overall or audit.max_gap_type on a question type, an answer "
+                            "prior above audit.max_prior_gap_type, or one answer above audit.max_answer_share.")
+def bias_audit_thresholds(context: dg.AssetCheckExecutionContext, mosaic: MosaicParams) -> dg.AssetCheckResult:
+    from mosaic_pipeline.plots.audit import audit_figure
+    from mosaic_pipeline.quality.audit import verdict
+    from mosaic_pipeline.quality.audit_io import read_audit_table
+
+    params = mosaic.load()
+    p = params.audit
+    out = paths.bias_audit_dir(params)
+    if not (out / "audit.parquet").is_file():
+        raise dg.Failure(f"bias_audit_thresholds: no audit table under {out} (materialize bias_audit first)")
+    table = read_audit_table(out)
+    judged = table[table["split"].isin(p.splits)]
+    failures = verdict(table, p)
+    missing = [s for s in p.splits if s not in set(table["split"])]
+    context.log.info("bias audit: " + ("; ".join(failures) or "every threshold holds"))
+    return dg.AssetCheckResult(
+        passed=not failures, severity=dg.AssetCheckSeverity.ERROR,
+        description=("; ".join(failures) or f"every threshold holds on {', '.join(sorted(set(judged['split'])))}")[:2000],
+        metadata={
+            "n_failed": len(failures),
+            "failures": dg.MetadataValue.md("\n".join(f"- {f}" for f in failures) or "none"),
+            "splits_without_questions": dg.MetadataValue.json(missing),
+            "thresholds": dg.MetadataValue.json({"max_gap_overall": p.max_gap_overall, "max_gap_type": p.max_gap_type,
+                                                 "max_prior_gap_type": p.max_prior_gap_type,
+                                                 "max_answer_share": p.max_answer_share}),
+            "audit": _audit_md(judged),
+            "figure": figure_md(audit_figure(judged, p.max_gap_type, p.max_gap_overall), "bias audit"),
+        })
