@@ -71,6 +71,14 @@ def test_shards_and_dataset(tmp_path):
     for split, rows in dataset.groupby("split"):
         assert {group_of[t] for t in rows["question_type"]} <= set(SPLIT_GROUPS[split])
         assert meta[f"n_qa_{split}"].value == len(rows)
+    # the judged splits are debiased (docs/audit.md): the report counts what the dataset kept of the generated QA
+    generated = as_frame(read_table(paths.qa_generated(params)))
+    kept = dataset.groupby(["split", "question_type"]).size()
+    report = json.loads(paths.qa_debias_report(params).read_text())
+    assert report and {r["split"] for r in report} <= set(params.audit.splits) and len(dataset) <= len(generated)
+    for r in report:
+        assert r["kept"] == kept.get((r["split"], r["question_type"]), 0)
+        assert r["generated"] == ((generated["split"] == r["split"]) & (generated["question_type"] == r["question_type"])).sum()
     exports = meta["exports"].value
     llava = json.loads(Path(exports["train_llava"]).read_text())
     assert len(llava) == meta["n_qa_train"].value
