@@ -60,6 +60,37 @@ def select(candidates: Sequence[T], strata_of: Sequence[Hashable], strata: Seque
 Cell = tuple[Hashable, Hashable]  # (cell, value): e.g. (the label, the count answered)
 
 
+Judge = Callable[[Hashable, Counter], "tuple[float, Hashable] | None"]  # cell -> (excess, value to cut) or None
+
+
+def _trim(n: int, memberships: Sequence[Sequence[tuple[Hashable, Hashable]]], judge: Judge) -> list[bool]:
+    """Which of ``n`` items (in priority order) survive: while some cell is judged in excess, the latest
+    surviving item holding the judged (cell, value) goes, the worst cell first (ties by the cell's repr)."""
+    counts: dict[Hashable, Counter] = {}
+    buckets: dict[tuple, list[int]] = {}
+    for i, row in enumerate(memberships):
+        for cell, value in row:
+            counts.setdefault(cell, Counter())[value] += 1
+            buckets.setdefault((cell, value), []).append(i)
+    alive = [True] * n
+    bad = {cell: v for cell, c in counts.items() if (v := judge(cell, c)) is not None}
+    while bad:
+        cell, (_, value) = max(bad.items(), key=lambda kv: (kv[1][0], repr(kv[0])))
+        bucket = buckets[(cell, value)]
+        while not alive[bucket[-1]]:
+            bucket.pop()
+        i = bucket.pop()
+        alive[i] = False
+        for c, v in memberships[i]:
+            counts[c][v] -= 1
+            verdict = judge(c, counts[c])
+            if verdict is None:
+                bad.pop(c, None)
+            else:
+                bad[c] = verdict
+    return alive
+
+
 def trim_to_shares(items: Sequence[T], systems: Sequence[Callable[[T], Cell]],
                    max_share: Callable[[int, Hashable, Hashable], float]) -> list[T]:
     """The items (in priority order) after removing the latest ones until, in every cell of every cell
@@ -68,35 +99,15 @@ def trim_to_shares(items: Sequence[T], systems: Sequence[Callable[[T], Cell]],
     A cell with too few distinct values for its shares (fewer than 1 / share) empties: its questions
     could not be balanced (docs/audit.md, "Generation rules").
     """
-    keep = list(items)
-    keys = [[system(it) for system in systems] for it in keep]
-    counts: list[dict[Hashable, Counter]] = [{} for _ in systems]
-    for row in keys:
-        for s, (cell, value) in enumerate(row):
-            counts[s].setdefault(cell, Counter())[value] += 1
-    alive = [True] * len(keep)
-    while True:
-        worst = _worst_excess(counts, max_share)
-        if worst is None:
-            return [it for it, a in zip(keep, alive) if a]
-        s, cell, value = worst
-        i = max(i for i, row in enumerate(keys) if alive[i] and row[s] == (cell, value))
-        alive[i] = False
-        for t, (c, v) in enumerate(keys[i]):
-            counts[t][c][v] -= 1
+    def judge(key: tuple, values: Counter):
+        s, cell = key
+        total = sum(values.values())
+        worst = max(((n - max_share(s, cell, v) * total, v) for v, n in values.items() if n),
+                    key=lambda e: (e[0], repr(e[1])), default=None)
+        return worst if worst is not None and worst[0] > 1e-9 else None
 
-
-def _worst_excess(counts: list[dict[Hashable, Counter]], max_share) -> tuple[int, Hashable, Hashable] | None:
-    """The (system, cell, value) furthest above its share, or None when every share holds."""
-    worst, excess = None, 1e-9
-    for s, cells in enumerate(counts):
-        for cell, values in cells.items():
-            total = sum(values.values())
-            for value, n in values.items():
-                e = n - max_share(s, cell, value) * total
-                if n and e > excess:
-                    worst, excess = (s, cell, value), e
-    return worst
+    rows = [[((s, cell), value) for s, (cell, value) in enumerate(system(it) for system in systems)] for it in items]
+    return [it for it, a in zip(items, _trim(len(items), rows, judge)) if a]
 
 
 def interleave(items: Sequence[T], key: Callable[[T], Hashable]) -> list[T]:
@@ -149,25 +160,12 @@ def trim_to_rates(items: Sequence[T], memberships: Callable[[T], Sequence[tuple[
     With one answer among k options per item, a cell's answer rate averages 1/k, so rates <= 1/k for
     all cells means exactly 1/k for each: no option is more often right than another (docs/audit.md).
     """
-    keep = list(items)
-    rows = [list(memberships(it)) for it in keep]
-    answers: Counter = Counter()
-    shown: Counter = Counter()
-    for row in rows:
-        for cell, is_answer in row:
-            shown[cell] += 1
-            answers[cell] += is_answer
-    alive = [True] * len(keep)
-    while True:
-        over = {cell: answers[cell] - rate * shown[cell] - excess for cell in shown if answers[cell]}
-        worst = max(over, key=lambda cell: (over[cell], repr(cell)), default=None)
-        if worst is None or over[worst] <= 1e-9:
-            return [it for it, a in zip(keep, alive) if a]
-        i = max(i for i, row in enumerate(rows) if alive[i] and (worst, True) in row)
-        alive[i] = False
-        for cell, is_answer in rows[i]:
-            shown[cell] -= 1
-            answers[cell] -= is_answer
+    def judge(cell, c: Counter):
+        over = c[True] - rate * (c[True] + c[False]) - excess
+        return (over, True) if c[True] and over > 1e-9 else None
+
+    rows = [list(memberships(it)) for it in items]
+    return [it for it, a in zip(items, _trim(len(items), rows, judge)) if a]
 
 
 def equal_strata(items: Sequence[T], stratum: Callable[[T], Hashable], strata: Sequence[Hashable]) -> list[T]:
@@ -187,24 +185,10 @@ def trim_to_excess(items: Sequence[T], systems: Sequence[Callable[[T], Cell]], v
     """The items (in priority order) after removing the latest ones until, in every cell of every system,
     the most frequent of ``values`` outnumbers the least frequent (0 if absent) by at most ``excess``:
     e.g. a label pair asked "above" 9 times with the answer Yes and never No keeps ``excess`` of them."""
-    keep = list(items)
-    keys = [[system(it) for system in systems] for it in keep]
-    counts: list[dict[Hashable, Counter]] = [{} for _ in systems]
-    for row in keys:
-        for s, (cell, value) in enumerate(row):
-            counts[s].setdefault(cell, Counter())[value] += 1
-    alive = [True] * len(keep)
-    while True:
-        worst, gap = None, excess
-        for s, cells in enumerate(counts):
-            for cell, c in cells.items():
-                top = max(values, key=lambda v: (c[v], repr(v)))
-                if c[top] - min(c[v] for v in values) > gap:
-                    worst, gap = (s, cell, top), c[top] - min(c[v] for v in values)
-        if worst is None:
-            return [it for it, a in zip(keep, alive) if a]
-        s, cell, value = worst
-        i = max(i for i, row in enumerate(keys) if alive[i] and row[s] == (cell, value))
-        alive[i] = False
-        for t, (c, v) in enumerate(keys[i]):
-            counts[t][c][v] -= 1
+    def judge(key, c: Counter):
+        top = max(values, key=lambda v: (c[v], repr(v)))
+        gap = c[top] - min(c[v] for v in values)
+        return (gap, top) if gap > excess else None
+
+    rows = [[((s, cell), value) for s, (cell, value) in enumerate(system(it) for system in systems)] for it in items]
+    return [it for it, a in zip(items, _trim(len(items), rows, judge)) if a]

@@ -9,15 +9,17 @@ Runs on the splits the audit judges (``audit.splits``), each on its own, determi
    (target label, source label, asked direction) Yes and No differ by at most e questions; per (target
    label, source label, second axis) the four spatial direction combinations differ by at most e; an
    attribute option label answers at most 1/4 of the questions offering it plus e, per asked
-   direction and per source label; per (query frame, asked direction) Yes is 50 % +-
-   ``qa.yes_no_tolerance``, per (query frame, second axis) a combination at most 1/4 +
-   ``qa.relation_share_tolerance``; counts per label at most ``qa.count_max_answer_share``; both
-   directions of the evaluated axis 50 % +- ``qa.direction_tolerance``, Yes 50 % +- ``qa.yes_no_tolerance``.
+   direction and per source label; per query frame position, Yes (per asked direction) and each true
+   direction 50 % +- ``qa.direction_tolerance``; counts per label at most
+   ``qa.count_max_answer_share``; both directions of the evaluated axis 50 % +- ``qa.direction_tolerance``,
+   Yes 50 % +- ``qa.yes_no_tolerance``.
 2. *Iterative bias pruning*: while the audit's thresholds fail, the question types above them lose,
    per round, ``audit.prune_round_fraction`` of their generated questions, those the k-fold text-only
    model (:mod:`.audit`) gives the highest probability of the correct option (those the answer prior
    gets right first, when the type's prior is above its threshold), equally many per answer (Yes/No)
-   or true direction so the balance holds; at most ``audit.prune_max_fraction`` of a type.
+   or true direction in proportion to their sizes, so the balance holds; at most ``audit.prune_max_fraction``
+   of a type.
+   The rules of step 1 then run once more (pruning may tip a share by a question or two).
 3. *Letters*: every multiple-choice type's correct letter is moved to the least used letter so far
    (swapping two options; Yes/No keep their order), so letters stay exactly balanced.
 
@@ -110,9 +112,9 @@ def _direction(r: Row):
 def _existence(rows: list[Row], qa: QAParams) -> list[Row]:
     rows = trim_to_excess(rows, [lambda r: ((*_pair(r), r.md["asked_relation"]), r.answer)], YES_NO,
                           qa.relation_pair_max_excess)
-    half = 0.5 + qa.yes_no_tolerance
+    shares = (0.5 + qa.direction_tolerance, 0.5 + qa.yes_no_tolerance)
     return trim_to_shares(rows, [lambda r: ((r.question_type, r.k, r.md["asked_relation"]), r.answer),
-                                 lambda r: (r.question_type, r.answer)], lambda s, cell, value: half)
+                                 lambda r: (r.question_type, r.answer)], lambda s, cell, value: shares[s])
 
 
 def _spatial(rows: list[Row], qa: QAParams) -> list[Row]:
@@ -120,9 +122,9 @@ def _spatial(rows: list[Row], qa: QAParams) -> list[Row]:
     combos = [(d, i) for d in DIRECTIONS[axis] for i in range(2)]
     rows = trim_to_excess(rows, [lambda r: ((*_pair(r), r.md["second_axis"]), _combination(r))], combos,
                           qa.relation_pair_max_excess)
-    shares = [0.25 + qa.relation_share_tolerance, 0.5 + qa.direction_tolerance]
-    return trim_to_shares(rows, [lambda r: ((r.question_type, r.k, r.md["second_axis"]), _combination(r)),
-                                 _direction], lambda s, cell, value: shares[s])
+    half = 0.5 + qa.direction_tolerance
+    return trim_to_shares(rows, [lambda r: ((r.question_type, r.k), _truth(r.md)), _direction],
+                          lambda s, cell, value: half)
 
 
 def _attribute(rows: list[Row], qa: QAParams) -> list[Row]:
@@ -175,14 +177,14 @@ def _failing(table: pd.DataFrame, params: Params) -> dict[str, bool]:
 
 
 def _drop(qs: pd.DataFrame, score: np.ndarray, strata: pd.Series, k: int) -> list:
-    """The ``k`` most text-solvable questions (highest score), as many per stratum."""
-    kinds = sorted(set(strata))
-    per = math.ceil(k / len(kinds))
+    """The ``k`` most text-solvable questions (highest score), from each stratum in proportion to its size
+    (so its share holds; Yes/No strata are equal, so equally many)."""
     ranked = pd.DataFrame({"index": qs.index, "p": score, "s": strata.to_numpy(), "id": qs["qa_id"].to_numpy()})
+    sizes = ranked["s"].value_counts()
     out = []
-    for kind in kinds:
+    for kind in sorted(sizes.index):
         part = ranked[ranked["s"] == kind].sort_values(["p", "id"], ascending=[False, True])
-        out += part["index"].head(per).tolist()
+        out += part["index"].head(math.ceil(k * sizes[kind] / len(ranked))).tolist()
     return out
 
 
@@ -261,9 +263,11 @@ def debias(tables: Mapping[str, pa.Table], params: Params) -> Debiased:
         balanced = balance_split(df, params)
         after = balanced["question_type"].value_counts()
         pruned_df, pruned, rounds[split] = prune_split(balanced, params)
-        out[split] = _table(reletter(pruned_df))
+        final = balance_split(pruned_df, params)  # pruning may tip a share by a question or two
+        out[split] = _table(reletter(final))
         for qt in sorted(generated.index):
-            n, b, pr = int(generated[qt]), int(after.get(qt, 0)), pruned.get(qt, 0)
+            n, pr = int(generated[qt]), pruned.get(qt, 0)
+            b = int(after.get(qt, 0)) - int((pruned_df["question_type"] == qt).sum() - (final["question_type"] == qt).sum())
             rows.append({"split": split, "question_type": qt, "generated": n, "balanced_away": n - b,
                          "pruned": pr, "kept": b - pr, "pruned_pct": 100 * pr / n,
                          "removed_pct": 100 * (n - b + pr) / n})

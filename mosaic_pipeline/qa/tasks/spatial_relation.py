@@ -11,7 +11,8 @@ Why combinations (docs/audit.md): with one-axis options ("Higher than the table"
 the six directions always hold both directions of one axis, and exactly one option is true, so the
 truth is always on the axis offered twice: text alone answers half of the questions. The grid of two
 axes offers every direction twice. Stratum: the true combination (the evaluated axis's direction and
-which of the second axis's two), balanced within 1/4 +- ``qa.relation_share_tolerance``; over a whole
+which of the second axis's two), at most 1/4 + ``qa.relation_share_tolerance`` of a scene's questions,
+each direction of the evaluated axis at most 1/2 + ``qa.direction_tolerance``; over a whole
 split, per (target label, source label, second axis) and per (frame position, second axis), no
 combination above 1/4 + that tolerance (:mod:`mosaic_pipeline.quality.prune`).
 """
@@ -23,6 +24,7 @@ from collections.abc import Iterator
 from ...params import QAParams
 from ..context import SampleContext
 from ..relations import AXES, DIRECTIONS, PHRASE, QTYPE_SUFFIX
+from ..selection import balanced_subset
 from .base import MOSAIC, Candidate, Draft, TaskSpec, capitalized
 from .pairs import Pair, occlusion_pairs, pair_metadata
 
@@ -56,6 +58,15 @@ def _candidates(ctx: SampleContext, axis: str) -> Iterator[Candidate]:
                 yield Candidate(ctx, k, (p.rel[axis], DIRECTIONS[second].index(p.rel[second])), (p, second))
 
 
+def _choose(candidates: list[Candidate], params: QAParams) -> list[tuple[Candidate, None]]:
+    """No combination above 1/4 + ``relation_share_tolerance`` and no direction of the evaluated axis above
+    1/2 + ``direction_tolerance`` of the scene's questions."""
+    shares = (0.25 + params.relation_share_tolerance, 0.5 + params.direction_tolerance)
+    chosen = balanced_subset(candidates, [lambda c: (None, c.stratum), lambda c: (None, c.stratum[0])],
+                             lambda system, cell, value: shares[system], params.max_per_scene_task)
+    return [(c, None) for c in chosen]
+
+
 def _draft(c: Candidate, axis: str) -> Draft:
     p, second = c.payload
     truth = (p.rel[axis], p.rel[second])
@@ -74,5 +85,5 @@ def specs(params: QAParams) -> list[TaskSpec]:
                      lambda ctx, axis=axis: _candidates(ctx, axis),
                      lambda c, rng, plan, axis=axis: _draft(c, axis),
                      strata=tuple((d, i) for d in DIRECTIONS[axis] for i in range(2)),
-                     tolerance=params.relation_share_tolerance)
+                     choose=lambda cs, rng, axis=axis: _choose(cs, params))
             for axis in AXES]
