@@ -141,7 +141,8 @@ class QAParams(_Section):
     best_view_position_tolerance: float  # best frames uniform over a sample's positions, within this share
     localization_absent_share: float  # share of "No" answers per label
     localization_decoy_jitter: float  # decoys: true centres moved by up to this fraction of the diagonal
-    relation_point_references: bool  # relation questions may name objects as "chair(x,y)"
+    relation_point_references: bool  # relation questions may name targets and options as "chair(x,y)"
+    relation_point_sources: bool  # ... and sources
     relation_share_tolerance: float  # spatial: combination share per label pair / frame within 1/4 + this
     relation_pair_max_excess: int  # per label pair over a split: answers / directions differ by at most this
     localization_decoy_batch: int

@@ -3,9 +3,11 @@
 In frame k of a sample: the source is visible in frame k; the target is an occluded target there
 (occluded, truncated or not visible in k, visible in another frame); both boxes lie in front of the
 camera; both have a reference. Relations per axis come from :mod:`mosaic_pipeline.qa.relations`.
-Unless ``qa.relation_point_references``, objects are named by their label alone (unique among the
-instances seen in the sample): a point reference "chair(217,122)" would give its image position, and so
-left/right or above/below, away in the text (docs/audit.md).
+Unless ``qa.relation_point_references``, targets and options are named by their label alone (unique
+among the instances seen in the sample): a point reference "chair(217,122)" would give its image
+position, and so left/right or above/below, away in the text (docs/audit.md). With
+``qa.relation_point_sources`` the source, the object the question is relative to, may still be named
+by its point: its position alone does not tell which option or answer holds.
 """
 from __future__ import annotations
 
@@ -35,18 +37,24 @@ def occlusion_pairs(ctx: SampleContext, k: int) -> list[Pair]:
 
 
 def relation_objects(ctx: SampleContext, k: int) -> tuple[int, ...]:
-    """Instances a relation question of frame k may name (module docstring)."""
+    """Instances a relation question of frame k may name as target or option (module docstring)."""
     named = ctx.named_in_front(k)
     if ctx.params.relation_point_references:
         return named
     return tuple(i for i in named if ctx.reference(i, k) == ctx.label(i))
 
 
+def relation_sources(ctx: SampleContext, k: int) -> tuple[int, ...]:
+    """Instances a relation question of frame k may name as its source (module docstring)."""
+    if ctx.params.relation_point_sources:
+        return ctx.named_in_front(k)
+    return relation_objects(ctx, k)
+
+
 def _pairs(ctx: SampleContext, k: int):
     margin = ctx.params.relation_margin
-    named = relation_objects(ctx, k)
-    sources = [s for s in named if ctx.visible_in(k, s)]
-    targets = [t for t in named if ctx.occluded_target(k, t)]
+    sources = [s for s in relation_sources(ctx, k) if ctx.visible_in(k, s)]
+    targets = [t for t in relation_objects(ctx, k) if ctx.occluded_target(k, t)]
     for s in sources:
         for t in targets:
             s_ref, t_ref = ctx.reference(s, k), ctx.reference(t, k)
