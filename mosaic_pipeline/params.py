@@ -180,6 +180,7 @@ class AuditParams(_Section):
     ci_level: float
     seed: int
     splits: tuple[str, ...]  # splits the blocking check judges
+    cross_splits: dict[str, str]  # split -> another split whose questions train a second text-only model
     max_gap_overall: float  # points: text-only accuracy - chance, unweighted mean over question types
     max_gap_type: float  # points, every question type
     max_prior_gap_type: float  # points: answer prior - chance, every question type

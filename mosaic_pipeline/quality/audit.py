@@ -11,7 +11,9 @@ question type, with whole scenes held out (``GroupKFold``, groups = scenes, ``au
   every option from question and option text (:func:`option_features`; groups in ``audit.features``)
   and answers with the highest-scoring option, with a percentile-bootstrap CI over questions;
 - ``gap`` = text_only - chance and ``prior_gap`` = prior - chance, in points; ``max_answer_share``:
-  the share of the type's most frequent answer text.
+  the share of the type's most frequent answer text;
+- ``text_only_cross``, ``gap_cross``: the same model trained on another split (``audit.cross_splits``,
+  e.g. the bench scored by a model trained on train: shortcuts the larger split teaches).
 
 ``overall`` rows average the question types (unweighted, like the bench's Overall score). Free-answer
 questions (no options) are not audited. :func:`verdict` lists what breaks the ``audit`` thresholds on
@@ -41,7 +43,8 @@ _POINT_REF = re.compile(r"\(\d+,\s*\d+\)")  # "chair(217,122)": the point names 
 _TOKEN = re.compile(r"[a-z]+|\d+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 COLUMNS = ["split", "question_type", "n", "n_scenes", "chance", "prior", "text_only", "text_only_lo",
-           "text_only_hi", "gap", "prior_gap", "max_answer_share", "top_answer", "n_answer_values"]
+           "text_only_hi", "gap", "prior_gap", "text_only_cross", "gap_cross", "max_answer_share", "top_answer",
+           "n_answer_values"]
 
 
 def pattern(question: str) -> str:
@@ -142,23 +145,16 @@ def _option_rows(qs: pd.DataFrame, p: AuditParams) -> tuple[list[list[str]], np.
     return feats, np.array(owner), np.array(label)
 
 
-def text_only(qs: pd.DataFrame, p: AuditParams) -> Scored | None:
-    """k-fold (scenes held out) text-only answers to the questions ``qs`` of one question type; None when
-    they come from fewer than two scenes (nothing to hold out)."""
-    folds = _folds(qs["scene_id"].tolist(), p.folds)
-    if not folds:
-        return None
-    feats, owner, label = _option_rows(qs, p)
-    X = FeatureHasher(n_features=2 ** p.hash_bits, input_type="string", alternate_sign=False).transform(feats)
-    X = X[:, np.unique(X.indices)]  # only the hashed columns in use (liblinear's cost grows with the width)
-    scores = np.zeros(len(owner))
-    for train_q, test_q in folds:
-        train, test = np.isin(owner, train_q), np.isin(owner, test_q)
-        if len(set(label[train])) < 2:
-            continue
-        model = LogisticRegression(C=p.C, solver="liblinear", max_iter=p.max_iter, random_state=p.seed)
-        model.fit(X[train], label[train])
-        scores[test] = model.decision_function(X[test])
+def _hashed(feats: list[list[str]], p: AuditParams):
+    return FeatureHasher(n_features=2 ** p.hash_bits, input_type="string", alternate_sign=False).transform(feats)
+
+
+def _model(p: AuditParams) -> LogisticRegression:
+    return LogisticRegression(C=p.C, solver="liblinear", max_iter=p.max_iter, random_state=p.seed)
+
+
+def _scored(qs: pd.DataFrame, scores: np.ndarray, owner: np.ndarray) -> Scored:
+    """Per question, the softmax over its options' decision values and the highest-scoring option."""
     probabilities = []
     for n in range(len(qs)):
         s = scores[owner == n]
@@ -167,6 +163,37 @@ def text_only(qs: pd.DataFrame, p: AuditParams) -> Scored | None:
     truth = qs["correct_option_index"].astype(int).to_numpy()
     predicted = np.array([int(np.argmax(pr)) for pr in probabilities])
     return Scored(probabilities, predicted, predicted == truth, truth)
+
+
+def text_only(qs: pd.DataFrame, p: AuditParams) -> Scored | None:
+    """k-fold (scenes held out) text-only answers to the questions ``qs`` of one question type; None when
+    they come from fewer than two scenes (nothing to hold out)."""
+    folds = _folds(qs["scene_id"].tolist(), p.folds)
+    if not folds:
+        return None
+    feats, owner, label = _option_rows(qs, p)
+    X = _hashed(feats, p)
+    X = X[:, np.unique(X.indices)]  # only the hashed columns in use (liblinear's cost grows with the width)
+    scores = np.zeros(len(owner))
+    for train_q, test_q in folds:
+        train, test = np.isin(owner, train_q), np.isin(owner, test_q)
+        if len(set(label[train])) < 2:
+            continue
+        scores[test] = _model(p).fit(X[train], label[train]).decision_function(X[test])
+    return _scored(qs, scores, owner)
+
+
+def text_only_from(reference: pd.DataFrame, qs: pd.DataFrame, p: AuditParams) -> Scored | None:
+    """Text-only answers to ``qs`` by a model trained on the ``reference`` questions of the same type (another
+    split, so no scene is shared); None without two classes to learn."""
+    ref_feats, _, ref_label = _option_rows(reference, p)
+    feats, owner, _ = _option_rows(qs, p)
+    if len(set(ref_label)) < 2 or not len(owner):
+        return None
+    X = _hashed(ref_feats + feats, p)
+    X = X[:, np.unique(X.indices)]
+    model = _model(p).fit(X[: len(ref_feats)], ref_label)
+    return _scored(qs, model.decision_function(X[len(ref_feats):]), owner)
 
 
 def _most_common(counter: Counter) -> list[str]:
@@ -215,15 +242,22 @@ class TypeResult:
     questions: pd.DataFrame
     scored: Scored | None
     prior_correct: np.ndarray | None
+    cross: Scored | None = None  # trained on the split's reference split (``audit.cross_splits``)
 
 
-def audit_types(qa: pd.DataFrame, p: AuditParams) -> list[TypeResult]:
-    """Text-only and answer-prior results per (split, question type) of the multiple-choice rows."""
+def audit_types(qa: pd.DataFrame, p: AuditParams, only: str | None = None) -> list[TypeResult]:
+    """Text-only and answer-prior results per (split, question type) of the multiple-choice rows (of the
+    split ``only`` when given; the table may hold its reference split too)."""
     mc = multiple_choice(qa)
+    split_of = mc["split"].fillna("(no split)")
     out = []
-    for (split, qtype), qs in mc.groupby([mc["split"].fillna("(no split)"), "question_type"], sort=True):
+    for (split, qtype), qs in mc.groupby([split_of, "question_type"], sort=True):
+        if only is not None and split != only:
+            continue
         qs = qs.reset_index(drop=True)
-        out.append(TypeResult(str(split), str(qtype), qs, text_only(qs, p), answer_prior(qs, p)))
+        reference = mc[(split_of == p.cross_splits.get(str(split))) & (mc["question_type"] == qtype)]
+        cross = text_only_from(reference.reset_index(drop=True), qs, p) if len(reference) else None
+        out.append(TypeResult(str(split), str(qtype), qs, text_only(qs, p), answer_prior(qs, p), cross))
     return out
 
 
@@ -237,6 +271,8 @@ def _row(r: TypeResult, p: AuditParams, resamples: dict) -> dict:
     prior = None if r.prior_correct is None else float(r.prior_correct.mean())
     row["prior"] = np.nan if prior is None else 100 * prior
     row["prior_gap"] = np.nan if prior is None else 100 * (prior - chance)
+    cross = np.nan if r.cross is None else float(r.cross.correct.mean())
+    row.update(text_only_cross=100 * cross, gap_cross=100 * (cross - chance))
     if r.scored is None:
         row.update(text_only=np.nan, text_only_lo=np.nan, text_only_hi=np.nan, gap=np.nan)
         return row
@@ -251,7 +287,8 @@ def _row(r: TypeResult, p: AuditParams, resamples: dict) -> dict:
 def _overall(split: str, rows: list[dict], resamples: dict, p: AuditParams) -> dict:
     """Unweighted mean over the split's question types; its CI from the per-type resamples averaged."""
     part = pd.DataFrame(rows)
-    mean = {c: float(part[c].mean()) for c in ("chance", "prior", "text_only", "gap", "prior_gap")}
+    mean = {c: float(part[c].mean()) for c in ("chance", "prior", "text_only", "gap", "prior_gap",
+                                               "text_only_cross", "gap_cross")}
     samples = [s for (sp, _), (s, _) in resamples.items() if sp == split]
     lo = hi = np.nan
     if samples:
@@ -294,6 +331,9 @@ def verdict(table: pd.DataFrame, p: AuditParams) -> list[str]:
         for t in types.itertuples(index=False):
             if t.gap > p.max_gap_type:
                 failures.append(f"{split} {t.question_type}: text-only gap {t.gap:+.1f} > {p.max_gap_type:g} points")
+            if t.gap_cross > p.max_gap_type:
+                failures.append(f"{split} {t.question_type}: text-only gap of a model trained on "
+                                f"{p.cross_splits[split]} {t.gap_cross:+.1f} > {p.max_gap_type:g} points")
             if t.prior_gap > p.max_prior_gap_type:
                 failures.append(f"{split} {t.question_type}: answer-prior gap {t.prior_gap:+.1f} > "
                                 f"{p.max_prior_gap_type:g} points")
@@ -303,6 +343,9 @@ def verdict(table: pd.DataFrame, p: AuditParams) -> list[str]:
         overall = part[part["question_type"] == OVERALL]
         if len(overall) and overall["gap"].iloc[0] > p.max_gap_overall:
             failures.append(f"{split} overall: text-only gap {overall['gap'].iloc[0]:+.1f} > {p.max_gap_overall:g} points")
+        if len(overall) and overall["gap_cross"].iloc[0] > p.max_gap_overall:
+            failures.append(f"{split} overall: text-only gap of a model trained on {p.cross_splits[split]} "
+                            f"{overall['gap_cross'].iloc[0]:+.1f} > {p.max_gap_overall:g} points")
     return failures
 
 

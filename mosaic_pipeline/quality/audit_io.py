@@ -56,7 +56,7 @@ def read_audit_table(out_dir: Path) -> pd.DataFrame:
 
 
 SUMMARY = ["split", "question_type", "n", "chance", "prior", "text_only", "text_only_lo", "text_only_hi", "gap",
-           "prior_gap", "max_answer_share"]
+           "prior_gap", "gap_cross", "max_answer_share"]
 WITH_HISTORY = [*SUMMARY, "n_generated", "text_only_generated", "gap_generated", "prior_gap_generated",
                 "removed_pct", "pruned_pct"]
 

@@ -14,9 +14,10 @@ Runs on the splits the audit judges (``audit.splits``), each on its own, determi
    ``qa.count_max_answer_share``; both directions of the evaluated axis 50 % +- ``qa.direction_tolerance``,
    Yes 50 % +- ``qa.yes_no_tolerance``.
 2. *Iterative bias pruning*: while the audit's thresholds fail, the question types above them lose,
-   per round, ``audit.prune_round_fraction`` of their generated questions, those the k-fold text-only
-   model (:mod:`.audit`) gives the highest probability of the correct option (those the answer prior
-   gets right first, when the type's prior is above its threshold), equally many per answer (Yes/No)
+   per round, ``audit.prune_round_fraction`` of their generated questions, those the failing text-only
+   models (:mod:`.audit`: k-fold, or trained on the reference split of ``audit.cross_splits``) give the
+   highest probability of the correct option (those the answer prior gets right first, when the type's
+   prior is above its threshold), from each answer (Yes/No)
    or true direction in proportion to their sizes, so the balance holds; at most ``audit.prune_max_fraction``
    of a type.
    The rules of step 1 then run once more (pruning may tip a share by a question or two).
@@ -164,16 +165,39 @@ def _stratum(df: pd.DataFrame) -> pd.Series:
     return df["answer"].where(yes_no, truth).astype(str)
 
 
-def _failing(table: pd.DataFrame, params: Params) -> dict[str, bool]:
-    """Question types to prune -> whether their answer prior fails: above a per-type threshold (text-only or
-    answer prior), or above the overall one while the overall fails."""
+@dataclass(frozen=True)
+class Failing:
+    """Why a question type is pruned: its k-fold text-only gap, its answer prior, the cross-split model."""
+
+    text: bool
+    prior: bool
+    cross: bool
+
+
+def _failing(table: pd.DataFrame, params: Params) -> dict[str, Failing]:
+    """Question types to prune: above a per-type threshold (text-only, answer prior, text-only trained on
+    the reference split), or above the overall one while the overall fails."""
     p = params.audit
     types = table[(table["question_type"] != OVERALL) & (table["n"] >= p.min_type_size)]
-    overall = table.loc[table["question_type"] == OVERALL, "gap"]
-    over_all = bool(len(overall)) and overall.iloc[0] > p.max_gap_overall
-    return {t.question_type: t.prior_gap > p.max_prior_gap_type for t in types.itertuples()
-            if t.gap > p.max_gap_type or t.prior_gap > p.max_prior_gap_type
-            or (over_all and t.gap > p.max_gap_overall)}
+    overall = table[table["question_type"] == OVERALL]
+    over = {c: bool(len(overall)) and overall[c].iloc[0] > p.max_gap_overall for c in ("gap", "gap_cross")}
+    out = {}
+    for t in types.itertuples():
+        why = Failing(t.gap > p.max_gap_type or (over["gap"] and t.gap > p.max_gap_overall),
+                      t.prior_gap > p.max_prior_gap_type,
+                      t.gap_cross > p.max_gap_type or (over["gap_cross"] and t.gap_cross > p.max_gap_overall))
+        if why.text or why.prior or why.cross:
+            out[t.question_type] = why
+    return out
+
+
+def _score(r, why: Failing) -> np.ndarray:
+    """How text-solvable each question is for the failing models: the highest probability they give the
+    correct option, plus 1 where the answer prior is right when the prior fails (those go first)."""
+    models = [m.p_correct for m, bad in ((r.scored, why.text or why.prior), (r.cross, why.cross))
+              if bad and m is not None] or [m.p_correct for m in (r.scored, r.cross) if m is not None]
+    score = np.max(models, axis=0)
+    return score + (r.prior_correct if why.prior else 0)
 
 
 def _drop(qs: pd.DataFrame, score: np.ndarray, strata: pd.Series, k: int) -> list:
@@ -188,25 +212,27 @@ def _drop(qs: pd.DataFrame, score: np.ndarray, strata: pd.Series, k: int) -> lis
     return out
 
 
-def prune_split(df: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, dict[str, int], int]:
-    """Step 2 of the module docstring: (kept questions, pruned count per question type, rounds run)."""
+def prune_split(df: pd.DataFrame, params: Params, reference: pd.DataFrame | None = None
+                ) -> tuple[pd.DataFrame, dict[str, int], int]:
+    """Step 2 of the module docstring on one split's questions ``df`` (``reference``: the final questions of
+    its reference split, ``audit.cross_splits``): (kept questions, pruned count per question type, rounds)."""
     p = params.audit
+    split = str(df["split"].iloc[0]) if len(df) else ""
     generated = df["question_type"].value_counts().to_dict()
     pruned: dict[str, int] = {}
     for rounds in range(p.prune_max_rounds):
-        results = audit_types(df, p)
+        results = audit_types(df if reference is None else pd.concat([df, reference]), p, only=split)
         failing = _failing(audit_table(results, p), params)
         drop = []
         for r in results:
-            if r.question_type not in failing or r.scored is None:
+            if r.question_type not in failing or (r.scored is None and r.cross is None):
                 continue
             budget = math.floor(p.prune_max_fraction * generated[r.question_type]) - pruned.get(r.question_type, 0)
             k = min(math.ceil(p.prune_round_fraction * generated[r.question_type]), budget)
             if k <= 0:
                 continue
-            # the k-fold text model's probability of the correct option; answer-prior hits first when it fails
-            score = r.scored.p_correct + (r.prior_correct if failing[r.question_type] else 0)
-            chosen = _drop(r.questions.set_index(_positions(df, r.questions)), score, _stratum(r.questions), k)
+            chosen = _drop(r.questions.set_index(_positions(df, r.questions)), _score(r, failing[r.question_type]),
+                           _stratum(r.questions), k)
             pruned[r.question_type] = pruned.get(r.question_type, 0) + len(chosen)
             drop += chosen
         if not drop:
@@ -253,16 +279,20 @@ def _table(df: pd.DataFrame) -> pa.Table:
 
 
 def debias(tables: Mapping[str, pa.Table], params: Params) -> Debiased:
-    """Steps 1-3 on each judged split (``audit.splits``); other splits unchanged."""
+    """Steps 1-3 on each judged split (``audit.splits``; reference splits of ``audit.cross_splits`` first, their
+    final questions train the cross-split model); other splits unchanged."""
     out, rows, rounds = dict(tables), [], {}
-    for split in params.audit.splits:
+    references = set(params.audit.cross_splits.values())
+    for split in sorted(params.audit.splits, key=lambda s: (s not in references, s)):
         if split not in tables or tables[split].num_rows == 0:
             continue
         df = as_frame(tables[split])
         generated = df["question_type"].value_counts()
         balanced = balance_split(df, params)
         after = balanced["question_type"].value_counts()
-        pruned_df, pruned, rounds[split] = prune_split(balanced, params)
+        ref = params.audit.cross_splits.get(split)
+        reference = as_frame(out[ref]) if ref in out and ref != split else None
+        pruned_df, pruned, rounds[split] = prune_split(balanced, params, reference)
         final = balance_split(pruned_df, params)  # pruning may tip a share by a question or two
         out[split] = _table(reletter(final))
         for qt in sorted(generated.index):

@@ -23,6 +23,16 @@ def _row(table: pd.DataFrame, qtype: str):
     return table.set_index("question_type").loc[qtype]
 
 
+def test_a_model_trained_on_another_split_finds_a_shortcut_they_share(params):
+    """audit.cross_splits: the bench's questions are also answered by a model trained on the train split."""
+    bench, train = qa_table(1.0, split="bench"), qa_table(1.0, seed=1, split="train")
+    table = audit(pd.concat([bench, train.assign(scene_id=train["scene_id"] + "_t")], ignore_index=True), params.audit)
+    rows = table.set_index(["split", "question_type"])
+    assert rows.loc[("bench", "obj_count_occ"), "gap_cross"] > 60
+    assert pd.isna(rows.loc[("train", "obj_count_occ"), "gap_cross"])  # train has no reference split
+    assert any("model trained on train" in f for f in verdict(table, params.audit))
+
+
 def test_finds_a_planted_shortcut(planted, params):
     count, attribute = _row(planted, "obj_count_occ"), _row(planted, "obj_attribute_occ_ab")
     # the answer is always the largest count / follows from the source label: text alone gets (nearly) all

@@ -38,6 +38,15 @@ def test_pruning_removes_the_text_solvable_questions_within_budget(shortcut_coun
     assert after["gap"] <= params.audit.max_gap_overall or pruned["obj_count_occ"] >= 0.35 * n
 
 
+def test_pruning_uses_the_model_trained_on_the_reference_split(params):
+    """A one-scene bench cannot be scored k-fold; the model trained on train still finds its shortcut."""
+    bench = qa_table(shortcut_share=0.6, kinds=(count_rows,), n_scenes=1, per_scene=100)
+    train = qa_table(shortcut_share=0.6, kinds=(count_rows,), seed=1, split="train", per_scene=50)
+    kept, pruned, _ = prune_split(bench, params, reference=train)
+    assert pruned["obj_count_occ"] == int(params.audit.prune_max_fraction * len(bench)) == len(bench) - len(kept)
+    assert _is_shortcut(bench.drop(index=kept.index)).mean() > 0.9
+
+
 def test_pruning_stops_at_its_budget(shortcut_counts, params):
     tight = load_params(overrides={"audit": {"prune_max_fraction": 0.1}})
     kept, pruned, _ = prune_split(shortcut_counts, tight)
