@@ -17,7 +17,8 @@ def audit_figure(table: pd.DataFrame, max_gap_type: float, max_gap_overall: floa
     splits = list(dict.fromkeys(table["split"]))
     height = 1.0 + sum(0.32 * (table["split"] == s).sum() for s in splits)
     fig = Figure(figsize=(9, max(3.0, height)))
-    axes = fig.subplots(len(splits), 1, squeeze=False)[:, 0]
+    rows = [max(1, int((table["split"] == s).sum())) for s in splits]
+    axes = fig.subplots(len(splits), 1, squeeze=False, gridspec_kw={"height_ratios": rows})[:, 0]
     for ax, split in zip(axes, splits):
         part = table[table["split"] == split]
         part = pd.concat([part[part["question_type"] != OVERALL], part[part["question_type"] == OVERALL]])
