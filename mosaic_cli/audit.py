@@ -10,7 +10,7 @@ import click
 @click.command("audit")
 @click.argument("qa_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Folder for audit.parquet, audit.json and audit.png (default: print only).")
+              help="Folder for audit.parquet, audit.json, audit.png and questions.parquet (default: print only).")
 @click.option("--judge", "judged", multiple=True,
               help="Splits the thresholds judge (repeatable; default params.yaml audit.splits). A file without a "
                    "split column is one split named after the file.")
@@ -19,14 +19,14 @@ def audit(qa_file: Path, out: Path | None, judged: tuple[str, ...]) -> None:
     question type, chance, answer prior, text-only accuracy (k-fold by scene) and gap. Prints the table
     and the verdict; exits 1 when a judged split breaks a threshold of params.yaml ``audit``."""
     from mosaic_pipeline.params import load_params
-    from mosaic_pipeline.quality.audit import audit as run_audit
-    from mosaic_pipeline.quality.audit import verdict
-    from mosaic_pipeline.quality.audit_io import FIGURE_FILE, markdown, read_qa, write_table
+    from mosaic_pipeline.quality.audit import audit_table, audit_types, question_table, verdict
+    from mosaic_pipeline.quality.audit_io import FIGURE_FILE, markdown, read_qa, write_questions, write_table
 
     params = load_params()
     p = params.audit.model_copy(update={"splits": judged}) if judged else params.audit
     try:
-        table = run_audit(read_qa(qa_file), p)
+        results = audit_types(read_qa(qa_file), p)
+        table = audit_table(results, p)
     except (ValueError, KeyError) as exc:
         click.echo(f"error: {qa_file}: {exc}", err=True)
         sys.exit(2)
@@ -36,6 +36,7 @@ def audit(qa_file: Path, out: Path | None, judged: tuple[str, ...]) -> None:
         from mosaic_pipeline.plots.audit import audit_figure
 
         files = write_table(table, out)
+        write_questions(question_table(results), out / "questions.parquet")
         save_png(audit_figure(table, p.max_gap_type, p.max_gap_overall), out / FIGURE_FILE)
         click.echo(f"\nwrote {files['table']}, {files['json']}, {out / FIGURE_FILE}")
     failures = verdict(table, p)

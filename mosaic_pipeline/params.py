@@ -167,6 +167,8 @@ class ReviewParams(_Section):
     questions: int  # questions rendered with their frames per shard (a deterministic sample)
     frame_height: int  # pixels: height of each frame in a rendered question
     jpeg_quality: int  # of the rendered questions (fixed: byte-identical pages)
+
+
 class AuditParams(_Section):
     """params.yaml ``audit``: the text-only stress test of the QA data (docs/audit.md)."""
 

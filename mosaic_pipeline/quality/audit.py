@@ -36,6 +36,7 @@ from sklearn.model_selection import GroupKFold
 from ..params import AuditParams
 
 OVERALL = "overall"
+REQUIRED = ("split", "scene_id", "question_type", "question", "options", "answer", "correct_option_index")
 LETTERS = "ABCDEFGHIJ"
 FEATURE_GROUPS = ("option_text", "letter", "question_x_option", "question_bigram_x_option", "option_overlap",
                   "numbers")
@@ -248,6 +249,9 @@ class TypeResult:
 def audit_types(qa: pd.DataFrame, p: AuditParams, only: str | None = None) -> list[TypeResult]:
     """Text-only and answer-prior results per (split, question type) of the multiple-choice rows (of the
     split ``only`` when given; the table may hold its reference split too)."""
+    missing = [c for c in REQUIRED if c not in qa.columns]
+    if missing:
+        raise ValueError(f"bias audit: the QA table lacks column(s) {missing}")
     mc = multiple_choice(qa)
     split_of = mc["split"].fillna("(no split)")
     out = []
@@ -314,10 +318,6 @@ def audit_table(results: Sequence[TypeResult], p: AuditParams) -> pd.DataFrame:
 def audit(qa: pd.DataFrame, p: AuditParams) -> pd.DataFrame:
     """The audit table of a QA table (native records: split, scene_id, question_type, question, options,
     answer, correct_option_index)."""
-    missing = [c for c in ("split", "scene_id", "question_type", "question", "options", "answer",
-                           "correct_option_index") if c not in qa.columns]
-    if missing:
-        raise ValueError(f"bias audit: the QA table lacks column(s) {missing}")
     return audit_table(audit_types(qa, p), p)
 
 
@@ -377,3 +377,21 @@ def before_after(after: pd.DataFrame, before: pd.DataFrame | None = None,
         if column in table.columns:
             table[column] = table[column].astype("Int64")
     return table
+
+
+def question_table(results: Sequence[TypeResult]) -> pd.DataFrame:
+    """One row per audited question: the k-fold text-only model's correctness and probability of the
+    correct option, the answer prior's correctness, chance (what a shard's review page shows, per scene)."""
+    parts = []
+    for r in results:
+        qs = r.questions
+        parts.append(pd.DataFrame({
+            "split": r.split, "scene_id": qs["scene_id"].to_numpy(), "question_type": r.question_type,
+            "qa_id": qs["qa_id"].to_numpy() if "qa_id" in qs else np.arange(len(qs)).astype(str),
+            "chance": (1.0 / qs["options"].map(len)).to_numpy(),
+            "text_only_correct": np.nan if r.scored is None else r.scored.correct.astype(float),
+            "p_correct": np.nan if r.scored is None else r.scored.p_correct,
+            "prior_correct": np.nan if r.prior_correct is None else r.prior_correct.astype(float)}))
+    columns = ["split", "scene_id", "question_type", "qa_id", "chance", "text_only_correct", "p_correct",
+               "prior_correct"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)

@@ -51,6 +51,13 @@ def write_table(table: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
     return files
 
 
+def write_questions(questions: pd.DataFrame, path: Path) -> Path:
+    """The per-question audit table (Parquet, atomically): what the review pages read."""
+    with atomic_file(path) as tmp:
+        pq.write_table(pa.Table.from_pandas(questions, preserve_index=False), tmp)
+    return Path(path)
+
+
 def read_audit_table(out_dir: Path) -> pd.DataFrame:
     return pq.read_table(Path(out_dir) / TABLE_FILE).to_pandas()
 

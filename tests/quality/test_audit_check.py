@@ -17,6 +17,7 @@ from mosaic_assets.defs.resources import MosaicParams
 from mosaic_pipeline import paths
 from mosaic_pipeline.params import load_params
 from mosaic_pipeline.quality.audit_io import read_audit_table
+from mosaic_pipeline.quality.review_audit import audit_view
 
 
 @dg.asset(deps=[bias_audit])
@@ -53,6 +54,11 @@ def test_check_passes_and_training_runs(tmp_path):
     assert "data:image/png;base64," in evaluation.metadata["figure"].value
     table = read_audit_table(paths.bias_audit_dir(params))
     assert set(table["split"]) == {"bench", "train"} and (paths.bias_audit_dir(params) / "audit.png").is_file()
+    # the per-question rows a shard's review page reads (mosaic_pipeline.quality.review_audit)
+    questions = pd.read_parquet(paths.bias_audit_questions(params))
+    assert len(questions) == 960 and {"scene_id", "question_type", "text_only_correct", "chance"} <= set(questions)
+    view = audit_view(paths.bias_audit_questions(params), "scene_00", questions[questions["scene_id"] == "scene_00"])
+    assert {r.question_type for r in view.rows} == {"obj_count_occ", "obj_attribute_occ_ab"}
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ def test_planted_shortcut_exits_one_with_the_failures(tmp_path):
     assert result.exit_code == 1, result.output
     assert "| bench | obj_count_occ | 240 | 25.0 |" in result.output
     assert any(line.startswith("FAIL bench obj_count_occ: text-only gap") for line in result.output.splitlines())
-    assert {p.name for p in (tmp_path / "audit").iterdir()} == {"audit.parquet", "audit.json", "audit.png"}
+    assert {p.name for p in (tmp_path / "audit").iterdir()} == {"audit.parquet", "audit.json", "audit.png", "questions.parquet"}
 
 
 def test_clean_data_passes(tmp_path):

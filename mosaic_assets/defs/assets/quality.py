@@ -164,23 +164,25 @@ def bias_audit(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.Ma
 
     from mosaic_pipeline.plots import save_png
     from mosaic_pipeline.plots.audit import audit_figure
-    from mosaic_pipeline.quality.audit import audit, before_after
-    from mosaic_pipeline.quality.audit_io import FIGURE_FILE, write_table
+    from mosaic_pipeline.quality.audit import audit, audit_table, audit_types, before_after, question_table
+    from mosaic_pipeline.quality.audit_io import FIGURE_FILE, write_questions, write_table
 
     params = mosaic.load()
     p = params.audit
-    final = pd.read_parquet(paths.qa_dataset(params))
+    results = audit_types(pd.read_parquet(paths.qa_dataset(params)), p)
     generated, removal = paths.qa_generated(params), paths.qa_debias_report(params)
     before = audit(pd.read_parquet(generated), p) if generated.is_file() else None
     removed = pd.DataFrame(json.loads(removal.read_text())) if removal.is_file() else None
-    table = before_after(audit(final, p), before, removed)
+    table = before_after(audit_table(results, p), before, removed)
     out = paths.bias_audit_dir(params)
     files = write_table(table, out)
+    write_questions(question_table(results), paths.bias_audit_questions(params))  # the review pages' rows
     figure = audit_figure(table, p.max_gap_type, p.max_gap_overall)
     save_png(figure, out / FIGURE_FILE)
     context.log.info(f"bias audit: {len(table)} rows -> {files['table']}")
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(files["table"])), "json": dg.MetadataValue.path(str(files["json"])),
+        "questions": dg.MetadataValue.path(str(paths.bias_audit_questions(params))),
         "audit": _audit_md(table), "figure": figure_md(figure, "bias audit"),
     })
 
