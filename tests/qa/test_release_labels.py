@@ -16,8 +16,10 @@ import pytest
 from qa_checker import benchmark_labels, check_shard
 
 from mosaic_pipeline.params import load_params
+from mosaic_pipeline.qa.context import SceneIndex, sample_contexts
 from mosaic_pipeline.qa.generate import generate_scene_qa
 from mosaic_pipeline.qa.records import as_frame, to_table
+from mosaic_pipeline.qa.tasks.count import count_candidates
 from mosaic_pipeline.scene.scannetpp import load_scene
 from mosaic_pipeline.synth import generate_scene
 from mosaic_pipeline.visibility.overlap import compute_overlap
@@ -67,8 +69,10 @@ def test_questions_use_only_benchmark_classes(release):
     assert len(qa) > 200
     mentions = [(t, m) for t in _texts(qa) if (m := _raw_mentions(t))]
     assert mentions == []
-    counted = {re.fullmatch(r"How many (.+)\(s\) are visible across these frames\?", q).group(1)
-               for q in qa.loc[qa["question_type"] == "obj_count_occ", "question"]}
+    # what count questions may ask about (the one small scene has no label with the four distinct counts
+    # a count question needs, docs/audit.md, so none is asked): the desk and the table count as "table"
+    index = SceneIndex(scene, vis, params.qa, params.visibility.near_plane)
+    counted = {c.payload[0] for ctx in sample_contexts(index, views) for c in count_candidates(ctx)}
     assert "table" in counted and counted <= set(COPY_TOP100)
 
 
@@ -79,8 +83,8 @@ def test_answers_agree_with_an_independent_recomputation_on_mapped_labels(releas
     problems, checked = check_shard(qa, scene, vis, views, params, labels=labels)
     assert problems == [] and checked == len(qa)
     families = set(qa["task_type"])
-    assert {"object_count", "best_view_selection", "object_localization", "occlusion_aware_existence",
-            "occlusion_aware_attribute", "occlusion_aware_spatial_relation"} <= families
+    assert {"best_view_selection", "object_localization", "occlusion_aware_existence",
+            "occlusion_aware_attribute", "occlusion_aware_spatial_relation"} <= families  # count: see above
 
 
 def test_label_orig_in_records_and_visibility(release):
