@@ -131,7 +131,7 @@ def bias_audit_questions(params: Params) -> Path:
 
     The review pages read it if it is there (mosaic_pipeline.quality.review_audit).
     """
-    return params.artifacts / "qa" / "audit" / "questions.parquet"
+    return bias_audit_dir(params) / "questions.parquet"
 
 
 def model_runs(params: Params) -> Path:
