@@ -13,8 +13,9 @@ truth is always on the axis offered twice: text alone answers half of the questi
 axes offers every direction twice. Stratum: the true combination (the evaluated axis's direction and
 which of the second axis's two), at most 1/4 + ``qa.relation_share_tolerance`` of a scene's questions,
 each direction of the evaluated axis at most 1/2 + ``qa.direction_tolerance``; over a whole
-split, per (target label, source label, second axis) and per (frame position, second axis), no
-combination above 1/4 + that tolerance (:mod:`mosaic_pipeline.quality.prune`).
+split, per (target label, source label, second axis) the four combinations differ by at most
+``qa.relation_pair_max_excess`` questions, and per query frame position each true direction stays within
+50 % +- ``qa.direction_tolerance`` (:mod:`mosaic_pipeline.quality.prune`).
 """
 from __future__ import annotations
 
