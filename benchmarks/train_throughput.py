@@ -23,7 +23,6 @@ import argparse
 import json
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, RandomSampler
+from train_step import Utilisation  # this folder: the script's own (sys.path[0])
 
 from mosaic_model.config import RunConfig, load_run_config
 from mosaic_model.data import Collate, FrameCache, QADataset, _resize, read_qa, training_texts
@@ -42,8 +42,6 @@ from mosaic_model.tokenizer import build_tokenizer
 from mosaic_model.train import Trainer
 from mosaic_pipeline import paths
 from mosaic_pipeline.params import load_params
-
-UTIL_PERIOD_S = 0.05
 
 
 class DiskFrames:
@@ -55,28 +53,6 @@ class DiskFrames:
             with Image.open(path) as im:
                 out.append(_resize(im.convert("RGB"), size))
         return torch.from_numpy(np.stack(out))
-
-
-class UtilisationSampler:
-    """GPU utilisation (%) sampled in a background thread while active."""
-
-    def __init__(self) -> None:
-        self.samples: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append(torch.cuda.utilization())
-            time.sleep(UTIL_PERIOD_S)
-
-    def __enter__(self) -> UtilisationSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def measure(cfg: RunConfig, dataset: QADataset, frames: Any, num_workers: int, pin_memory: bool, tokenizer: Any,
@@ -96,7 +72,7 @@ def measure(cfg: RunConfig, dataset: QADataset, frames: Any, num_workers: int, p
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     step_s = []
-    with UtilisationSampler() as util:
+    with Utilisation(device) as util:
         began = time.perf_counter()
         for step in range(steps):
             t0 = time.perf_counter()
