@@ -36,7 +36,7 @@ def test_stage_outputs_are_the_paths_module_outputs():
         "scenes": {paths.catalog(params), paths.synthetic_release(params), paths.frames_root(params)},
         "visibility": {paths.visibility(params, ANY_SCENE).parent, paths.view_samples(params, ANY_SCENE).parent},
         "qa": {paths.qa_shard(params, ANY_SCENE).parent},
-        "dataset": {paths.qa_dataset_dir(params), paths.bias_audit_dir(params)},
+        "dataset": {paths.qa_dataset_dir(params)},
         "geometry": {paths.geometry_encoder(params)},
         "train": {paths.dvc_train_run(params)},
         "evaluate": {paths.reports(params) / "bench" / "predictions.jsonl"},
