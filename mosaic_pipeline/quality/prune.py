@@ -301,4 +301,6 @@ def debias(tables: Mapping[str, pa.Table], params: Params) -> Debiased:
             rows.append({"split": split, "question_type": qt, "generated": n, "balanced_away": n - b,
                          "pruned": pr, "kept": b - pr, "pruned_pct": 100 * pr / n,
                          "removed_pct": 100 * (n - b + pr) / n})
-    return Debiased(out, pd.DataFrame(rows), rounds)
+    columns = ["split", "question_type", "generated", "balanced_away", "pruned", "kept", "pruned_pct",
+               "removed_pct"]  # also when no split is judged (audit.splits empty)
+    return Debiased(out, pd.DataFrame(rows, columns=columns), rounds)
