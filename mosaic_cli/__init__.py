@@ -30,7 +30,7 @@ def main() -> None:
 
 def _register() -> None:
     # One line per stage module; each module exposes the click command(s) it adds.
-    from . import audit, model, pipeline, qa, repro, review, scenes, validate, visibility
+    from . import audit, experiment, model, pipeline, qa, repro, review, scenes, validate, visibility
 
     main.add_command(scenes.scenes)
     main.add_command(pipeline.run)
@@ -43,6 +43,7 @@ def _register() -> None:
     main.add_command(visibility.views)
     main.add_command(qa.qa)
     main.add_command(audit.audit)
+    main.add_command(experiment.experiment)
     model.register(main)  # train, evaluate, score
     for command in repro.COMMANDS:  # reproduce, runs, dvc-remote, dvc-lock-check, plot
         main.add_command(command)

@@ -293,13 +293,16 @@ def prepare_frames(cache: FrameCache, dataset: QADataset, trainer: Trainer) -> F
 
 def train(cfg: RunConfig, qa_path: Path, image_root: Path, run_dir: Path, params: Params,
           tracking: TrackingConfig | None = None, on_step: Callable[[StepLog], None] | None = None,
-          device: str | None = None) -> TrainResult:
+          device: str | None = None, deadline: float | None = None) -> TrainResult:
     """Train (or resume the run in ``run_dir``) up to ``cfg.train.max_steps`` optimizer steps.
 
+    With ``deadline`` (a ``time.monotonic()`` value) training stops at the first checkpoint saved after it,
+    to be resumed later; the result's checkpoint then holds fewer than ``max_steps`` steps.
     Under torchrun every process calls this; they share the run folder (a shared filesystem across hosts).
     """
     with world(select_device(device)) as w:
-        return _train(cfg, qa_path, image_root, run_dir, params, tracking if w.is_main else None, on_step, w)
+        return _train(cfg, qa_path, image_root, run_dir, params, tracking if w.is_main else None, on_step, w,
+                      deadline)
 
 
 def _trainer(cfg: RunConfig, items: list[QAItem], run_dir: Path, w: World) -> tuple[Trainer, int]:
@@ -316,7 +319,10 @@ def _trainer(cfg: RunConfig, items: list[QAItem], run_dir: Path, w: World) -> tu
 
 
 def _train(cfg: RunConfig, qa_path: Path, image_root: Path, run_dir: Path, params: Params,
-           tracking: TrackingConfig | None, on_step: Callable[[StepLog], None] | None, w: World) -> TrainResult:
+           tracking: TrackingConfig | None, on_step: Callable[[StepLog], None] | None, w: World,
+           deadline: float | None) -> TrainResult:
+    if deadline is not None and w.distributed:  # each process would read its own clock and stop at another step
+        raise ValueError("train(deadline=...) runs in a single process, not under torchrun")
     t = cfg.train
     items = read_qa(qa_path, t.split)
     trainer, start_step = _trainer(cfg, items, run_dir, w)
@@ -356,9 +362,11 @@ def _train(cfg: RunConfig, qa_path: Path, image_root: Path, run_dir: Path, param
                 if on_step:
                     on_step(log)
             pending = []
+            if saving and deadline is not None and time.monotonic() > deadline:
+                break  # resumed later from the checkpoint just saved
             trainer.window_began = time.perf_counter()  # the rate leaves checkpoint writing and logging out
         checkpoint = latest_checkpoint(run_dir)
-        if active:  # the checkpoint without its optimizer state (that one only serves resuming)
+        if active and read_meta(checkpoint)["step"] == t.max_steps:  # the final weights, without the optimizer
             mlflow.log_dict(cfg.model_dump(mode="json"), "config.json")
             for name in (WEIGHTS, CONFIG):
                 mlflow.log_artifact(str(checkpoint / name), "checkpoint")

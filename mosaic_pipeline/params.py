@@ -251,38 +251,56 @@ class GeometryPretrainParams(_Section):
     output: str  # under paths.artifacts
 
 
-class RunVariant(_Section):
+class Arm(_Section):
+    """One arm of the experiment: a model variant trained once per seed (docs/experiment.md)."""
+
     model: dict[str, Any]  # overrides of the config's model section
     pretrained_geometry: bool  # geometry.weights = the pretrained encoder of the geometry stage
     blank_frames: bool  # the blind baseline: every frame a uniform grey image
-    train: dict[str, Any] = {}  # overrides of the train section for this run alone (a second seed)
 
 
 class Comparison(_Section):
-    """Runs compared per question; several runs per arm (seeds) are averaged per question first."""
+    """The paper's claim: treatment arm against control arm, paired per question (seeds averaged first)."""
 
-    treatment: tuple[str, ...]
-    control: tuple[str, ...]
+    treatment: str
+    control: str
 
 
 class ExperimentParams(_Section):
-    """params.yaml ``experiment``."""
+    """params.yaml ``experiment``: arms x seeds, trained on train, scored on ``eval_splits`` with every prompt form."""
 
     config: str  # model size of every run
     train: dict[str, Any]  # overrides of the config's train section
     eval_splits: tuple[str, ...]
-    runs: dict[str, RunVariant]
-    comparison: Comparison  # the paper's claim: treatment runs against control runs, paired per question
+    eval_prompts: tuple[Literal["training", "official"], ...]  # docs/metrics.md, "Prompt forms"
+    seeds: tuple[int, ...]  # train.seed of each run of every arm
+    arms: dict[str, Arm]
+    comparison: Comparison
+    work: str  # the experiment's work folder (data, bundle, checkpoints, MLflow stores, ledger)
+    results: str  # where the report is written
 
     @model_validator(mode="after")
-    def _comparison_names_runs(self) -> ExperimentParams:
+    def _comparison_names_arms(self) -> ExperimentParams:
         c = self.comparison
-        unknown = [n for n in (*c.treatment, *c.control) if n not in self.runs]
-        if unknown or len(c.treatment) != len(c.control) or not c.treatment:
-            raise ValueError(f"params.yaml experiment.comparison: treatment {list(c.treatment)} and control "
-                             f"{list(c.control)} must be equally long, non-empty lists of experiment.runs "
-                             f"(unknown: {unknown})")
+        unknown = [n for n in (c.treatment, c.control) if n not in self.arms]
+        if unknown or c.treatment == c.control:
+            raise ValueError(f"params.yaml experiment.comparison: treatment {c.treatment!r} and control "
+                             f"{c.control!r} must be two different experiment.arms (unknown: {unknown})")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"params.yaml experiment.seeds: {list(self.seeds)} must be distinct and non-empty")
         return self
+
+    def run_names(self, arm: str) -> list[str]:
+        """The runs of ``arm``, one per seed: ``<arm>-s<seed>``."""
+        return [run_name(arm, s) for s in self.seeds]
+
+    def runs(self) -> dict[str, tuple[str, int]]:
+        """Every run name -> (arm, seed), arm after arm."""
+        return {run_name(a, s): (a, s) for a in self.arms for s in self.seeds}
+
+
+def run_name(arm: str, seed: int) -> str:
+    return f"{arm}-s{seed}"
 
 
 class Params(BaseModel):

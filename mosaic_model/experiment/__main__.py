@@ -1,7 +1,7 @@
-"""``python -m mosaic_model.experiment``: the experiment's stages (geometry, train, evaluate, export-encoder).
-
-The device machine runs them this way, without the orchestration layer or the ``mosaic`` command installed.
-"""
+"""``python -m mosaic_model.experiment``: the experiment command without the orchestration layer (a GPU machine
+that has neither Dagster nor the ``mosaic`` command: the data step must be done, its work folder carried there)."""
+from .command import run_command
 from .runs import cli
 
+cli.add_command(run_command(None))
 cli()

@@ -1,16 +1,16 @@
-"""The experiment's result tables: the GPU runs' scores, the baselines computed here, the MLflow export.
+"""The experiment's report: every run's and arm's scores, the baselines, the claim's comparison, the MLflow export.
 
-    python -m mosaic_model.experiment.report --bundle B --gpu-results DIR --out results/
+Written by the last step of ``mosaic experiment run`` (``command.py``) from its work folder, atomically:
 
-``DIR`` is the unpacked ``results.tar.gz`` of ``scripts/gpu_experiment.sh``. Writes, atomically:
-
-    scores/<split>/<model>.json   metrics.score_table of every model and baseline
-    summary.json                  overall / micro / per type / slices with CIs, geometry errors,
-                                  data version (QA sha256), MLflow run ids
-    mlflow_runs.json              every MLflow run of the GPU stores: params, tags, metric histories
+    scores/<split>/<model>.json   metrics.score_table of every baseline, arm (seeds pooled per question) and
+                                  run, per prompt form ("<name> [official prompt]")
+    summary.json                  the commit, the QA sha256, per split overall / micro / per type / slices with
+                                  CIs of every model, every run's overall score, the paired differences, the
+                                  verdict (does the best VLM look?), geometry errors, MLflow run ids
+    mlflow_runs.json              every MLflow run of the work folder's stores: params, tags, metric histories
     table.md                      the markdown tables (every task x every model, CIs) and the paired
                                   treatment - control differences of params.yaml experiment.comparison
-                                  (per seed pair and over the seeds' mean; per family and slice)
+                                  (per seed and over the seeds' mean; per family and slice)
 """
 from __future__ import annotations
 
@@ -20,16 +20,17 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 
 from mosaic_pipeline.atomic import atomic_file
-from mosaic_pipeline.params import Comparison, Params, load_params
+from mosaic_pipeline.params import Params
 
 from ..data import read_qa, scoring_record
-from ..metrics import PREDICTIONS, SCORES, score_predictions
+from ..geometry_pretrain import METRICS
+from ..metrics import PREDICTIONS, SCORES, ScoredQuestion, score_predictions, score_table
 from .baselines import answer_prior, chance_table, prior_predictions, read_options
 from .bundle import QA, read_manifest
+from .runs import GEOMETRY_DIR, eval_dir
 
 SLICE_ORDER = {"occ_level": ("low", "medium", "high"), "overlap_level": ("low", "medium", "high")}
 
@@ -142,69 +143,104 @@ def difference_table(split: str, label: str, diffs: dict[str, dict[str, Any]]) -
     return "".join(lines)
 
 
-def comparisons(eval_dir: Path, split: str, comparison: Comparison, params: Params) -> dict[str, dict]:
-    """Treatment - control per seed pair (runs paired in order) and, with several seeds, over the seeds' mean;
-    only pairs whose runs were both evaluated on ``split``."""
-    def path(name: str) -> Path:
-        return eval_dir / name / split / PREDICTIONS
+def pooled_table(prediction_files: list[Path], params: Params) -> dict[str, Any]:
+    """The score table (metrics.score_table) of an arm: each question scored by its mean over the arm's seeds."""
+    runs = [_read_predictions(p) for p in prediction_files]
+    mean = _mean_scores(runs)
+    scored = [ScoredQuestion(qid, row["question_type"], "", None, mean[qid], mean[qid] == 1.0, row["slices"])
+              for qid, row in runs[0].items()]
+    return score_table(scored, params.eval)
 
-    pairs = [(t, c) for t, c in zip(comparison.treatment, comparison.control) if path(t).is_file() and path(c).is_file()]
-    out = {f"{t} - {c}": paired_differences([path(t)], [path(c)], params) for t, c in pairs}
-    if len(pairs) > 1:
-        treatment, control = zip(*pairs)
-        label = f"mean({', '.join(treatment)}) - mean({', '.join(control)})"
+
+def comparisons(work: Path, split: str, prompt: str, params: Params) -> dict[str, dict]:
+    """Treatment arm - control arm of ``experiment.comparison``, per seed and over the seeds' mean."""
+    exp = params.experiment
+    treatment, control = (exp.run_names(arm) for arm in (exp.comparison.treatment, exp.comparison.control))
+
+    def path(name: str) -> Path:
+        return eval_dir(work, prompt, name, split) / PREDICTIONS
+
+    out = {f"{t} - {c}": paired_differences([path(t)], [path(c)], params) for t, c in zip(treatment, control)}
+    if len(treatment) > 1:
+        label = f"mean({exp.comparison.treatment}) - mean({exp.comparison.control}) over seeds {list(exp.seeds)}"
         out[label] = paired_differences([path(t) for t in treatment], [path(c) for c in control], params)
     return out
 
 
+def prompt_label(arm: str, prompt: str) -> str:
+    """The column of an arm: its name (training prompt), or with the prompt form named."""
+    return arm if prompt == "training" else f"{arm} [{prompt} prompt]"
+
+
+def verdict(tables: dict[str, dict], params: Params) -> dict[str, Any]:
+    """Does the best VLM look? Its overall CI above the answer prior's and the blind arm's (docs/experiment.md)."""
+    exp = params.experiment
+    blind = [a for a, arm in exp.arms.items() if arm.blank_frames]
+    seeing = [a for a, arm in exp.arms.items() if not arm.blank_frames]
+    best = max(seeing, key=lambda a: tables[a]["overall"]["score"])
+    bars = {name: tables[name]["overall"]["ci"][1] for name in ["answer_prior", *blind] if name in tables}
+    low = tables[best]["overall"]["ci"][0]
+    return {"best_vlm": best, "best_ci": tables[best]["overall"]["ci"], "ci_high_of": bars,
+            "looks": bool(bars) and all(low > high for high in bars.values())}
+
+
 def _write_json(path: Path, data: Any) -> None:
     with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2))
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def build_report(bundle: Path, gpu: Path, out: Path, params: Params, commit: str) -> dict[str, Any]:
+def _summary(table: dict[str, Any]) -> dict[str, Any]:
+    return {k: table[k] for k in ("overall", "micro", "per_type", "slices")}
+
+
+def split_report(work: Path, split: str, bundle: Path, params: Params) -> tuple[dict[str, dict], dict[str, Any]]:
+    """Every score table of ``split`` (baselines, runs, arms per prompt form) and its summary entry."""
+    exp = params.experiment
+    try:
+        tables = baseline_tables(bundle / QA, split, params)
+        skipped = None
+    except ValueError as exc:  # transfer: question types never asked on train have no prior
+        tables, skipped = {}, str(exc)
+    runs = {}
+    for prompt in exp.eval_prompts:
+        for arm in exp.arms:
+            files = [eval_dir(work, prompt, r, split) / PREDICTIONS for r in exp.run_names(arm)]
+            tables[prompt_label(arm, prompt)] = pooled_table(files, params)
+            runs.update({prompt_label(r, prompt): json.loads((f.parent / SCORES).read_text())
+                         for r, f in zip(exp.run_names(arm), files)})
+    entry: dict[str, Any] = {"models": {name: _summary(t) for name, t in tables.items()},
+                             "runs": {name: t["overall"] for name, t in runs.items()},
+                             "comparisons": {p: comparisons(work, split, p, params) for p in exp.eval_prompts}}
+    if skipped:
+        entry["baselines_skipped"] = skipped
+    else:
+        entry["verdict"] = verdict(tables, params)
+    return {**tables, **runs}, entry
+
+
+def build_report(bundle: Path, work: Path, out: Path, params: Params, commit: str) -> dict[str, Any]:
+    """Write ``out``: scores/<split>/<model>.json, summary.json, mlflow_runs.json, table.md (module docstring)."""
     manifest = read_manifest(bundle)
     exp = params.experiment
-    runs = export_mlflow(list((gpu / "mlflow").glob("*.db")))
-    summary: dict[str, Any] = {"commit": commit, "qa_sha256": manifest["qa_sha256"], "splits": {},
-                               "mlflow_run_ids": {f"{Path(r['store']).stem}/{r['run_name']}": r["run_id"] for r in runs},
-                               "geometry": json.loads((gpu / "geometry" / "metrics.json").read_text())}
-    summary["geometry"].pop("history")
+    runs = export_mlflow(list((work / "mlflow").glob("*.db")))
+    summary: dict[str, Any] = {"commit": commit, "qa_sha256": manifest["qa_sha256"], "seeds": list(exp.seeds),
+                               "arms": list(exp.arms), "prompts": list(exp.eval_prompts), "splits": {},
+                               "mlflow_run_ids": {f"{Path(r['store']).stem}/{r['run_name']}": r["run_id"] for r in runs}}
+    geometry = work / GEOMETRY_DIR / METRICS
+    if geometry.is_file():
+        summary["geometry"] = {k: v for k, v in json.loads(geometry.read_text()).items() if k != "history"}
     markdown = []
     for split in exp.eval_splits:
-        try:
-            tables = baseline_tables(bundle / QA, split, params)
-        except ValueError as exc:  # transfer: question types never asked on train have no prior
-            tables = {}
-            summary.setdefault("baselines_skipped", {})[split] = str(exc)
-        for name in exp.runs:
-            scores = gpu / "eval" / name / split / SCORES
-            if scores.is_file():
-                tables[name] = json.loads(scores.read_text())
+        tables, entry = split_report(work, split, bundle, params)
+        summary["splits"][split] = entry
         for name, table in tables.items():
             _write_json(out / "scores" / split / f"{name}.json", table)
-        for label, diffs in comparisons(gpu / "eval", split, exp.comparison, params).items():
-            summary.setdefault("comparisons", {}).setdefault(label, {})[split] = diffs
-            markdown.append(difference_table(split, label, diffs))
-        summary["splits"][split] = {name: {"overall": t["overall"], "micro": t["micro"], "per_type": t["per_type"],
-                                           "slices": t["slices"]} for name, t in tables.items()}
-        markdown.append(markdown_table(split, tables))
+        models = {name: t for name, t in tables.items() if name in entry["models"]}
+        markdown.append(markdown_table(split, models))
+        for prompt, diffs in entry["comparisons"].items():
+            markdown += [difference_table(split, f"{label} ({prompt} prompt)", d) for label, d in diffs.items()]
     _write_json(out / "summary.json", summary)
     _write_json(out / "mlflow_runs.json", runs)
     with atomic_file(out / "table.md") as tmp:
         tmp.write_text("\n".join(markdown))
     return summary
-
-
-@click.command()
-@click.option("--bundle", type=click.Path(path_type=Path, exists=True), required=True)
-@click.option("--gpu-results", "gpu", type=click.Path(path_type=Path, exists=True), required=True)
-@click.option("--out", type=click.Path(path_type=Path), required=True)
-@click.option("--commit", required=True, help="The commit the GPU run was made from.")
-def main(bundle: Path, gpu: Path, out: Path, commit: str) -> None:
-    summary = build_report(bundle, gpu, out, load_params(), commit)
-    click.echo(json.dumps({s: {m: t["overall"]["score"] for m, t in v.items()} for s, v in summary["splits"].items()}))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,44 +1,46 @@
-"""The paper experiment on one GPU machine: geometry-encoder pretraining, the VLM runs, their evaluation.
+"""The experiment's runs: geometry-encoder pretraining, every arm x seed trained, every final checkpoint scored.
 
-Every stage reads the data bundle (``mosaic_model.experiment.bundle``) and writes under a work folder; each one
-skips what is already done and training resumes from its latest checkpoint, so a command cut off at
-the machine's time limit is simply run again. Runs and their variants are ``params.yaml``
-``experiment``; each process logs into its own MLflow SQLite store under ``<work>/mlflow/`` (one
-writer per database), exported with the results.
+``command.Experiment`` calls these in order and decides what is done (its ledger). Runs are ``params.yaml``
+``experiment`` arms x seeds, named ``<arm>-s<seed>``; each run logs into its own MLflow SQLite store under
+``<work>/mlflow/`` (one writer per database), exported with the results.
 
-    python -m mosaic_model.experiment geometry  --bundle B --work W
-    python -m mosaic_model.experiment train NAME --bundle B --work W
-    python -m mosaic_model.experiment evaluate NAME --bundle B --work W
+    python -m mosaic_model.experiment run [--config C] ...     the experiment past its data step (a GPU machine)
     python -m mosaic_model.experiment export-encoder WEIGHTS OUT
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mosaic_pipeline.params import ExperimentParams, Params, load_params
 
 from ..config import RunConfig, load_run_config
-from ..geometry_pretrain import METRICS, WEIGHTS, pretrain_tracked, with_pretrained_geometry
+from ..geometry_pretrain import WEIGHTS, pretrain_tracked, with_pretrained_geometry
 from ..metrics import SCORES
 from ..tracking import TrackingConfig
 from .bundle import FRAMES, QA
+
+if TYPE_CHECKING:
+    from ..train import TrainResult
 
 GEOMETRY_DIR = "geometry"
 BLANK_FRAMES = "blank_frames"
 
 
-def tracking(work: Path, name: str, params: Params) -> TrackingConfig:
+def tracking(work: Path, name: str, params: Params, commit: str) -> TrackingConfig:
+    """Run ``name``'s own MLflow store (one writer per SQLite file), its runs tagged with ``commit``."""
     db = work / "mlflow" / f"{name}.db"
     db.parent.mkdir(parents=True, exist_ok=True)
-    return TrackingConfig(f"sqlite:///{db.resolve()}", params.model.experiment)
+    return TrackingConfig(f"sqlite:///{db.resolve()}", params.model.experiment, commit=commit)
 
 
 def run_config(name: str, exp: ExperimentParams, work: Path) -> RunConfig:
-    variant = exp.runs[name]
-    cfg = load_run_config(exp.config, {"model": variant.model, "train": {**exp.train, **variant.train}})
+    """The model and training config of run ``<arm>-s<seed>``: the arm's model overrides, the seed."""
+    arm, seed = _arm_seed(name, exp)
+    variant = exp.arms[arm]
+    cfg = load_run_config(exp.config, {"model": variant.model, "train": {**exp.train, "seed": seed}})
     if not variant.pretrained_geometry:
         return cfg
     weights = (work / GEOMETRY_DIR / WEIGHTS).resolve()
@@ -47,9 +49,16 @@ def run_config(name: str, exp: ExperimentParams, work: Path) -> RunConfig:
     return with_pretrained_geometry(cfg, weights)
 
 
+def _arm_seed(name: str, exp: ExperimentParams) -> tuple[str, int]:
+    runs = exp.runs()
+    if name not in runs:
+        raise KeyError(f"no run {name!r} in params.yaml experiment (arms x seeds: {', '.join(runs)})")
+    return runs[name]
+
+
 def image_root(name: str, exp: ExperimentParams, bundle: Path, work: Path) -> Path:
     """The bundle's frames, or (blind run) grey frames at the same paths."""
-    if not exp.runs[name].blank_frames:
+    if not exp.arms[_arm_seed(name, exp)[0]].blank_frames:
         return bundle / FRAMES
     from ..data import read_qa
     from .baselines import write_blank_frames
@@ -58,15 +67,15 @@ def image_root(name: str, exp: ExperimentParams, bundle: Path, work: Path) -> Pa
     return write_blank_frames(read_qa(bundle / QA, None), work / BLANK_FRAMES, size)
 
 
-def run_geometry(bundle: Path, work: Path, params: Params) -> Path:
+def run_geometry(bundle: Path, work: Path, params: Params, commit: str) -> Path:
+    """Pretrain the geometry encoder on the full bundle (every registered frame, depth, poses)."""
     from ..train import select_device
 
     out = work / GEOMETRY_DIR
-    if not (out / METRICS).is_file():
-        vggt_cfg = load_run_config(params.experiment.config).model.geometry.vggt
-        pretrain_tracked(vggt_cfg, params.geometry_pretrain, bundle, out, tracking(work, "geometry", params),
-                         f"geometry-{params.experiment.config}", select_device(None),
-                         on_step=lambda s: print(f"geometry step {s.step}: loss {s.loss:.4f}", flush=True))
+    vggt_cfg = load_run_config(params.experiment.config).model.geometry.vggt
+    pretrain_tracked(vggt_cfg, params.geometry_pretrain, bundle, out, tracking(work, "geometry", params, commit),
+                     f"geometry-{params.experiment.config}", select_device(None),
+                     on_step=lambda s: print(f"geometry step {s.step}: loss {s.loss:.4f}", flush=True))
     return out
 
 
@@ -91,34 +100,35 @@ def autocast_encoder_state(weights: Path, params: Params) -> dict[str, Any]:
     return {k: v.to(torch.bfloat16) if k in low else v for k, v in model.state_dict().items()}
 
 
-def run_training(name: str, bundle: Path, work: Path, params: Params) -> Path:
+def run_dir(work: Path, name: str) -> Path:
+    return work / "runs" / name
+
+
+def eval_dir(work: Path, prompt: str, name: str, split: str) -> Path:
+    return work / "eval" / prompt / name / split
+
+
+def run_training(name: str, bundle: Path, work: Path, params: Params, commit: str,
+                 deadline: float | None = None) -> TrainResult:
+    """Train run ``name`` (or continue it from its latest checkpoint) until done or ``deadline``."""
     from ..train import train
 
     exp = params.experiment
     cfg = run_config(name, exp, work)
-    result = train(cfg, bundle / QA, image_root(name, exp, bundle, work), work / "runs" / name, params,
-                   tracking(work, name, params),
-                   on_step=lambda s: s.step % 100 == 0 and print(f"{name} step {s.step}: loss {s.loss:.4f}",
-                                                                 flush=True))
-    return result.checkpoint
+    return train(cfg, bundle / QA, image_root(name, exp, bundle, work), run_dir(work, name), params,
+                 tracking(work, name, params, commit), deadline=deadline,
+                 on_step=lambda s: s.step % 100 == 0 and print(f"{name} step {s.step}: loss {s.loss:.4f}", flush=True))
 
 
-def run_evaluation(name: str, bundle: Path, work: Path, params: Params) -> list[Path]:
-    from ..checkpoint import latest_checkpoint, read_meta
+def run_evaluation(name: str, checkpoint: Path, bundle: Path, work: Path, split: str, prompt: str,
+                   params: Params, commit: str) -> Path:
+    """Score ``checkpoint`` of run ``name`` on ``split`` with the ``prompt`` form; the scores file."""
     from ..evaluate import evaluate
 
-    exp = params.experiment
-    checkpoint = latest_checkpoint(work / "runs" / name)
-    if checkpoint is None or read_meta(checkpoint)["step"] < run_config(name, exp, work).train.max_steps:
-        raise RuntimeError(f"run {name!r} has not finished training ({checkpoint})")
-    written = []
-    for split in exp.eval_splits:
-        out = work / "eval" / name / split
-        if not (out / SCORES).is_file():
-            evaluate(checkpoint, bundle / QA, image_root(name, exp, bundle, work), out, split, params,
-                     tracking(work, f"eval-{name}", params))
-        written.append(out / SCORES)
-    return written
+    out = eval_dir(work, prompt, name, split)
+    evaluate(checkpoint, bundle / QA, image_root(name, params.experiment, bundle, work), out, split, params,
+             tracking(work, f"eval-{name}", params, commit), prompt=prompt)
+    return out / SCORES
 
 
 _DIR = click.Path(path_type=Path)
@@ -126,31 +136,7 @@ _DIR = click.Path(path_type=Path)
 
 @click.group()
 def cli() -> None:
-    """Stages of the paper experiment (see the module docstring)."""
-
-
-@cli.command()
-@click.option("--bundle", type=_DIR, required=True)
-@click.option("--work", type=_DIR, required=True)
-def geometry(bundle: Path, work: Path) -> None:
-    click.echo(run_geometry(bundle, work, load_params()))
-
-
-@cli.command("train")
-@click.argument("name")
-@click.option("--bundle", type=_DIR, required=True)
-@click.option("--work", type=_DIR, required=True)
-def train_command(name: str, bundle: Path, work: Path) -> None:
-    click.echo(run_training(name, bundle, work, load_params()))
-
-
-@cli.command("evaluate")
-@click.argument("name")
-@click.option("--bundle", type=_DIR, required=True)
-@click.option("--work", type=_DIR, required=True)
-def evaluate_command(name: str, bundle: Path, work: Path) -> None:
-    for path in run_evaluation(name, bundle, work, load_params()):
-        click.echo(path)
+    """The paper experiment (see the module docstring)."""
 
 
 @cli.command("export-encoder")

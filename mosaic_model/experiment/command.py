@@ -1,0 +1,285 @@
+"""``mosaic experiment run``: the whole experiment from one commit, resumable (docs/experiment.md).
+
+Steps, in order; each is skipped when the ledger (``ledger.py``) holds it finished under the identity it
+would run with now, and the command stops cleanly before a step once its time budget is spent:
+
+    data                          the QA dataset and frames: the data pipeline, run by the orchestration
+                                  layer's ``make_data`` (``mosaic experiment run``; Dagster)
+    bundle                        the compact copy the runs read (``bundle.py``)
+    geometry                      the geometry encoder's pretraining, when an arm fuses it
+    train/<arm>-s<seed>           every arm x seed; training past the budget stops at a checkpoint and continues
+    eval/<prompt>/<run>/<split>   every final checkpoint on every split, with every prompt form
+    report                        ``results/`` (``report.py``), once every run is scored
+
+Run again after the last step, the command rewrites ``results/`` with identical bytes and starts no run.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from mosaic_pipeline.params import Params, ParamsError, load_params
+from mosaic_pipeline.provenance import COMMIT_TAG, DIRTY_TAG, file_sha256, git_tags
+
+from ..config import load_run_config
+from .bundle import QA, BundleSpec, build_bundle, qa_frames_bundle
+from .ledger import DONE, RUNNING, Ledger, sha256_of
+
+# params.yaml sections the data does not depend on (the data step's identity hashes all the others)
+NOT_DATA = ("experiment", "model", "eval", "geometry_pretrain", "review", "repro", "labels_benchmark")
+BUNDLE, VLM_BUNDLE = "bundle", "vlm-bundle"
+
+
+@dataclass(frozen=True)
+class DataOutputs:
+    """What the data step made: the QA dataset, the frames root and each data source's release."""
+
+    qa: Path
+    frames: Path
+    releases: dict[str, Path]
+
+
+MakeData = Callable[[Params, Path], DataOutputs]  # (params, artifacts folder) -> outputs
+
+
+@dataclass
+class Outcome:
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)  # not run: the budget was spent, or a step before stopped
+
+    @property
+    def finished(self) -> bool:
+        return not self.pending
+
+
+class OutOfTime(Exception):
+    """The budget was spent before a step (or inside training, which stopped at a checkpoint)."""
+
+
+class Experiment:
+    """One experiment's steps over a work folder, for one commit (see the module docstring)."""
+
+    def __init__(self, params: Params, work: Path, results: Path, commit: str, make_data: MakeData | None = None,
+                 budget_s: float | None = None, log: Callable[[str], None] = print) -> None:
+        self.params, self.exp = params, params.experiment
+        self.work, self.results, self.commit, self.make_data, self.log = work, results, commit, make_data, log
+        self.deadline = None if budget_s is None else time.monotonic() + budget_s
+        work.mkdir(parents=True, exist_ok=True)
+        self.ledger = Ledger(work)
+
+    # ------------------------------------------------------------------ the plan
+    def steps(self) -> list[tuple[str, Callable[[], None]]]:
+        runs = list(self.exp.runs())
+        steps = [("data", self.data), ("bundle", self.bundle)]
+        if any(a.pretrained_geometry for a in self.exp.arms.values()):
+            steps.append(("geometry", self.geometry))
+        steps += [(f"train/{r}", lambda r=r: self.train(r)) for r in runs]
+        steps += [(f"eval/{p}/{r}/{s}", lambda r=r, s=s, p=p: self.evaluate(r, s, p))
+                  for r in runs for s in self.exp.eval_splits for p in self.exp.eval_prompts]
+        return steps + [("report", self.report)]
+
+    def run(self) -> Outcome:
+        outcome = Outcome()
+        steps = self.steps()
+        for i, (name, step) in enumerate(steps):
+            try:
+                ran = step()
+            except OutOfTime:
+                outcome.pending = [n for n, _ in steps[i:]]
+                self.log(f"budget spent: {len(outcome.pending)} steps left, from {name}")
+                break
+            (outcome.ran if ran else outcome.skipped).append(name)
+            self.log(f"{'ran    ' if ran else 'skipped'} {name}")
+        return outcome
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+    def _skip(self, step: str, identity: dict[str, Any], outputs: list[Path]) -> bool:
+        """Whether ``step`` is finished under ``identity``; if not, whether there is time to start it."""
+        if self.ledger.is_done(step, identity, outputs):
+            return True
+        if self.out_of_time():
+            raise OutOfTime(step)
+        return False
+
+    # ------------------------------------------------------------------ data
+    def data_identity(self) -> dict[str, Any]:
+        sections = {k: v for k, v in self.params.model_dump(mode="json").items() if k not in NOT_DATA}
+        return {"commit": self.commit, "params_sha256": sha256_of(sections)}
+
+    def data(self) -> bool:
+        identity = self.data_identity()
+        if self._skip("data", identity, []):  # its outputs are read only by the bundle step, which checks its own
+            return False
+        if self.make_data is None:
+            raise RuntimeError("the data step runs the data pipeline, which this entry point does not have: "
+                               "run `mosaic experiment run` with the same config where the pipeline is installed, "
+                               f"then bring the work folder {self.work} here")
+        out = self.make_data(self.params, self.work / "artifacts")
+        self.ledger.record("data", identity, DONE, {"qa": str(out.qa), "frames": str(out.frames),
+                                                    "releases": {k: str(v) for k, v in out.releases.items()},
+                                                    "qa_sha256": file_sha256(out.qa)})
+        return True
+
+    @property
+    def qa_sha256(self) -> str:
+        return self.ledger.facts("data")["qa_sha256"]
+
+    # ------------------------------------------------------------------ bundle
+    def bundle_spec(self) -> BundleSpec:
+        cfg = self.params.geometry_pretrain
+        side = load_run_config(self.exp.config).model.geometry.vggt.img_size
+        return BundleSpec(side, min(cfg.depth_size, side), cfg.jpeg_quality)
+
+    def bundle(self) -> bool:
+        spec = self.bundle_spec()
+        identity = {"commit": self.commit, "qa_sha256": self.qa_sha256, "spec": asdict(spec)}
+        full, vlm = self.work / BUNDLE, self.work / VLM_BUNDLE
+        if self._skip("bundle", identity, [vlm / QA]):
+            return False
+        facts = self.ledger.facts("data")
+        for folder in (full, vlm):
+            shutil.rmtree(folder, ignore_errors=True)
+        build_bundle(Path(facts["qa"]), Path(facts["frames"]), {k: Path(v) for k, v in facts["releases"].items()},
+                     full, spec, self.params.scannetpp)
+        qa_frames_bundle(full, vlm)
+        self.ledger.record("bundle", identity, DONE)
+        return True
+
+    # ------------------------------------------------------------------ geometry, training, evaluation
+    def geometry(self) -> bool:
+        from ..geometry_pretrain import METRICS
+        from .runs import GEOMETRY_DIR, run_geometry
+
+        vggt = load_run_config(self.exp.config).model.geometry.vggt
+        identity = {"commit": self.commit, "qa_sha256": self.qa_sha256, "vggt": vggt.model_dump(mode="json"),
+                    "geometry_pretrain": self.params.geometry_pretrain.model_dump(mode="json")}
+        out = self.work / GEOMETRY_DIR
+        if self._skip("geometry", identity, [out / METRICS]):
+            return False
+        shutil.rmtree(out, ignore_errors=True)
+        run_geometry(self.work / BUNDLE, self.work, self.params, self.commit)
+        self.ledger.record("geometry", identity, DONE)
+        return True
+
+    def train_identity(self, run: str) -> dict[str, Any]:
+        from ..geometry_pretrain import WEIGHTS
+        from .runs import GEOMETRY_DIR, run_config
+
+        cfg = run_config(run, self.exp, self.work).model_dump(mode="json")
+        if cfg["model"]["geometry"]["weights"]:  # the encoder by content, not by where this machine keeps it
+            cfg["model"]["geometry"]["weights"] = file_sha256(self.work / GEOMETRY_DIR / WEIGHTS)
+        return {"commit": self.commit, "config_sha256": sha256_of(cfg), "seed": self.exp.runs()[run][1],
+                "data_sha256": self.qa_sha256}
+
+    def train(self, run: str) -> bool:
+        from ..checkpoint import WEIGHTS, latest_checkpoint, read_meta
+        from .runs import run_config, run_dir, run_training
+
+        step, identity = f"train/{run}", self.train_identity(run)
+        if self._skip(step, identity, [run_dir(self.work, run)]):
+            return False
+        if not self.ledger.resumable(step, identity):  # made under another commit, config or data: start over
+            shutil.rmtree(run_dir(self.work, run), ignore_errors=True)
+        self.ledger.record(step, identity, RUNNING)
+        result = run_training(run, self.work / VLM_BUNDLE, self.work, self.params, self.commit, self.deadline)
+        checkpoint = latest_checkpoint(run_dir(self.work, run))
+        if read_meta(checkpoint)["step"] < run_config(run, self.exp, self.work).train.max_steps:
+            raise OutOfTime(step)
+        self.ledger.record(step, identity, DONE, {"checkpoint": str(checkpoint.relative_to(self.work)),
+                                                  "weights_sha256": file_sha256(checkpoint / WEIGHTS),
+                                                  "mlflow_run_id": result.mlflow_run_id})
+        return True
+
+    def evaluate(self, run: str, split: str, prompt: str) -> bool:
+        from ..metrics import SCORES
+        from .runs import eval_dir, run_evaluation
+
+        step = f"eval/{prompt}/{run}/{split}"
+        trained = self.ledger.facts(f"train/{run}")
+        identity = {"commit": self.commit, "weights_sha256": trained["weights_sha256"], "split": split,
+                    "prompt": prompt, "data_sha256": self.qa_sha256}
+        out = eval_dir(self.work, prompt, run, split)
+        if self._skip(step, identity, [out / SCORES]):
+            return False
+        shutil.rmtree(out, ignore_errors=True)
+        run_evaluation(run, self.work / trained["checkpoint"], self.work / VLM_BUNDLE, self.work, split, prompt,
+                       self.params, self.commit)
+        self.ledger.record(step, identity, DONE)
+        return True
+
+    # ------------------------------------------------------------------ report
+    def report(self) -> bool:
+        from .report import build_report
+
+        build_report(self.work / VLM_BUNDLE, self.work, self.results, self.params, self.commit)
+        return True
+
+
+# ---------------------------------------------------------------------- the command
+EXIT_UNFINISHED = 75  # EX_TEMPFAIL: steps are left (budget spent); run the same command again
+
+
+def experiment_params(config: Path | None) -> Params:
+    """params.yaml with the sections of ``config`` (an experiment config, configs/experiment/*.yaml) merged over it."""
+    if config is None:
+        return load_params()
+    try:
+        overlay = yaml.safe_load(config.read_text())
+    except yaml.YAMLError as exc:
+        raise ParamsError(config, f"not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(overlay, dict):
+        raise ParamsError(config, "an experiment config is a mapping of params.yaml sections")
+    return load_params(overrides=overlay)
+
+
+def checkout_commit(commit: str | None, allow_dirty: bool) -> str:
+    """The commit every run and result will name: this checkout's HEAD, or ``commit`` where there is no git."""
+    git = git_tags()
+    head, dirty = git[COMMIT_TAG], git[DIRTY_TAG]
+    if head == "unknown":
+        if commit is None:
+            raise click.UsageError("this checkout has no git history: name its commit with --commit")
+        return commit
+    if commit is not None and not head.startswith(commit):
+        raise click.UsageError(f"--commit {commit} is not this checkout's HEAD ({head})")
+    if dirty == "true" and not allow_dirty:
+        raise click.UsageError("the checkout has uncommitted changes: a result must name one commit "
+                               "(commit them, or --allow-dirty for a trial)")
+    return head
+
+
+def run_command(make_data: MakeData | None) -> click.Command:
+    """``run``: the experiment with ``make_data`` as its data step (None: the data step must be done)."""
+
+    @click.command("run")
+    @click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+                  help="An experiment config: params.yaml sections merged over params.yaml.")
+    @click.option("--work", type=click.Path(path_type=Path), default=None, help="[default: experiment.work]")
+    @click.option("--results", type=click.Path(path_type=Path), default=None, help="[default: experiment.results]")
+    @click.option("--budget-s", type=float, default=None, help="Start no step after this many seconds.")
+    @click.option("--commit", default=None, help="This checkout's commit, where it has no git history.")
+    @click.option("--allow-dirty", is_flag=True, help="Run with uncommitted changes (a trial, not a result).")
+    def run(config: Path | None, work: Path | None, results: Path | None, budget_s: float | None,
+            commit: str | None, allow_dirty: bool) -> None:
+        """Generate the data, train every arm and seed, score them and write the report; resumable."""
+        params = experiment_params(config)
+        commit = checkout_commit(commit, allow_dirty)
+        work = work or params.resolve(params.experiment.work)
+        results = results or params.resolve(params.experiment.results)
+        outcome = Experiment(params, work, results, commit, make_data, budget_s, click.echo).run()
+        click.echo(f"commit {commit}: {len(outcome.ran)} steps ran, {len(outcome.skipped)} skipped, "
+                   f"{len(outcome.pending)} left")
+        if not outcome.finished:
+            raise SystemExit(EXIT_UNFINISHED)
+
+    return run

@@ -1,0 +1,119 @@
+"""``mosaic experiment run`` (mosaic_model.experiment.command): every arm x seed trained and scored, results
+written naming one commit; resumable after the budget runs out; run again, it changes nothing.
+
+The data step is the hand-written QA set (the pipeline's own tests cover the data; bundles theirs)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mosaic_model.experiment.bundle import FRAMES, MANIFEST, QA
+from mosaic_model.experiment.command import VLM_BUNDLE, DataOutputs, Experiment, checkout_commit
+from mosaic_model.experiment.ledger import Ledger
+from mosaic_pipeline.params import Params, load_params
+from mosaic_pipeline.provenance import COMMIT_TAG, file_sha256
+
+ARMS = {"blind": {"model": {"geometry": {"enabled": False}}, "pretrained_geometry": False, "blank_frames": True},
+        "no_geometry": {"model": {"geometry": {"enabled": False}}, "pretrained_geometry": False,
+                        "blank_frames": False}}
+
+
+class HandWrittenData(Experiment):
+    """The experiment over the hand-written QA set: its bundle step copies the set (no releases to read)."""
+
+    def bundle(self) -> bool:
+        vlm = self.work / VLM_BUNDLE
+        if (vlm / QA).is_file():
+            return False
+        facts = self.ledger.facts("data")
+        shutil.copytree(facts["frames"], vlm / FRAMES)
+        shutil.copyfile(facts["qa"], vlm / QA)
+        (vlm / MANIFEST).write_text(json.dumps({"qa_sha256": self.qa_sha256}))
+        return True
+
+
+@pytest.fixture()
+def exp_params(params, tmp_path) -> Params:
+    overrides = {**params.model_dump(mode="json"),
+                 "experiment": {"config": "tiny", "train": {"max_steps": 4, "save_every": 2, "batch_size": 8,
+                                                            "global_batch_size": 8},
+                                "eval_splits": ["train"], "eval_prompts": ["training", "official"], "seeds": [0, 1],
+                                "arms": ARMS, "comparison": {"treatment": "no_geometry", "control": "blind"},
+                                "work": str(tmp_path / "work"), "results": str(tmp_path / "results")}}
+    return load_params(overrides=overrides)
+
+
+def _experiment(exp_params, qa_set, tmp_path, **kwargs) -> Experiment:
+    def data(params, artifacts):
+        return DataOutputs(qa_set.parquet, qa_set.image_root, {})
+
+    commit = checkout_commit(None, allow_dirty=True)
+    return HandWrittenData(exp_params, tmp_path / "work", tmp_path / "results", commit, data, log=lambda _: None,
+                           **kwargs)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_every_arm_and_seed_is_trained_scored_and_reported_then_nothing_changes(exp_params, qa_set, tmp_path):
+    first = _experiment(exp_params, qa_set, tmp_path).run()
+    assert first.finished
+    runs = ["blind-s0", "blind-s1", "no_geometry-s0", "no_geometry-s1"]
+    assert [s for s in first.ran if s.startswith("train/")] == [f"train/{r}" for r in runs]
+    assert sum(s.startswith("eval/") for s in first.ran) == 4 * 2  # runs x prompt forms
+
+    summary = json.loads((tmp_path / "results" / "summary.json").read_text())
+    commit = checkout_commit(None, allow_dirty=True)
+    assert summary["commit"] == commit and summary["qa_sha256"] == file_sha256(qa_set.parquet)
+    train = summary["splits"]["train"]
+    assert set(train["models"]) == {"chance", "answer_prior", "blind", "no_geometry", "blind [official prompt]",
+                                    "no_geometry [official prompt]"}
+    assert set(train["runs"]) == set(runs) | {f"{r} [official prompt]" for r in runs}
+    assert train["verdict"]["best_vlm"] == "no_geometry"
+    assert "no_geometry-s0 - blind-s0" in train["comparisons"]["training"]
+    mlflow_runs = json.loads((tmp_path / "results" / "mlflow_runs.json").read_text())
+    assert len(mlflow_runs) == 4 + 4 * 2  # training runs + evaluation runs
+    assert {r["tags"][COMMIT_TAG] for r in mlflow_runs} == {commit}
+
+    results, ledger = _files(tmp_path / "results"), (tmp_path / "work" / "ledger.json").read_bytes()
+    again = _experiment(exp_params, qa_set, tmp_path).run()
+    assert again.ran == ["report"] and again.finished
+    assert _files(tmp_path / "results") == results
+    assert (tmp_path / "work" / "ledger.json").read_bytes() == ledger
+
+
+def test_a_cut_run_continues_from_its_checkpoint_and_a_new_identity_starts_over(exp_params, qa_set, tmp_path,
+                                                                                   monkeypatch):
+    out_of_time = _experiment(exp_params, qa_set, tmp_path, budget_s=0).run()
+    assert out_of_time.ran == [] and out_of_time.pending[0] == "data"
+
+    cut = _experiment(exp_params, qa_set, tmp_path, budget_s=0)
+    monkeypatch.setattr(cut, "out_of_time", lambda: False)  # every step starts; training stops at a checkpoint
+    outcome = cut.run()
+    assert outcome.ran == ["data", "bundle"] and outcome.pending[0] == "train/blind-s0"
+    entry = Ledger(tmp_path / "work").entries["train/blind-s0"]
+    assert entry["status"] == "running"
+    assert sorted(p.name for p in (tmp_path / "work" / "runs" / "blind-s0" / "checkpoints").iterdir()) == ["step_2"]
+
+    resumed = _experiment(exp_params, qa_set, tmp_path).run()
+    assert resumed.finished and resumed.skipped[:2] == ["data", "bundle"]
+    stores = json.loads((tmp_path / "results" / "mlflow_runs.json").read_text())
+    assert len([r for r in stores if r["run_name"] == "blind-s0"]) == 1  # the cut run continued, not a new one
+
+    seed_changed = exp_params.model_copy(update={"experiment": exp_params.experiment.model_copy(
+        update={"train": {**exp_params.experiment.train, "max_steps": 2}})})
+    changed = _experiment(seed_changed, qa_set, tmp_path).run()
+    assert [s for s in changed.ran if s.startswith("train/")] == [f"train/{r}" for r in
+                                                                  ("blind-s0", "blind-s1", "no_geometry-s0",
+                                                                   "no_geometry-s1")]
+
+
+def test_a_dirty_checkout_or_another_commit_is_refused(tmp_path):
+    head = checkout_commit(None, allow_dirty=True)
+    with pytest.raises(Exception, match="not this checkout's HEAD"):
+        checkout_commit("0" * 40, allow_dirty=True)
+    assert checkout_commit(head[:12], allow_dirty=True) == head
