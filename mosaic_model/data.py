@@ -2,9 +2,9 @@
 
 Prompts and targets are the official LLaVA training export's (``mosaic_pipeline.qa.export``), so the
 model trains and is evaluated on exactly the released format; evaluation can also use the official
-evaluation prompt, derived from it (``official_prompt``; docs/metrics.md, "Prompt forms"). Frames are decoded from JPEG once per
-QA set and resized to every size the model reads (``FrameCache``); training then only slices uint8
-tensors, so the loader never starves the GPU. Images live at
+evaluation prompt, derived from it (``official_prompt``; docs/metrics.md, "Prompt forms"). Frames are
+decoded from JPEG once per QA set and resized to every size the model reads (``FrameCache``); training
+then only slices uint8 tensors, so the loader never starves the GPU. Images live at
 ``{image_root}/{data_source}/{scene_id}/images/{frame_id}.jpg``.
 """
 from __future__ import annotations
@@ -89,9 +89,10 @@ def _item(q: Any, prompt: PromptForm) -> QAItem:
     frame_ids = tuple(str(f) for f in q.source_frame_ids)
     index = q.correct_option_index
     return QAItem(
-        id=str(q.qa_id), data_source=str(q.data_source), scene_id=str(q.scene_id),
-        frame_ids=frame_ids, question_type=str(q.question_type),
-        prompt=official_prompt(human, len(frame_ids)) if prompt == "official" else human, target=gpt, has_options=len(q.options) > 0, answer=str(q.answer),
+        id=str(q.qa_id), data_source=str(q.data_source), scene_id=str(q.scene_id), frame_ids=frame_ids,
+        question_type=str(q.question_type),
+        prompt=official_prompt(human, len(frame_ids)) if prompt == "official" else human, target=gpt,
+        has_options=len(q.options) > 0, answer=str(q.answer),
         correct_option_index=None if index is None or pd.isna(index) else int(index),
         metadata=json.loads(q.metadata),
         slices={c: str(getattr(q, c)) for c in SLICE_COLUMNS if isinstance(getattr(q, c, None), str)},
@@ -269,7 +270,7 @@ class Example:
     prompt_ids: Tensor
     answer_ids: Tensor
     frame_paths: tuple[Path, ...]
-    gap_ids: tuple[Tensor, ...]  # tokens between consecutive image markers (Batch.gap_ids)
+    gap_ids: tuple[Tensor, ...] = ()  # tokens between consecutive image markers (Batch.gap_ids); () one marker
 
 
 class QADataset(torch.utils.data.Dataset):

@@ -236,12 +236,16 @@ def _spans(offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.concatenate([o + np.arange(n) for o, n in zip(offsets, lengths)]).astype(np.int64)
 
 
+# where each kind of piece sits in a sequence's pieces (``_pieces``)
+PREFIX, IMAGES, GAPS, PROMPT, ANSWER = slice(0, 1), slice(1, -2, 2), slice(2, -2, 2), slice(-2, -1), slice(-1, None)
+
+
 def _pieces(prefix: int, images: list[int], gaps: list[int], prompt: int, answer: int) -> np.ndarray:
     """The lengths of one sequence's pieces in order: prefix, image block 0, gap 0, ..., last image block, prompt,
     answer (one image block per marker)."""
     lengths = np.empty(2 * len(images) + 2, dtype=np.int64)
-    lengths[0], lengths[-2], lengths[-1] = prefix, prompt, answer
-    lengths[1:-2:2], lengths[2:-2:2] = images, gaps
+    lengths[PREFIX], lengths[PROMPT], lengths[ANSWER], lengths[IMAGES], lengths[GAPS] = (prefix, prompt, answer,
+                                                                                      images, gaps)
     return lengths
 
 
@@ -277,8 +281,8 @@ class SequenceLayout:
         def pieces(select: slice) -> np.ndarray:
             return _spans(np.concatenate([a[select] for a in at]), np.concatenate([r[select] for r in rows]))
 
-        text = [pieces(slice(0, 1)), pieces(slice(-2, -1)), pieces(slice(-1, None)), pieces(slice(2, -2, 2))]
-        dest = np.concatenate([*text, pieces(slice(1, -2, 2))])
+        text = [pieces(PREFIX), pieces(PROMPT), pieces(ANSWER), pieces(GAPS)]  # Batch.to's packing order
+        dest = np.concatenate([*text, pieces(IMAGES)])
         mask = np.zeros(B * L, dtype=np.int64)
         mask[_spans(start, total)] = 1
         return cls(L, torch.from_numpy(dest), torch.from_numpy(mask).view(B, L), torch.from_numpy(text[2]))
