@@ -86,12 +86,15 @@ def train(config: str | None, qa_path: Path, image_root: Path, run_dir: Path | N
 @click.option("--images", "image_root", type=_EXISTING, required=True)
 @click.option("--out", "out_dir", type=_PATH, required=True, help="predictions.jsonl and scores.json go here.")
 @click.option("--split", default=None, help="QA split; default: params.yaml model.eval_split.")
+@click.option("--prompt", type=click.Choice(["training", "official"]), default="training", show_default=True,
+              help="The official training prompt, or the official evaluation prompt (one <image> per frame, "
+                   "single newlines; docs/metrics.md).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--tracking/--no-tracking", default=True, show_default=True)
 @click.option("--tracking-uri", default=None)
 @click.option("--dagster-run-id", default=None)
-def evaluate(checkpoint: Path, qa_path: Path, image_root: Path, out_dir: Path, split: str | None, device: str,
-             tracking: bool, tracking_uri: str | None, dagster_run_id: str | None) -> None:
+def evaluate(checkpoint: Path, qa_path: Path, image_root: Path, out_dir: Path, split: str | None, prompt: str,
+             device: str, tracking: bool, tracking_uri: str | None, dagster_run_id: str | None) -> None:
     """Greedy-decode a checkpoint on a QA split and score it; prints the score table."""
     from mosaic_model.checkpoint import latest_checkpoint
     from mosaic_model.evaluate import evaluate as run_evaluation
@@ -99,7 +102,7 @@ def evaluate(checkpoint: Path, qa_path: Path, image_root: Path, out_dir: Path, s
     params = load_params()
     checkpoint = latest_checkpoint(checkpoint) or checkpoint
     result = run_evaluation(checkpoint, qa_path, image_root, out_dir, split or params.model.eval_split, params,
-                            _tracking(tracking, tracking_uri, dagster_run_id), device=device)
+                            _tracking(tracking, tracking_uri, dagster_run_id), device=device, prompt=prompt)
     click.echo(json.dumps(result.table, indent=2))
 
 

@@ -1,9 +1,10 @@
 """QA parquet -> prompts, token ids and cached frame tensors, batched for the model.
 
 Prompts and targets are the official LLaVA training export's (``mosaic_pipeline.qa.export``), so the
-model trains and is evaluated on exactly the released format. Frames are decoded from JPEG once per
-QA set and resized to every size the model reads (``FrameCache``); training then only slices uint8
-tensors, so the loader never starves the GPU. Images live at
+model trains and is evaluated on exactly the released format; evaluation can also use the official
+evaluation prompt, derived from it (``official_prompt``; docs/metrics.md, "Prompt forms"). Frames are
+decoded from JPEG once per QA set and resized to every size the model reads (``FrameCache``); training
+then only slices uint8 tensors, so the loader never starves the GPU. Images live at
 ``{image_root}/{data_source}/{scene_id}/images/{frame_id}.jpg``.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -33,18 +34,19 @@ from .metrics import ScoringRecord, answer_kind
 QA_COLUMNS = ("qa_id", "data_source", "scene_id", "question_type", "question", "options", "answer",
               "correct_option_index", "source_frame_ids", "metadata", "split")
 SLICE_COLUMNS = ("occ_level", "overlap_level", "vis_level", "gt_scenario")
+PromptForm = Literal["training", "official"]
 
 
 @dataclass(frozen=True)
 class QAItem:
-    """One QA with its prompt and target exactly as the official LLaVA training export writes them."""
+    """One QA with its prompt (the official LLaVA training export's, or the official evaluation form) and target."""
 
     id: str
     data_source: str
     scene_id: str
     frame_ids: tuple[str, ...]
     question_type: str
-    prompt: str  # "<image>\nThese are frames of a video.\n\n{question}\n\nOptions: ..."
+    prompt: str  # training: "<image>\nThese are frames of a video.\n\n{question}\n\nOptions: ..."
     target: str  # the option letter, or the free answer
     has_options: bool
     answer: str
@@ -57,8 +59,8 @@ class QAItem:
         return answer_kind(self.question_type, self.has_options)
 
 
-def read_qa(path: Path, split: str | None) -> list[QAItem]:
-    """The QA rows of ``split`` (all rows when None) in file order."""
+def read_qa(path: Path, split: str | None, prompt: PromptForm = "training") -> list[QAItem]:
+    """The QA rows of ``split`` (all rows when None) in file order, their prompts in form ``prompt``."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"QA dataset not found: {path}")
     df = pd.read_parquet(path)
@@ -69,16 +71,28 @@ def read_qa(path: Path, split: str | None) -> list[QAItem]:
         df = df[df["split"] == split]
         if df.empty:
             raise ValueError(f"{path}: no QA in split {split!r}")
-    return [_item(q) for q in df.itertuples(index=False)]
+    return [_item(q, prompt) for q in df.itertuples(index=False)]
 
 
-def _item(q: Any) -> QAItem:
+def official_prompt(training_prompt: str, n_frames: int) -> str:
+    """The official evaluation prompt (lmms-eval ``spatial_mosaic``) of a QA whose training prompt is given:
+    one image marker per frame, each followed by a newline, and every blank line of the training form a
+    single newline (docs/metrics.md, "Prompt forms")."""
+    head = f"{IMAGE}\n"
+    if not training_prompt.startswith(head):
+        raise ValueError(f"a training prompt starts with {head!r}: {training_prompt[:60]!r}")
+    return head * n_frames + training_prompt.removeprefix(head).replace("\n\n", "\n")
+
+
+def _item(q: Any, prompt: PromptForm) -> QAItem:
     human, gpt = (turn["value"] for turn in llava_record(q)["conversations"])
+    frame_ids = tuple(str(f) for f in q.source_frame_ids)
     index = q.correct_option_index
     return QAItem(
-        id=str(q.qa_id), data_source=str(q.data_source), scene_id=str(q.scene_id),
-        frame_ids=tuple(str(f) for f in q.source_frame_ids), question_type=str(q.question_type),
-        prompt=human, target=gpt, has_options=len(q.options) > 0, answer=str(q.answer),
+        id=str(q.qa_id), data_source=str(q.data_source), scene_id=str(q.scene_id), frame_ids=frame_ids,
+        question_type=str(q.question_type),
+        prompt=official_prompt(human, len(frame_ids)) if prompt == "official" else human, target=gpt,
+        has_options=len(q.options) > 0, answer=str(q.answer),
         correct_option_index=None if index is None or pd.isna(index) else int(index),
         metadata=json.loads(q.metadata),
         slices={c: str(getattr(q, c)) for c in SLICE_COLUMNS if isinstance(getattr(q, c, None), str)},
@@ -98,13 +112,13 @@ def scoring_record(item: QAItem) -> ScoringRecord:
     )
 
 
-def apply_template(template: str, prompt: str) -> tuple[str, str]:
-    """Put the prompt into the chat template and split it at the image marker: (before, after)."""
+def apply_template(template: str, prompt: str) -> list[str]:
+    """Put the prompt into the chat template and split it at the image markers: the text before the first,
+    between consecutive ones and after the last (k + 1 pieces for k markers)."""
     text = template.replace("{prompt}", prompt)
-    if text.count(IMAGE) != 1:
-        raise ValueError(f"chat template + prompt must hold exactly one {IMAGE}: {text[:120]!r}")
-    before, after = text.split(IMAGE)
-    return before, after
+    if IMAGE not in text:
+        raise ValueError(f"chat template + prompt hold no {IMAGE}: {text[:120]!r}")
+    return text.split(IMAGE)
 
 
 def training_texts(items: list[QAItem], template: str) -> list[str]:
@@ -206,28 +220,44 @@ def _write_frames(directory: Path, paths: list[Path], sizes: tuple[int, ...]) ->
 @dataclass
 class Batch:
     ids: list[str]
-    prefix_ids: list[Tensor]  # template tokens before the frames
-    prompt_ids: list[Tensor]  # tokens after the frames, up to where the answer starts
+    prefix_ids: list[Tensor]  # template tokens before the (first) image marker
+    prompt_ids: list[Tensor]  # tokens after the (last) marker, up to where the answer starts
     answer_ids: list[Tensor]  # answer tokens + eos (empty when generating)
     frames: dict[int, Tensor]  # image size -> uint8 [total frames, 3, size, size]
     frame_counts: list[int]  # frames per QA, in order
     frame_sets: list[tuple[str, ...]] = field(default_factory=list)  # each QA's frame files (geometry cache key)
+    # per QA, the tokens between consecutive image markers: none for one marker (all frames there), k - 1 for one
+    # marker per frame; an empty list: every QA has one marker
+    gap_ids: list[list[Tensor]] = field(default_factory=list)
+
+    def gaps(self) -> list[list[Tensor]]:
+        """``gap_ids`` with one (possibly empty) list per QA."""
+        return self.gap_ids or [[] for _ in self.ids]
+
+    def _text(self) -> list[Tensor]:
+        """Every token tensor in packing order: every prefix, every prompt, every answer, then every gap."""
+        return [*self.prefix_ids, *self.prompt_ids, *self.answer_ids, *(g for gs in self.gap_ids for g in gs)]
+
+    def _with_text(self, text: list[Tensor], frames: dict[int, Tensor]) -> Batch:
+        """This batch with the token tensors of ``_text``'s order replaced by ``text``."""
+        n = len(self.ids)
+        gaps = iter(text[3 * n:])
+        gap_ids = [[next(gaps) for _ in gs] for gs in self.gap_ids]
+        return Batch(self.ids, text[:n], text[n:2 * n], text[2 * n:3 * n], frames, self.frame_counts,
+                     self.frame_sets, gap_ids)
 
     def _map(self, fn: Callable[[Tensor], Tensor]) -> Batch:
-        ids = [[fn(t) for t in ts] for ts in (self.prefix_ids, self.prompt_ids, self.answer_ids)]
-        return Batch(self.ids, *ids, {s: fn(f) for s, f in self.frames.items()}, self.frame_counts, self.frame_sets)
+        return self._with_text([fn(t) for t in self._text()], {s: fn(f) for s, f in self.frames.items()})
 
     def to(self, device: torch.device) -> Batch:
-        """On ``device``: the token ids of all QA travel as one tensor (one copy instead of three per QA), the
+        """On ``device``: the token ids of all QA travel as one tensor (one copy instead of several per QA), the
         frames as one tensor per size (no copy when they are there already: DeviceFrameCache)."""
-        parts = [t for ts in (self.prefix_ids, self.prompt_ids, self.answer_ids) for t in ts]
+        parts = self._text()
         if all(t.device == device for t in parts):
             packed = parts
         else:
             packed = list(torch.cat(parts).to(device, non_blocking=True).split([len(t) for t in parts]))
-        n = len(self.ids)
-        frames = {s: f.to(device, non_blocking=True) for s, f in self.frames.items()}
-        return Batch(self.ids, packed[:n], packed[n:2 * n], packed[2 * n:], frames, self.frame_counts, self.frame_sets)
+        return self._with_text(packed, {s: f.to(device, non_blocking=True) for s, f in self.frames.items()})
 
     def pin_memory(self) -> Batch:  # called by DataLoader(pin_memory=True)
         return self._map(Tensor.pin_memory)
@@ -240,6 +270,7 @@ class Example:
     prompt_ids: Tensor
     answer_ids: Tensor
     frame_paths: tuple[Path, ...]
+    gap_ids: tuple[Tensor, ...] = ()  # tokens between consecutive image markers (Batch.gap_ids); () one marker
 
 
 class QADataset(torch.utils.data.Dataset):
@@ -252,14 +283,17 @@ class QADataset(torch.utils.data.Dataset):
     @staticmethod
     def _example(item: QAItem, tok: PreTrainedTokenizerBase, template: str, image_root: Path,
                  with_answers: bool) -> Example:
-        before, after = apply_template(template, item.prompt)
+        before, *gaps, after = apply_template(template, item.prompt)
+        if len(gaps) + 1 not in (1, len(item.frame_ids)):
+            raise ValueError(f"QA {item.id}: its templated prompt holds {len(gaps) + 1} {IMAGE} markers for "
+                             f"{len(item.frame_ids)} frames; one marker (all frames) or one per frame is expected")
 
         def ids(text: str) -> Tensor:
             return torch.tensor(tok(text, add_special_tokens=False)["input_ids"], dtype=torch.long)
 
         answer = torch.cat((ids(item.target), torch.tensor([tok.eos_token_id]))) if with_answers else ids("")
         paths = tuple(frame_path(image_root, item, f) for f in item.frame_ids)
-        return Example(item.id, ids(before), ids(after), answer, paths)
+        return Example(item.id, ids(before), ids(after), answer, paths, tuple(ids(g) for g in gaps))
 
     def frame_paths(self) -> list[Path]:
         return [p for ex in self.examples for p in ex.frame_paths]
@@ -287,4 +321,5 @@ class Collate:
             frames={s: self.cache.frames(s, paths) for s in self.sizes},
             frame_counts=[len(ex.frame_paths) for ex in examples],
             frame_sets=[tuple(str(p) for p in ex.frame_paths) for ex in examples],
+            gap_ids=[list(ex.gap_ids) for ex in examples],
         )

@@ -2,7 +2,9 @@
 
 Writes ``predictions.jsonl`` (id, question_type, prediction, parsed, score, correct, slices per
 question) and ``scores.json`` (``metrics.score_table``) atomically into the output folder, and logs
-both to an MLflow run with the overall, micro and per-type scores as metrics.
+both to an MLflow run with the overall, micro and per-type scores as metrics. The prompt is the official
+training form or the official evaluation form (docs/metrics.md, "Prompt forms"); final checkpoints are scored
+with both, so our figures can be set beside the official harness's.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from mosaic_pipeline.params import Params
 from mosaic_pipeline.provenance import data_version_tags
 
 from .checkpoint import load_checkpoint, read_meta
-from .data import Collate, FrameCache, QADataset, read_qa, scoring_record
+from .data import Collate, FrameCache, PromptForm, QADataset, read_qa, scoring_record
 from .metrics import prediction_rows, score_predictions, write_results
 from .modeling import SpatialMosaicVLM
 from .tracking import TrackingConfig, mlflow_run
@@ -55,10 +57,11 @@ class EvalResult:
 
 
 def evaluate(checkpoint: Path, qa_path: Path, image_root: Path, out_dir: Path, split: str | None, params: Params,
-             tracking: TrackingConfig | None = None, device: str | None = None) -> EvalResult:
-    """Score ``checkpoint`` on ``split`` of the QA dataset (all rows when None)."""
+             tracking: TrackingConfig | None = None, device: str | None = None,
+             prompt: PromptForm = "training") -> EvalResult:
+    """Score ``checkpoint`` on ``split`` of the QA dataset (all rows when None), prompting in form ``prompt``."""
     model, tokenizer, run_cfg = load_checkpoint(checkpoint, select_device(device))
-    items = read_qa(qa_path, split)
+    items = read_qa(qa_path, split, prompt)
     dataset = QADataset(items, tokenizer, run_cfg.model.chat_template, image_root, with_answers=False)
     cache = FrameCache.build(paths.frame_cache(params), dataset.frame_paths(), model.image_sizes)
     predictions = predict(model, tokenizer, dataset, cache, run_cfg.train.eval_batch_size,
@@ -67,9 +70,10 @@ def evaluate(checkpoint: Path, qa_path: Path, image_root: Path, out_dir: Path, s
     predictions_path, scores_path = write_results(out_dir, prediction_rows(scored), table)
     if tracking is None:
         return EvalResult(table, predictions_path, scores_path, None)
-    run_params = {"checkpoint": str(checkpoint), "split": split, "eval": params.eval.model_dump(mode="json")}
+    run_params = {"checkpoint": str(checkpoint), "split": split, "prompt": prompt,
+                  "eval": params.eval.model_dump(mode="json")}
     tags = {**data_version_tags(qa_path), "mosaic.train_run_id": str(read_meta(checkpoint)["mlflow_run_id"])}
-    with mlflow_run(tracking, f"eval-{out_dir.name}", run_params, tags) as run:
+    with mlflow_run(tracking, f"eval-{out_dir.name}-{prompt}", run_params, tags) as run:
         mlflow.log_metrics(_score_metrics(table))
         mlflow.log_artifact(str(predictions_path))
         mlflow.log_artifact(str(scores_path))

@@ -7,6 +7,8 @@ Per QA sample of S frames:
     per frame: visual = visual + Dropout(LayerNorm(MHA(LN+Linear(visual), LN+Linear(geometry))))
     --2-layer GELU projector--> [S, Tv, D_lm] --(optional 2D average pooling)--> image tokens
     LM input: template text before <image>, the image tokens of all frames, the prompt, the answer
+    (a prompt with one <image> per frame: each frame's image tokens at its marker, the text between markers
+    between frames; docs/model.md)
 
 The language model is a transformers causal LM (Qwen2 built from a config, or any local
 AutoModelForCausalLM directory), optionally wrapped with peft LoRA. The geometry branch can be
@@ -227,12 +229,35 @@ def causal_only(config: object) -> dict[str, None]:
 
 
 # ----------------------------------------------------------------------------- the VLM
+def _spans(offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The positions offset, ..., offset + length - 1 of every (offset, length) pair, in order."""
+    if lengths.sum() == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([o + np.arange(n) for o, n in zip(offsets, lengths)]).astype(np.int64)
+
+
+# where each kind of piece sits in a sequence's pieces (``_pieces``)
+PREFIX, IMAGES, GAPS, PROMPT, ANSWER = slice(0, 1), slice(1, -2, 2), slice(2, -2, 2), slice(-2, -1), slice(-1, None)
+
+
+def _pieces(prefix: int, images: list[int], gaps: list[int], prompt: int, answer: int) -> np.ndarray:
+    """The lengths of one sequence's pieces in order: prefix, image block 0, gap 0, ..., last image block, prompt,
+    answer (one image block per marker)."""
+    lengths = np.empty(2 * len(images) + 2, dtype=np.int64)
+    lengths[PREFIX], lengths[PROMPT], lengths[ANSWER], lengths[IMAGES], lengths[GAPS] = (prefix, prompt, answer,
+                                                                                      images, gaps)
+    return lengths
+
+
 @dataclass(frozen=True)
 class SequenceLayout:
     """Where each token of a batch goes in the LM's [B, L] input, computed on the host from lengths alone.
 
-    Text tokens are taken in the order of ``Batch.to``'s packing (every prefix, then every prompt, then every
-    answer), image tokens frame by frame; ``dest`` holds the flat position (row * L + column) of each.
+    A sequence is [prefix][image block][gap][image block]...[image block][prompt][answer], one image block per
+    image marker: with one marker all frames' tokens form one block; with one marker per frame, frame i's tokens
+    sit at marker i and the text between markers (the gaps) between frames (docs/model.md).
+    Text tokens are taken in the order of ``Batch.to``'s packing (every prefix, every prompt, every answer, then
+    every gap), image tokens frame by frame; ``dest`` holds the flat position (row * L + column) of each.
     """
 
     length: int  # L
@@ -241,26 +266,25 @@ class SequenceLayout:
     answer_dest: Tensor  # flat positions of the answer tokens (sample order)
 
     @classmethod
-    def of(cls, batch: Batch, image_lengths: list[int], with_answers: bool) -> SequenceLayout:
-        prefix = np.array([len(t) for t in batch.prefix_ids])
-        prompt = np.array([len(t) for t in batch.prompt_ids])
-        answer = np.array([len(t) for t in batch.answer_ids]) if with_answers else np.zeros_like(prefix)
-        image = np.array(image_lengths)
-        total = prefix + image + prompt + answer
-        B, L = len(total), int(total.max())
+    def of(cls, batch: Batch, frame_length: int, with_answers: bool) -> SequenceLayout:
+        """The layout of ``batch`` whose frames have ``frame_length`` image tokens each."""
+        rows = [_pieces(len(prefix), [frame_length] * count if gaps else [count * frame_length],
+                        [len(g) for g in gaps], len(prompt), len(answer) if with_answers else 0)
+                for prefix, prompt, answer, gaps, count in zip(
+                    batch.prefix_ids, batch.prompt_ids, batch.answer_ids, batch.gaps(), batch.frame_counts)]
+        total = np.array([r.sum() for r in rows])
+        B, L = len(rows), int(total.max())
         # right padding to train (the causal LM never attends to the pad after a sequence), left to generate
         start = np.arange(B) * L + (0 if with_answers else L - total)
+        at = [s + np.cumsum(r) - r for s, r in zip(start, rows)]  # each piece's first position
 
-        def spans(offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-            if lengths.sum() == 0:
-                return np.zeros(0, dtype=np.int64)
-            return np.concatenate([o + np.arange(n) for o, n in zip(offsets, lengths)]).astype(np.int64)
+        def pieces(select: slice) -> np.ndarray:
+            return _spans(np.concatenate([a[select] for a in at]), np.concatenate([r[select] for r in rows]))
 
-        prompt_at, answer_at = start + prefix + image, start + prefix + image + prompt
-        text = [spans(start, prefix), spans(prompt_at, prompt), spans(answer_at, answer)]
-        dest = np.concatenate([*text, spans(start + prefix, image)])
+        text = [pieces(PREFIX), pieces(PROMPT), pieces(ANSWER), pieces(GAPS)]  # Batch.to's packing order
+        dest = np.concatenate([*text, pieces(IMAGES)])
         mask = np.zeros(B * L, dtype=np.int64)
-        mask[spans(start, total)] = 1
+        mask[_spans(start, total)] = 1
         return cls(L, torch.from_numpy(dest), torch.from_numpy(mask).view(B, L), torch.from_numpy(text[2]))
 
 
@@ -343,10 +367,10 @@ class SpatialMosaicVLM(nn.Module):
         Built in one embedding lookup and one scatter (positions computed on the host from lengths), not per QA.
         """
         embed = self.lm.get_input_embeddings()
-        n_tokens = frame_tokens.shape[1]
-        layout = SequenceLayout.of(batch, [c * n_tokens for c in batch.frame_counts], with_answers)
+        layout = SequenceLayout.of(batch, frame_tokens.shape[1], with_answers)
         device = frame_tokens.device
-        text = [*batch.prefix_ids, *batch.prompt_ids, *(batch.answer_ids if with_answers else ())]
+        gaps = (g for gs in batch.gap_ids for g in gs)
+        text = [*batch.prefix_ids, *batch.prompt_ids, *(batch.answer_ids if with_answers else ()), *gaps]
         source = torch.cat((embed(torch.cat(text)), frame_tokens.flatten(0, 1).to(embed.weight.dtype)))
         B, L = layout.mask.shape
         embeds = source.new_zeros(B * L, source.shape[-1]).index_copy(0, layout.dest.to(device, non_blocking=True),

@@ -174,11 +174,11 @@ def test_runs_by_commit_lists_the_geometry_training_and_evaluation_runs_with_the
     proc = mosaic(repo, "runs", "--commit", pipeline_commit[:10], "--json")
     assert proc.returncode == 0, proc.stderr
     runs = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert {r["name"] for r in runs} >= {"geometry-ci", "dvc", "eval-bench"}
+    assert {r["name"] for r in runs} >= {"geometry-ci", "dvc", "eval-bench-training"}
     assert all(r["commit"] == pipeline_commit and len(r["tags"]["mosaic.data.sha256"]) == 64 for r in runs)
     result_commit = git(repo, "rev-parse", "HEAD").strip()  # reproduced in a worktree, tracked in this store
     reproduced = mosaic(repo, "runs", "--commit", result_commit, "--json")
-    assert {json.loads(line)["name"] for line in reproduced.stdout.splitlines()} >= {"dvc", "eval-bench"}
+    assert {json.loads(line)["name"] for line in reproduced.stdout.splitlines()} >= {"dvc", "eval-bench-training"}
     assert mosaic(repo, "runs", "--commit", "0" * 40).returncode == 1
 
 
