@@ -17,7 +17,7 @@ from typing import Any
 import mlflow
 
 from mosaic_pipeline.params import REPO_ROOT
-from mosaic_pipeline.provenance import COMMIT_TAG, git_tags
+from mosaic_pipeline.provenance import COMMIT_TAG, DIRTY_TAG, git_tags
 
 DEFAULT_STORE = REPO_ROOT / ".mlflow" / "mlflow.db"
 _PARAM_VALUE_LIMIT = 6000  # MLflow's limit on one param value
@@ -31,7 +31,7 @@ class TrackingConfig:
     uri: str | None  # None: sqlite:///<repo>/.mlflow/mlflow.db
     experiment: str
     dagster_run_id: str | None = None
-    commit: str | None = None  # the commit runs are tagged with where the checkout has no git (experiment --commit)
+    commit: str | None = None  # a checkout without git: the commit its files were verified to be (experiment)
 
 
 def tracking_uri(configured: str | None) -> str:
@@ -78,8 +78,8 @@ def mlflow_run(tracking: TrackingConfig, run_name: str, params: dict[str, Any], 
         if run_id is None:
             mlflow.log_params(flatten(params))
         all_tags = {**git_tags(), **tags}
-        if tracking.commit and all_tags[COMMIT_TAG] == "unknown":
-            all_tags[COMMIT_TAG] = tracking.commit
+        if tracking.commit and all_tags[COMMIT_TAG] == "unknown":  # a verified copy: that commit, unchanged
+            all_tags.update({COMMIT_TAG: tracking.commit, DIRTY_TAG: "false"})
         if tracking.dagster_run_id:
             all_tags["dagster.run_id"] = tracking.dagster_run_id
         mlflow.set_tags(all_tags)

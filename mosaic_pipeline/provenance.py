@@ -14,6 +14,7 @@ the model and the repro tools share them. The same facts under the names of each
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 
@@ -101,3 +102,30 @@ def data_version_tags(qa_path: Path) -> dict[str, str]:
     if md5:
         tags[DATA_DVC_MD5_TAG] = md5
     return tags
+
+
+def tracked_blobs(root: Path = REPO_ROOT) -> dict[str, str] | None:
+    """Every tracked file of the checkout -> its git blob id at HEAD (None outside git)."""
+    out = _git("ls-tree", "-r", "HEAD")
+    if out is None:
+        return None
+    blobs = {}
+    for line in out.splitlines():
+        meta, path = line.split("\t", 1)
+        mode, kind, sha = meta.split()
+        if kind == "blob":
+            blobs[path] = sha
+    return blobs
+
+
+def blob_id(path: Path) -> str:
+    """The git blob id of a file as it is on disk (of a symbolic link: of its target path)."""
+    data = os.readlink(path).encode() if path.is_symlink() else path.read_bytes()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def tree_differences(blobs: dict[str, str], root: Path = REPO_ROOT) -> list[str]:
+    """The files of ``blobs`` (``tracked_blobs`` of a commit) that a copy of the checkout at ``root`` lacks or
+    holds with other content: where a copy has no git history, an empty list proves it is that commit."""
+    return [p for p, sha in sorted(blobs.items())
+            if (not (root / p).is_file() and not (root / p).is_symlink()) or blob_id(root / p) != sha]

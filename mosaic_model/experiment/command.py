@@ -15,6 +15,7 @@ Run again after the last step, the command rewrites ``results/`` with identical 
 """
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -26,7 +27,8 @@ import click
 import yaml
 
 from mosaic_pipeline.params import Params, ParamsError, load_params
-from mosaic_pipeline.provenance import COMMIT_TAG, DIRTY_TAG, file_sha256, git_tags
+from mosaic_pipeline.atomic import atomic_file
+from mosaic_pipeline.provenance import COMMIT_TAG, DIRTY_TAG, file_sha256, git_tags, tracked_blobs, tree_differences
 
 from ..config import load_run_config
 from .bundle import QA, BundleSpec, build_bundle, qa_frames_bundle
@@ -35,6 +37,7 @@ from .ledger import DONE, RUNNING, Ledger, sha256_of
 # params.yaml sections the data does not depend on (the data step's identity hashes all the others)
 NOT_DATA = ("experiment", "model", "eval", "geometry_pretrain", "review", "repro", "labels_benchmark")
 BUNDLE, VLM_BUNDLE = "bundle", "vlm-bundle"
+CHECKOUT = "checkout.json"  # the commit and its files' git blob ids, for copies of the checkout without git
 
 
 @dataclass(frozen=True)
@@ -242,20 +245,31 @@ def experiment_params(config: Path | None) -> Params:
     return load_params(overrides=overlay)
 
 
-def checkout_commit(commit: str | None, allow_dirty: bool) -> str:
-    """The commit every run and result will name: this checkout's HEAD, or ``commit`` where there is no git."""
+def checkout_commit(work: Path, allow_dirty: bool) -> str:
+    """The commit every run and result names: this checkout's HEAD; in a copy without git history (a GPU
+    machine's), the commit of ``<work>/checkout.json``, once every file of it is shown unchanged here.
+
+    A clean git checkout writes ``checkout.json`` (each tracked file's git blob id) for such copies.
+    """
     git = git_tags()
-    head, dirty = git[COMMIT_TAG], git[DIRTY_TAG]
-    if head == "unknown":
-        if commit is None:
-            raise click.UsageError("this checkout has no git history: name its commit with --commit")
-        return commit
-    if commit is not None and not head.startswith(commit):
-        raise click.UsageError(f"--commit {commit} is not this checkout's HEAD ({head})")
-    if dirty == "true" and not allow_dirty:
-        raise click.UsageError("the checkout has uncommitted changes: a result must name one commit "
-                               "(commit them, or --allow-dirty for a trial)")
-    return head
+    manifest = work / CHECKOUT
+    if git[COMMIT_TAG] != "unknown":
+        if git[DIRTY_TAG] == "true" and not allow_dirty:
+            raise click.UsageError("the checkout has uncommitted changes: a result must name one commit "
+                                   "(commit them, or --allow-dirty for a trial)")
+        if git[DIRTY_TAG] == "false":
+            work.mkdir(parents=True, exist_ok=True)
+            with atomic_file(manifest) as tmp:
+                tmp.write_text(json.dumps({"commit": git[COMMIT_TAG], "blobs": tracked_blobs()}, sort_keys=True))
+        return git[COMMIT_TAG]
+    if not manifest.is_file():
+        raise click.UsageError(f"this checkout has no git history and {manifest} does not exist: run the command "
+                               "once in a clean git checkout of the commit, then bring the work folder here")
+    recorded = json.loads(manifest.read_text())
+    if differ := tree_differences(recorded["blobs"]):
+        raise click.UsageError(f"this copy is not commit {recorded['commit']}: {len(differ)} files differ "
+                               f"({', '.join(differ[:5])})")
+    return recorded["commit"]
 
 
 def run_command(make_data: MakeData | None) -> click.Command:
@@ -267,14 +281,13 @@ def run_command(make_data: MakeData | None) -> click.Command:
     @click.option("--work", type=click.Path(path_type=Path), default=None, help="[default: experiment.work]")
     @click.option("--results", type=click.Path(path_type=Path), default=None, help="[default: experiment.results]")
     @click.option("--budget-s", type=float, default=None, help="Start no step after this many seconds.")
-    @click.option("--commit", default=None, help="This checkout's commit, where it has no git history.")
     @click.option("--allow-dirty", is_flag=True, help="Run with uncommitted changes (a trial, not a result).")
     def run(config: Path | None, work: Path | None, results: Path | None, budget_s: float | None,
-            commit: str | None, allow_dirty: bool) -> None:
+            allow_dirty: bool) -> None:
         """Generate the data, train every arm and seed, score them and write the report; resumable."""
         params = experiment_params(config)
-        commit = checkout_commit(commit, allow_dirty)
         work = work or params.resolve(params.experiment.work)
+        commit = checkout_commit(work, allow_dirty)
         results = results or params.resolve(params.experiment.results)
         outcome = Experiment(params, work, results, commit, make_data, budget_s, click.echo).run()
         click.echo(f"commit {commit}: {len(outcome.ran)} steps ran, {len(outcome.skipped)} skipped, "

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
+import click
 import pytest
 
 from mosaic_model.experiment.bundle import FRAMES, MANIFEST, QA
-from mosaic_model.experiment.command import VLM_BUNDLE, DataOutputs, Experiment, checkout_commit
+from mosaic_model.checkpoint import latest_checkpoint, read_meta
+from mosaic_model.experiment import command
+from mosaic_model.experiment.command import CHECKOUT, VLM_BUNDLE, DataOutputs, Experiment, checkout_commit
 from mosaic_model.experiment.ledger import Ledger
-from mosaic_pipeline.params import Params, load_params
-from mosaic_pipeline.provenance import COMMIT_TAG, file_sha256
+from mosaic_pipeline.params import REPO_ROOT, Params, load_params
+from mosaic_pipeline.provenance import COMMIT_TAG, DIRTY_TAG, blob_id, file_sha256, tree_differences
 
 ARMS = {"blind": {"model": {"geometry": {"enabled": False}}, "pretrained_geometry": False, "blank_frames": True},
         "no_geometry": {"model": {"geometry": {"enabled": False}}, "pretrained_geometry": False,
@@ -50,7 +54,7 @@ def _experiment(exp_params, qa_set, tmp_path, **kwargs) -> Experiment:
     def data(params, artifacts):
         return DataOutputs(qa_set.parquet, qa_set.image_root, {})
 
-    commit = checkout_commit(None, allow_dirty=True)
+    commit = checkout_commit(tmp_path / "work", allow_dirty=True)
     return HandWrittenData(exp_params, tmp_path / "work", tmp_path / "results", commit, data, log=lambda _: None,
                            **kwargs)
 
@@ -67,7 +71,7 @@ def test_every_arm_and_seed_is_trained_scored_and_reported_then_nothing_changes(
     assert sum(s.startswith("eval/") for s in first.ran) == 4 * 2  # runs x prompt forms
 
     summary = json.loads((tmp_path / "results" / "summary.json").read_text())
-    commit = checkout_commit(None, allow_dirty=True)
+    commit = checkout_commit(tmp_path / "work", allow_dirty=True)
     assert summary["commit"] == commit and summary["qa_sha256"] == file_sha256(qa_set.parquet)
     train = summary["splits"]["train"]
     assert set(train["models"]) == {"chance", "answer_prior", "blind", "no_geometry", "blind [official prompt]",
@@ -97,23 +101,42 @@ def test_a_cut_run_continues_from_its_checkpoint_and_a_new_identity_starts_over(
     assert outcome.ran == ["data", "bundle"] and outcome.pending[0] == "train/blind-s0"
     entry = Ledger(tmp_path / "work").entries["train/blind-s0"]
     assert entry["status"] == "running"
-    assert sorted(p.name for p in (tmp_path / "work" / "runs" / "blind-s0" / "checkpoints").iterdir()) == ["step_2"]
+    assert read_meta(latest_checkpoint(tmp_path / "work" / "runs" / "blind-s0"))["step"] == 2  # of 4: saved, stopped
 
     resumed = _experiment(exp_params, qa_set, tmp_path).run()
     assert resumed.finished and resumed.skipped[:2] == ["data", "bundle"]
     stores = json.loads((tmp_path / "results" / "mlflow_runs.json").read_text())
     assert len([r for r in stores if r["run_name"] == "blind-s0"]) == 1  # the cut run continued, not a new one
 
-    seed_changed = exp_params.model_copy(update={"experiment": exp_params.experiment.model_copy(
+    steps_changed = exp_params.model_copy(update={"experiment": exp_params.experiment.model_copy(
         update={"train": {**exp_params.experiment.train, "max_steps": 2}})})
-    changed = _experiment(seed_changed, qa_set, tmp_path).run()
+    changed = _experiment(steps_changed, qa_set, tmp_path).run()
     assert [s for s in changed.ran if s.startswith("train/")] == [f"train/{r}" for r in
                                                                   ("blind-s0", "blind-s1", "no_geometry-s0",
                                                                    "no_geometry-s1")]
 
 
-def test_a_dirty_checkout_or_another_commit_is_refused(tmp_path):
-    head = checkout_commit(None, allow_dirty=True)
-    with pytest.raises(Exception, match="not this checkout's HEAD"):
-        checkout_commit("0" * 40, allow_dirty=True)
-    assert checkout_commit(head[:12], allow_dirty=True) == head
+def test_a_copy_without_git_runs_as_the_commit_its_files_are_shown_to_be(tmp_path, monkeypatch):
+    files = ["params.yaml", "mosaic_model/experiment/command.py"]
+    blobs = {f: subprocess.run(["git", "hash-object", f], cwd=REPO_ROOT, capture_output=True, text=True,
+                               check=True).stdout.strip() for f in files}  # git's own blob ids of the files here
+    assert {f: blob_id(REPO_ROOT / f) for f in files} == blobs
+    copy = tmp_path / "copy"
+    for f in files:
+        (copy / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO_ROOT / f, copy / f)
+    assert tree_differences(blobs, copy) == []
+    (copy / files[1]).write_text((copy / files[1]).read_text() + "# changed on the GPU machine\n")
+    (copy / files[0]).unlink()
+    assert tree_differences(blobs, copy) == sorted(files)
+
+    work = tmp_path / "work"
+    monkeypatch.setattr(command, "git_tags", lambda: {COMMIT_TAG: "unknown", DIRTY_TAG: "unknown"})
+    with pytest.raises(click.UsageError, match="no git history"):
+        checkout_commit(work, allow_dirty=False)
+    work.mkdir()
+    (work / CHECKOUT).write_text(json.dumps({"commit": "c0ffee", "blobs": blobs}))
+    assert checkout_commit(work, allow_dirty=False) == "c0ffee"  # the files here are that commit's
+    (work / CHECKOUT).write_text(json.dumps({"commit": "c0ffee", "blobs": {**blobs, "params.yaml": "0" * 40}}))
+    with pytest.raises(click.UsageError, match="not commit c0ffee: 1 files differ \\(params.yaml\\)"):
+        checkout_commit(work, allow_dirty=False)
