@@ -11,7 +11,9 @@ would run with now, and the command stops cleanly before a step once its time bu
     eval/<prompt>/<run>/<split>   every final checkpoint on every split, with every prompt form
     report                        ``results/`` (``report.py``), once every run is scored
 
-Run again after the last step, the command rewrites ``results/`` with identical bytes and starts no run.
+Identities: every step names the commit, except the data step, named by the parameters and the code it depends
+on (the data stages of dvc.yaml). Run again after the last step, the command rewrites ``results/`` with
+identical bytes and starts no run.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from typing import Any
 import click
 import yaml
 
-from mosaic_pipeline.params import Params, ParamsError, load_params
+from mosaic_pipeline.params import REPO_ROOT, Params, ParamsError, load_params
 from mosaic_pipeline.atomic import atomic_file
 from mosaic_pipeline.provenance import COMMIT_TAG, DIRTY_TAG, file_sha256, git_tags, tracked_blobs, tree_differences
 
@@ -36,8 +38,21 @@ from .ledger import DONE, RUNNING, Ledger, sha256_of
 
 # params.yaml sections the data does not depend on (the data step's identity hashes all the others)
 NOT_DATA = ("experiment", "model", "eval", "geometry_pretrain", "review", "repro", "labels_benchmark")
+DATA_STAGES = ("scenes", "visibility", "qa", "dataset")  # dvc.yaml stages that make the QA dataset and frames
 BUNDLE, VLM_BUNDLE = "bundle", "vlm-bundle"
 CHECKOUT = "checkout.json"  # the commit and its files' git blob ids, for copies of the checkout without git
+
+
+def data_code() -> list[Path]:
+    """The files the data stages of dvc.yaml depend on (code, expectations, scene lists; not their data)."""
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
+    roots = {REPO_ROOT / d for stage in DATA_STAGES for d in stages[stage]["deps"] if "${" not in d}
+    return sorted(f for r in roots for f in ([r] if r.is_file() else r.rglob("*"))
+                  if f.is_file() and "__pycache__" not in f.parts)
+
+
+def data_code_sha256() -> str:
+    return sha256_of({str(f.relative_to(REPO_ROOT)): file_sha256(f) for f in data_code()})
 
 
 @dataclass(frozen=True)
@@ -89,9 +104,15 @@ class Experiment:
                   for r in runs for s in self.exp.eval_splits for p in self.exp.eval_prompts]
         return steps + [("report", self.report)]
 
-    def run(self) -> Outcome:
+    def step_names(self) -> list[str]:
+        return [name for name, _ in self.steps()]
+
+    def run(self, until: str | None = None) -> Outcome:
+        """Every step in order; with ``until`` (a step name), none after that step."""
         outcome = Outcome()
         steps = self.steps()
+        if until is not None and until not in self.step_names():
+            raise ValueError(f"no step {until!r}: the steps are {', '.join(self.step_names())}")
         for i, (name, step) in enumerate(steps):
             try:
                 ran = step()
@@ -101,6 +122,9 @@ class Experiment:
                 break
             (outcome.ran if ran else outcome.skipped).append(name)
             self.log(f"{'ran    ' if ran else 'skipped'} {name}")
+            if name == until:
+                outcome.pending = [n for n, _ in steps[i + 1:]]
+                break
         return outcome
 
     def out_of_time(self) -> bool:
@@ -116,8 +140,11 @@ class Experiment:
 
     # ------------------------------------------------------------------ data
     def data_identity(self) -> dict[str, Any]:
+        """The parameters and the code the data depend on; not the commit: an hour of data generation
+        stays valid across commits that change neither (as DVC judges its data stages)."""
         sections = {k: v for k, v in self.params.model_dump(mode="json").items() if k not in NOT_DATA}
-        return {"commit": self.commit, "params_sha256": sha256_of(sections)}
+        return {"params_sha256": sha256_of(sections), "code_sha256": data_code_sha256(),
+                "scene_list_sha256": file_sha256(self.params.resolve(self.params.scene_set.list))}
 
     def data(self) -> bool:
         identity = self.data_identity()
@@ -130,7 +157,7 @@ class Experiment:
         out = self.make_data(self.params, self.work / "artifacts")
         self.ledger.record("data", identity, DONE, {"qa": str(out.qa), "frames": str(out.frames),
                                                     "releases": {k: str(v) for k, v in out.releases.items()},
-                                                    "qa_sha256": file_sha256(out.qa)})
+                                                    "qa_sha256": file_sha256(out.qa), "made_at_commit": self.commit})
         return True
 
     @property
@@ -189,7 +216,7 @@ class Experiment:
         from .runs import run_config, run_dir, run_training
 
         step, identity = f"train/{run}", self.train_identity(run)
-        if self._skip(step, identity, [run_dir(self.work, run)]):
+        if self._skip(step, identity, []):  # its checkpoint need not stay once scored (it stays on the GPU machine)
             return False
         if not self.ledger.resumable(step, identity):  # made under another commit, config or data: start over
             shutil.rmtree(run_dir(self.work, run), ignore_errors=True)
@@ -281,15 +308,20 @@ def run_command(make_data: MakeData | None) -> click.Command:
     @click.option("--work", type=click.Path(path_type=Path), default=None, help="[default: experiment.work]")
     @click.option("--results", type=click.Path(path_type=Path), default=None, help="[default: experiment.results]")
     @click.option("--budget-s", type=float, default=None, help="Start no step after this many seconds.")
+    @click.option("--until", default=None, help="Stop after this step (e.g. bundle: the CPU part before a GPU).")
     @click.option("--allow-dirty", is_flag=True, help="Run with uncommitted changes (a trial, not a result).")
     def run(config: Path | None, work: Path | None, results: Path | None, budget_s: float | None,
-            allow_dirty: bool) -> None:
+            until: str | None, allow_dirty: bool) -> None:
         """Generate the data, train every arm and seed, score them and write the report; resumable."""
         params = experiment_params(config)
         work = work or params.resolve(params.experiment.work)
         commit = checkout_commit(work, allow_dirty)
         results = results or params.resolve(params.experiment.results)
-        outcome = Experiment(params, work, results, commit, make_data, budget_s, click.echo).run()
+        experiment = Experiment(params, work, results, commit, make_data, budget_s, click.echo)
+        if until is not None and until not in experiment.step_names():
+            raise click.BadParameter(f"no step {until!r}: the steps are {', '.join(experiment.step_names())}",
+                                     param_hint="--until")
+        outcome = experiment.run(until)
         click.echo(f"commit {commit}: {len(outcome.ran)} steps ran, {len(outcome.skipped)} skipped, "
                    f"{len(outcome.pending)} left")
         if not outcome.finished:

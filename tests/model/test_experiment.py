@@ -14,10 +14,10 @@ from mosaic_model.config import load_run_config
 from mosaic_model.data import frame_path, read_qa
 from mosaic_model.experiment.bundle import FRAMES, GEOMETRY, MANIFEST, QA, qa_frames_bundle
 from mosaic_model.experiment.report import comparisons, paired_differences
-from mosaic_model.experiment.runs import autocast_encoder_state, run_config
+from mosaic_model.experiment.runs import autocast_encoder_state, eval_dir, run_config
 from mosaic_model.modeling import GeometryEncoder
 from mosaic_model.vggt import VGGT
-from mosaic_pipeline.params import Comparison, ExperimentParams, load_params
+from mosaic_pipeline.params import ExperimentParams, load_params
 
 
 def _encoder(weights: Path) -> GeometryEncoder:
@@ -46,11 +46,13 @@ def test_exported_encoder_gives_identical_tokens_under_bf16_autocast(tmp_path):
     assert not torch.equal(full(frames), compact(frames))  # fp32 reads the rounded tensors: not the same
 
 
-def test_runs_take_their_own_seed(tmp_path):
-    exp = load_params().experiment
-    assert run_config("no_geometry_seed1", exp, tmp_path).train.seed == 1
-    assert run_config("no_geometry", exp, tmp_path).train.seed == load_run_config(exp.config).train.seed
-    assert not run_config("no_geometry_seed1", exp, tmp_path).model.geometry.enabled
+def test_runs_are_arms_times_seeds_each_with_its_seed(tmp_path):
+    exp = load_params().experiment.model_copy(update={"seeds": (0, 7)})
+    assert list(exp.runs()) == [f"{a}-s{s}" for a in exp.arms for s in (0, 7)]
+    assert run_config("no_geometry-s7", exp, tmp_path).train.seed == 7
+    assert not run_config("no_geometry-s7", exp, tmp_path).model.geometry.enabled
+    with pytest.raises(KeyError, match="no run 'no_geometry-s1'"):
+        run_config("no_geometry-s1", exp, tmp_path)
 
 
 def _predictions(path: Path, scores: dict[str, float]) -> Path:
@@ -80,16 +82,17 @@ def test_paired_difference_averages_the_seeds_per_question(tmp_path):
 
 def test_comparison_pairs_seeds_and_pools_them(tmp_path):
     params = load_params()
-    for name, scores in {"full": [1, 0, 1, 1], "no_geometry": [0, 0, 0, 1],
-                         "full_seed1": [1, 1, 0, 1], "no_geometry_seed1": [0, 0, 1, 1]}.items():
-        _predictions(tmp_path / name / "bench" / "predictions.jsonl", dict(zip("abcd", scores)))
-    out = comparisons(tmp_path, "bench", Comparison(treatment=("full", "full_seed1"),
-                                                    control=("no_geometry", "no_geometry_seed1")), params)
-    assert list(out) == ["full - no_geometry", "full_seed1 - no_geometry_seed1",
-                         "mean(full, full_seed1) - mean(no_geometry, no_geometry_seed1)"]
-    assert out["full - no_geometry"]["all"]["diff"] == pytest.approx(50.0)
-    assert out["full_seed1 - no_geometry_seed1"]["all"]["diff"] == pytest.approx(25.0)
-    assert out["mean(full, full_seed1) - mean(no_geometry, no_geometry_seed1)"]["all"]["diff"] == pytest.approx(37.5)
+    exp = params.experiment.model_copy(update={"seeds": (0, 1)})
+    params = params.model_copy(update={"experiment": exp})
+    for name, scores in {"full-s0": [1, 0, 1, 1], "no_geometry-s0": [0, 0, 0, 1],
+                         "full-s1": [1, 1, 0, 1], "no_geometry-s1": [0, 0, 1, 1]}.items():
+        _predictions(eval_dir(tmp_path, "training", name, "bench") / "predictions.jsonl", dict(zip("abcd", scores)))
+    out = comparisons(tmp_path, "bench", "training", params)
+    pooled = "mean(full) - mean(no_geometry) over seeds [0, 1]"
+    assert list(out) == ["full-s0 - no_geometry-s0", "full-s1 - no_geometry-s1", pooled]
+    assert out["full-s0 - no_geometry-s0"]["all"]["diff"] == pytest.approx(50.0)
+    assert out["full-s1 - no_geometry-s1"]["all"]["diff"] == pytest.approx(25.0)
+    assert out[pooled]["all"]["diff"] == pytest.approx(37.5)
 
 
 def test_arms_that_answered_different_questions_are_refused(tmp_path):
@@ -123,11 +126,11 @@ def test_qa_frames_bundle_holds_what_vlm_runs_read(tmp_path, qa_set):
     assert not (tmp_path / "vlm2").exists()
 
 
-def test_comparison_must_pair_known_runs():
+def test_comparison_must_name_two_arms_and_seeds_be_distinct():
     raw = load_params().experiment.model_dump()
-    with pytest.raises(ValueError, match="experiment.comparison.*unknown: \\['full_seed9'\\]"):
-        ExperimentParams.model_validate({**raw, "comparison": {"treatment": ["full", "full_seed9"],
-                                                               "control": ["no_geometry", "no_geometry_seed1"]}})
-    with pytest.raises(ValueError, match="equally long"):
-        ExperimentParams.model_validate({**raw, "comparison": {"treatment": ["full"],
-                                                               "control": ["no_geometry", "no_geometry_seed1"]}})
+    with pytest.raises(ValueError, match="experiment.comparison.*unknown: \\['full9'\\]"):
+        ExperimentParams.model_validate({**raw, "comparison": {"treatment": "full9", "control": "no_geometry"}})
+    with pytest.raises(ValueError, match="two different"):
+        ExperimentParams.model_validate({**raw, "comparison": {"treatment": "full", "control": "full"}})
+    with pytest.raises(ValueError, match="distinct and non-empty"):
+        ExperimentParams.model_validate({**raw, "seeds": [0, 0]})

@@ -18,7 +18,8 @@ from mosaic_model.experiment import command
 from mosaic_model.experiment.command import CHECKOUT, VLM_BUNDLE, DataOutputs, Experiment, checkout_commit
 from mosaic_model.experiment.ledger import Ledger
 from mosaic_pipeline.params import REPO_ROOT, Params, load_params
-from mosaic_pipeline.provenance import COMMIT_TAG, DIRTY_TAG, blob_id, file_sha256, tree_differences
+from mosaic_pipeline.provenance import COMMIT_TAG, DIRTY_TAG, blob_id, file_sha256, git_tags, tree_differences
+from mosaic_pipeline.repro.results import check_results
 
 ARMS = {"blind": {"model": {"geometry": {"enabled": False}}, "pretrained_geometry": False, "blank_frames": True},
         "no_geometry": {"model": {"geometry": {"enabled": False}}, "pretrained_geometry": False,
@@ -82,6 +83,9 @@ def test_every_arm_and_seed_is_trained_scored_and_reported_then_nothing_changes(
     mlflow_runs = json.loads((tmp_path / "results" / "mlflow_runs.json").read_text())
     assert len(mlflow_runs) == 4 + 4 * 2  # training runs + evaluation runs
     assert {r["tags"][COMMIT_TAG] for r in mlflow_runs} == {commit}
+    dirty = git_tags()[DIRTY_TAG] == "true"  # a developer's trial; CI's clone is clean
+    problems = check_results(tmp_path / "results")  # what `mosaic runs --check-results` reports
+    assert all(DIRTY_TAG in p for p in problems) and bool(problems) == dirty
 
     results, ledger = _files(tmp_path / "results"), (tmp_path / "work" / "ledger.json").read_bytes()
     again = _experiment(exp_params, qa_set, tmp_path).run()
@@ -95,10 +99,13 @@ def test_a_cut_run_continues_from_its_checkpoint_and_a_new_identity_starts_over(
     out_of_time = _experiment(exp_params, qa_set, tmp_path, budget_s=0).run()
     assert out_of_time.ran == [] and out_of_time.pending[0] == "data"
 
+    cpu_part = _experiment(exp_params, qa_set, tmp_path).run(until="bundle")
+    assert cpu_part.ran == ["data", "bundle"] and cpu_part.pending[0] == "train/blind-s0"
+
     cut = _experiment(exp_params, qa_set, tmp_path, budget_s=0)
     monkeypatch.setattr(cut, "out_of_time", lambda: False)  # every step starts; training stops at a checkpoint
     outcome = cut.run()
-    assert outcome.ran == ["data", "bundle"] and outcome.pending[0] == "train/blind-s0"
+    assert outcome.skipped == ["data", "bundle"] and outcome.pending[0] == "train/blind-s0"
     entry = Ledger(tmp_path / "work").entries["train/blind-s0"]
     assert entry["status"] == "running"
     assert read_meta(latest_checkpoint(tmp_path / "work" / "runs" / "blind-s0"))["step"] == 2  # of 4: saved, stopped

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `mosaic experiment run` past its data step, on a GPU machine without the project's environment (the lent
+# device: a bare machine per session, commands of at most 10 minutes, 64 MiB carried). docs/experiment.md.
+#   scripts/device_experiment.sh WORK OUT BUDGET_S [CONFIG]
+# WORK is the experiment's work folder after the data and bundle steps ran on the CPU machine (ledger.json,
+# checkout.json: the commit, verified file by file, since the copy has no git; vlm-bundle/, and bundle/ when
+# an arm pretrains the geometry encoder), carried. The command continues where WORK stands (ledger.json) and
+# starts no step after BUDGET_S seconds (a training run stops at its next checkpoint). Scores, predictions,
+# MLflow stores, the ledger, logs and (once every run is scored) the report come back as OUT/work.tar.gz;
+# checkpoints stay on the machine while it is held (the next command of the same session continues them).
+# Wheels the GPU image lacks (py3.12 manylinux, downloaded on the CPU machine, docs/development.md): .whl/
+# open_clip_torch ftfy wcwidth pydantic pydantic_core annotated_types typing_inspection mlflow-skinny (+ needs).
+set -u
+WORK=$1 OUT=$2 BUDGET=$3 CONFIG=${4:-}
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+  .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+mkdir -p "$WORK/logs"
+nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 5 >> "$WORK/logs/nvidia_smi.csv" &
+smi=$!
+python3 -m mosaic_model.experiment run ${CONFIG:+--config "$CONFIG"} --work "$WORK" --results "$WORK/results" \
+  --budget-s "$BUDGET" 2>&1 | tee -a "$WORK/logs/experiment.log"
+rc=${PIPESTATUS[0]}
+kill $smi
+(cd "$WORK" && tar czf "$OUT/work.tar.gz" $(ls -d ledger.json eval mlflow geometry/metrics.json logs results 2>/dev/null))
+exit "$rc"
