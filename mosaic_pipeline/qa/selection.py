@@ -63,32 +63,68 @@ Cell = tuple[Hashable, Hashable]  # (cell, value): e.g. (the label, the count an
 Judge = Callable[[Hashable, Counter], "tuple[float, Hashable] | None"]  # cell -> (excess, value to cut) or None
 
 
-def _trim(n: int, memberships: Sequence[Sequence[tuple[Hashable, Hashable]]], judge: Judge) -> list[bool]:
-    """Which of ``n`` items (in priority order) survive: while some cell is judged in excess, the latest
-    surviving item holding the judged (cell, value) goes, the worst cell first (ties by the cell's repr)."""
-    counts: dict[Hashable, Counter] = {}
-    buckets: dict[tuple, list[int]] = {}
-    for i, row in enumerate(memberships):
-        for cell, value in row:
-            counts.setdefault(cell, Counter())[value] += 1
-            buckets.setdefault((cell, value), []).append(i)
-    alive = [True] * n
-    bad = {cell: v for cell, c in counts.items() if (v := judge(cell, c)) is not None}
-    while bad:
-        cell, (_, value) = max(bad.items(), key=lambda kv: (kv[1][0], repr(kv[0])))
-        bucket = buckets[(cell, value)]
-        while not alive[bucket[-1]]:
+class _Trim:
+    """Items (in priority order) in cells; :meth:`settle` removes items while some cell is judged in excess.
+
+    Kept between calls, so that removing one more item and settling again (``balanced_subset``) costs the
+    cells that item was in, not a pass over every item: the same removals as trimming the remaining items
+    from scratch, since a settled state judges no cell and the latest surviving item of a (cell, value) is
+    the same either way.
+    """
+
+    def __init__(self, memberships: Sequence[Sequence[tuple[Hashable, Hashable]]], judge: Judge) -> None:
+        self.memberships, self.judge = memberships, judge
+        self.counts: dict[Hashable, Counter] = {}
+        self.buckets: dict[tuple, list[int]] = {}
+        for i, row in enumerate(memberships):
+            for cell, value in row:
+                self.counts.setdefault(cell, Counter())[value] += 1
+                self.buckets.setdefault((cell, value), []).append(i)
+        self.alive = [True] * len(memberships)
+        self.n_alive = len(memberships)
+        self.bad = {cell: v for cell, c in self.counts.items() if (v := judge(cell, c)) is not None}
+
+    def latest(self, cell: Hashable, value: Hashable) -> int:
+        """The latest surviving item holding (cell, value)."""
+        bucket = self.buckets[(cell, value)]
+        while not self.alive[bucket[-1]]:
             bucket.pop()
-        i = bucket.pop()
-        alive[i] = False
-        for c, v in memberships[i]:
-            counts[c][v] -= 1
-            verdict = judge(c, counts[c])
+        return bucket[-1]
+
+    def remove(self, i: int) -> None:
+        self.alive[i] = False
+        self.n_alive -= 1
+        for c, v in self.memberships[i]:
+            self.counts[c][v] -= 1
+            verdict = self.judge(c, self.counts[c])
             if verdict is None:
-                bad.pop(c, None)
+                self.bad.pop(c, None)
             else:
-                bad[c] = verdict
-    return alive
+                self.bad[c] = verdict
+
+    def settle(self) -> list[bool]:
+        """While some cell is judged in excess, the latest surviving item holding the judged (cell, value)
+        goes, the worst cell first (ties by the cell's repr); which items survive."""
+        while self.bad:
+            cell, (_, value) = max(self.bad.items(), key=lambda kv: (kv[1][0], repr(kv[0])))
+            self.remove(self.latest(cell, value))
+        return self.alive
+
+
+def _cell_rows(items: Sequence[T], systems: Sequence[Callable[[T], Cell]]) -> list[list[tuple[tuple, Hashable]]]:
+    """Each item's ((system, cell), value) in every cell system."""
+    return [[((s, cell), value) for s, (cell, value) in enumerate(system(it) for system in systems)] for it in items]
+
+
+def _share_judge(max_share: Callable[[int, Hashable, Hashable], float]) -> Judge:
+    def judge(key: tuple, values: Counter):
+        s, cell = key
+        total = sum(values.values())
+        worst = max(((n - max_share(s, cell, v) * total, v) for v, n in values.items() if n),
+                    key=lambda e: (e[0], repr(e[1])), default=None)
+        return worst if worst is not None and worst[0] > 1e-9 else None
+
+    return judge
 
 
 def trim_to_shares(items: Sequence[T], systems: Sequence[Callable[[T], Cell]],
@@ -99,15 +135,8 @@ def trim_to_shares(items: Sequence[T], systems: Sequence[Callable[[T], Cell]],
     A cell with too few distinct values for its shares (fewer than 1 / share) empties: its questions
     could not be balanced (docs/audit.md, "Generation rules").
     """
-    def judge(key: tuple, values: Counter):
-        s, cell = key
-        total = sum(values.values())
-        worst = max(((n - max_share(s, cell, v) * total, v) for v, n in values.items() if n),
-                    key=lambda e: (e[0], repr(e[1])), default=None)
-        return worst if worst is not None and worst[0] > 1e-9 else None
-
-    rows = [[((s, cell), value) for s, (cell, value) in enumerate(system(it) for system in systems)] for it in items]
-    return [it for it, a in zip(items, _trim(len(items), rows, judge)) if a]
+    alive = _Trim(_cell_rows(items, systems), _share_judge(max_share)).settle()
+    return [it for it, a in zip(items, alive) if a]
 
 
 def interleave(items: Sequence[T], key: Callable[[T], Hashable]) -> list[T]:
@@ -129,13 +158,14 @@ def balanced_subset(items: Sequence[T], systems: Sequence[Callable[[T], Cell]],
     Above the cap, the latest item of the most frequent (cell, value) of the first system goes, then the
     shares are restored, until the cap holds: the cells shrink evenly instead of emptying.
     """
-    kept = trim_to_shares(items, systems, max_share)
-    while len(kept) > cap:
-        groups = Counter(systems[0](it) for it in kept)
-        largest = max(groups.values())
-        drop = max(i for i, it in enumerate(kept) if groups[systems[0](it)] == largest)
-        kept = trim_to_shares(kept[:drop] + kept[drop + 1:], systems, max_share)
-    return kept
+    trim = _Trim(_cell_rows(items, systems), _share_judge(max_share))
+    trim.settle()
+    while trim.n_alive > cap:
+        first = [(key, value, n) for key, c in trim.counts.items() if key[0] == 0 for value, n in c.items() if n]
+        largest = max(n for _, _, n in first)
+        trim.remove(max(trim.latest(key, value) for key, value, n in first if n == largest))
+        trim.settle()
+    return [it for it, a in zip(items, trim.alive) if a]
 
 
 def matched_sets(items: Sequence[T], group: Callable[[T], Hashable], stratum: Callable[[T], Hashable],
@@ -165,7 +195,7 @@ def trim_to_rates(items: Sequence[T], memberships: Callable[[T], Sequence[tuple[
         return (over, True) if c[True] and over > 1e-9 else None
 
     rows = [list(memberships(it)) for it in items]
-    return [it for it, a in zip(items, _trim(len(items), rows, judge)) if a]
+    return [it for it, a in zip(items, _Trim(rows, judge).settle()) if a]
 
 
 def equal_strata(items: Sequence[T], stratum: Callable[[T], Hashable], strata: Sequence[Hashable]) -> list[T]:
@@ -190,5 +220,4 @@ def trim_to_excess(items: Sequence[T], systems: Sequence[Callable[[T], Cell]], v
         gap = c[top] - min(c[v] for v in values)
         return (gap, top) if gap > excess else None
 
-    rows = [[((s, cell), value) for s, (cell, value) in enumerate(system(it) for system in systems)] for it in items]
-    return [it for it, a in zip(items, _trim(len(items), rows, judge)) if a]
+    return [it for it, a in zip(items, _Trim(_cell_rows(items, systems), judge).settle()) if a]
