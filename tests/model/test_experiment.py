@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 from mosaic_model.config import load_run_config
 from mosaic_model.data import frame_path, read_qa
 from mosaic_model.experiment.bundle import FRAMES, GEOMETRY, MANIFEST, QA, qa_frames_bundle
-from mosaic_model.experiment.report import comparisons, paired_differences
+from mosaic_model.experiment.report import comparisons, paired_differences, verdict
 from mosaic_model.experiment.runs import autocast_encoder_state, eval_dir, run_config
 from mosaic_model.modeling import GeometryEncoder
 from mosaic_model.vggt import VGGT
@@ -134,3 +134,17 @@ def test_comparison_must_name_two_arms_and_seeds_be_distinct():
         ExperimentParams.model_validate({**raw, "comparison": {"treatment": "full", "control": "full"}})
     with pytest.raises(ValueError, match="distinct and non-empty"):
         ExperimentParams.model_validate({**raw, "seeds": [0, 0]})
+
+
+def _overall(score: float, lo: float, hi: float) -> dict:
+    return {"overall": {"score": score, "ci": [lo, hi], "n": 100}}
+
+
+def test_the_verdict_needs_the_best_seeing_arm_above_both_the_prior_and_the_blind_arm():
+    params = load_params()
+    tables = {"answer_prior": _overall(31.0, 29.0, 33.0), "blind": _overall(32.0, 30.0, 34.0),
+              "no_geometry": _overall(36.0, 34.5, 37.5), "full": _overall(35.0, 33.0, 37.0)}
+    v = verdict(tables, params)
+    assert v["best_vlm"] == "no_geometry" and v["looks"] and v["ci_high_of"] == {"answer_prior": 33.0, "blind": 34.0}
+    tables["blind"] = _overall(33.0, 31.0, 34.6)  # the blind arm's CI reaches into the best arm's
+    assert not verdict(tables, params)["looks"]
