@@ -21,9 +21,13 @@ DATA_ASSETS = ("scene_catalog", "scenes", "frames", "visibility", "view_samples"
                "bias_audit")
 
 
-def pipeline_data(params: Params, artifacts: Path) -> DataOutputs:
+def pipeline_data(params: Params, artifacts: Path, resume: bool) -> DataOutputs:
     """Materialize the data assets with ``params`` into ``artifacts`` (every scene of the catalog; the synthetic
-    release there too), in Dagster runs tagged with the commit and the hash of the parameters they read."""
+    release there too), in Dagster runs tagged with the commit and the hash of the parameters they read.
+
+    With ``resume`` (an earlier call of the same parameters and code was cut off), a scene whose QA shard
+    exists is not made again: the shard is its per-scene job's last output, written atomically.
+    """
     params = params.model_copy(update={"paths": params.paths.model_copy(update={
         "artifacts": str(artifacts), "synthetic_release": str(artifacts / "synthetic")})})
     params_file = artifacts.parent / "params.yaml"
@@ -36,6 +40,8 @@ def pipeline_data(params: Params, artifacts: Path) -> DataOutputs:
     from mosaic_pipeline.catalog import load_catalog
 
     scenes = [e.scene_id for e in load_catalog(params)]
+    if resume:
+        scenes = [s for s in scenes if not paths.qa_shard(params, s).is_file()]
     failed = [o for o in run_pipeline(scenes, os.cpu_count() or 1, assets=DATA_ASSETS) if not o.success]
     if failed:
         raise click.ClickException("data step failed: " + "; ".join(f"{o.what}: {o.error}" for o in failed))

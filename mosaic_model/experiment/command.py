@@ -64,7 +64,8 @@ class DataOutputs:
     releases: dict[str, Path]
 
 
-MakeData = Callable[[Params, Path], DataOutputs]  # (params, artifacts folder) -> outputs
+# (params, artifacts folder, resume: the folder holds a cut-off run of the same identity) -> outputs
+MakeData = Callable[[Params, Path, bool], DataOutputs]
 
 
 @dataclass
@@ -154,7 +155,9 @@ class Experiment:
             raise RuntimeError("the data step runs the data pipeline, which this entry point does not have: "
                                "run `mosaic experiment run` with the same config where the pipeline is installed, "
                                f"then bring the work folder {self.work} here")
-        out = self.make_data(self.params, self.work / "artifacts")
+        resume = self.ledger.resumable("data", identity)  # a call cut off in this step, same parameters and code
+        self.ledger.record("data", identity, RUNNING)
+        out = self.make_data(self.params, self.work / "artifacts", resume)
         self.ledger.record("data", identity, DONE, {"qa": str(out.qa), "frames": str(out.frames),
                                                     "releases": {k: str(v) for k, v in out.releases.items()},
                                                     "qa_sha256": file_sha256(out.qa), "made_at_commit": self.commit})

@@ -52,7 +52,7 @@ def exp_params(params, tmp_path) -> Params:
 
 
 def _experiment(exp_params, qa_set, tmp_path, **kwargs) -> Experiment:
-    def data(params, artifacts):
+    def data(params, artifacts, resume):
         return DataOutputs(qa_set.parquet, qa_set.image_root, {})
 
     commit = checkout_commit(tmp_path / "work", allow_dirty=True)
@@ -147,3 +147,23 @@ def test_a_copy_without_git_runs_as_the_commit_its_files_are_shown_to_be(tmp_pat
     (work / CHECKOUT).write_text(json.dumps({"commit": "c0ffee", "blobs": {**blobs, "params.yaml": "0" * 40}}))
     with pytest.raises(click.UsageError, match="not commit c0ffee: 1 files differ \\(params.yaml\\)"):
         checkout_commit(work, allow_dirty=False)
+
+
+def test_a_data_step_cut_off_resumes_only_under_the_same_identity(exp_params, qa_set, tmp_path):
+    seen = []
+
+    def data(params, artifacts, resume):
+        seen.append(resume)
+        return DataOutputs(qa_set.parquet, qa_set.image_root, {})
+
+    def experiment(params):
+        return HandWrittenData(params, tmp_path / "work", tmp_path / "results", "c0ffee", data, log=lambda _: None)
+
+    cut = experiment(exp_params)
+    Ledger(tmp_path / "work").record("data", cut.data_identity(), "running")  # killed inside the data step
+    experiment(exp_params).run(until="data")
+    other = exp_params.model_copy(update={"qa": exp_params.qa.model_copy(update={"seed": 1})})
+    Ledger(tmp_path / "work").record("data", cut.data_identity(), "running")
+    experiment(other).run(until="data")
+    experiment(exp_params).run(until="data")  # finished under the first identity before: now another: runs
+    assert seen == [True, False, False]
