@@ -95,7 +95,8 @@ class Experiment:
         self.ledger = Ledger(work)
 
     # ------------------------------------------------------------------ the plan
-    def steps(self) -> list[tuple[str, Callable[[], None]]]:
+    def steps(self) -> list[tuple[str, Callable[[], bool]]]:
+        """(name, step) in order; a step returns whether it ran (False: skipped, finished before)."""
         runs = list(self.exp.runs())
         steps = [("data", self.data), ("bundle", self.bundle)]
         if any(a.pretrained_geometry for a in self.exp.arms.values()):
