@@ -133,10 +133,15 @@ def _open3d_scene(vertices: np.ndarray, faces: np.ndarray) -> o3d.t.geometry.Ray
 
 
 class MeshCaster:
-    """The whole scene mesh and each instance alone, ready for casting (scenes are built once)."""
+    """The whole scene mesh and each instance alone, ready for casting (scenes are built once).
 
-    def __init__(self, scene: Scene):
+    ``threads``: Open3D's threads per cast (0: all cores). The hits do not depend on it (each ray is
+    cast on its own); it only divides the cores among the frames labelled at once (:mod:`frame_pool`).
+    """
+
+    def __init__(self, scene: Scene, threads: int = 0):
         check_mesh(scene)
+        self.threads = threads
         if len(scene.faces) >= 2**31:
             raise SceneError(scene.scene_id, scene.root / MESH, f"{len(scene.faces)} faces: at most 2**31 - 1",
                              field="faces")
@@ -148,14 +153,14 @@ class MeshCaster:
     def first_hits(self, camera: Camera, world_to_cam: np.ndarray, near: float) -> FirstHits:
         """Depth-tested render of the whole mesh at ``camera``'s resolution, clipped at the near plane."""
         rays = image_rays(camera, world_to_cam)
-        out = self._whole.cast_rays(rays)
+        out = self._whole.cast_rays(rays, nthreads=self.threads)
         t = out["t_hit"].numpy().copy()
         face = out["primitive_ids"].numpy().view(np.int32).copy()  # Open3D's INVALID_ID (2**32 - 1) reads -1
         close = t < near
         if close.any():  # something inside the near plane: cast those rays again, starting on it
             again = rays.numpy()[close]
             again[:, :3] += np.float32(near) * again[:, 3:]
-            out = self._whole.cast_rays(o3d.core.Tensor(again))
+            out = self._whole.cast_rays(o3d.core.Tensor(again), nthreads=self.threads)
             t[close] = out["t_hit"].numpy() + near
             face[close] = out["primitive_ids"].numpy().view(np.int32)
         miss = ~np.isfinite(t)
@@ -177,5 +182,5 @@ class MeshCaster:
         for iid, start, end in zip(instance_ids, ends - counts, ends):
             if end > start:  # a numpy slice shared with Open3D (no copy, no tensor indexing)
                 batch = o3d.core.Tensor.from_numpy(rays[start:end])
-                out[start:end] = self._alone[iid].test_occlusions(batch, tnear=near).numpy()
+                out[start:end] = self._alone[iid].test_occlusions(batch, tnear=near, nthreads=self.threads).numpy()
         return out
