@@ -256,7 +256,8 @@ class FrameCast:
     camera: Camera
     world_to_cam: np.ndarray
     near: float
-    instance: np.ndarray  # (H, W) int32 position k in ``InstanceMeshes.ids`` of the first hit; K for background / no hit
+    instance: np.ndarray  # (H, W) position k in ``InstanceMeshes.ids`` of the first hit (uint16 below 2**16
+    # instances, else int32); K for background / no hit
     depth: np.ndarray  # (H, W) float32 camera depth of the first hit; NaN for no hit
 
 

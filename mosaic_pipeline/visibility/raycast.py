@@ -67,15 +67,21 @@ def check_frame(scene: Scene, frame: Frame) -> None:
 def pixel_rays(camera: Camera, world_to_cam: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Open3D rays (n, 6) float32 from the camera centre through pixel centres (u, v).
 
-    The rays of :func:`geometry.camera_rays`, written as one linear map of (u, v, 1) so that large
-    batches are built in float32 in three passes.
+    The rays of :func:`geometry.camera_rays`: the origin is the camera centre, the direction one
+    linear map of (u, v, 1), each component ``u * M[c, 0] + v * M[c, 1] + M[c, 2]`` computed in
+    float32 on contiguous vectors (a column at a time: large batches cost a few passes).
     """
     R, t = world_to_cam[:3, :3], world_to_cam[:3, 3]
-    M = R.T @ np.linalg.inv(camera.K)  # world direction of pixel (u, v) = M @ (u, v, 1)
-    B = np.vstack([np.outer(-R.T @ t, [0.0, 0.0, 1.0]), M]).astype(np.float32)  # rows: origin, direction
-    rays = np.multiply.outer(np.ravel(u).astype(np.float32), B[:, 0])
-    rays += np.multiply.outer(np.ravel(v).astype(np.float32), B[:, 1])
-    rays += B[:, 2]
+    M = (R.T @ np.linalg.inv(camera.K)).astype(np.float32)  # world direction of pixel (u, v) = M @ (u, v, 1)
+    u, v = np.ravel(u).astype(np.float32), np.ravel(v).astype(np.float32)
+    rays = np.empty((len(u), 6), dtype=np.float32)
+    rays[:, :3] = (-R.T @ t).astype(np.float32)
+    along_v = np.empty_like(u)
+    for c in range(3):
+        component = np.multiply(u, M[c, 0])
+        component += np.multiply(v, M[c, 1], out=along_v)
+        component += M[c, 2]
+        rays[:, 3 + c] = component
     return rays
 
 
@@ -154,8 +160,8 @@ class MeshCaster:
         """Depth-tested render of the whole mesh at ``camera``'s resolution, clipped at the near plane."""
         rays = image_rays(camera, world_to_cam)
         out = self._whole.cast_rays(rays, nthreads=self.threads)
-        t = out["t_hit"].numpy().copy()
-        face = out["primitive_ids"].numpy().view(np.int32).copy()  # Open3D's INVALID_ID (2**32 - 1) reads -1
+        t = out["t_hit"].numpy()  # Open3D's own buffers (kept alive by the arrays), written in place
+        face = out["primitive_ids"].numpy().view(np.int32)  # Open3D's INVALID_ID (2**32 - 1) reads -1
         close = t < near
         if close.any():  # something inside the near plane: cast those rays again, starting on it
             again = rays.numpy()[close]

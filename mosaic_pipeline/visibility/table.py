@@ -97,7 +97,7 @@ class FrameLabels:
 def first_hit_stats(inst: np.ndarray, depth: np.ndarray, K: int) -> FirstHitStats:
     """Group the pixels of the first-hit map ``inst`` (positions 0..K-1; K is background) by instance.
 
-    One stable sort by position (a radix sort: positions fit 16 bits) groups the pixels with their
+    One stable sort by position (a radix sort where positions fit 16 bits) groups the pixels with their
     pixel indices ascending: group sizes give visible_px, the first and last rows and the column
     extremes the pixel box, and a partition of each group's depths its median depth.
     """
@@ -108,7 +108,7 @@ def first_hit_stats(inst: np.ndarray, depth: np.ndarray, K: int) -> FirstHitStat
     n_fg = int(visible.sum())
     if n_fg == 0:
         return FirstHitStats(visible, box, median)
-    order = np.argsort(flat.astype(np.uint16) if K < 2**16 else flat, kind="stable")[:n_fg]
+    order = np.argsort(flat, kind="stable")[:n_fg]
     rows, cols = np.divmod(order, inst.shape[1])
     d = depth.ravel()[order]
     present = np.flatnonzero(visible)
@@ -140,8 +140,9 @@ class SceneVisibility:
             if params.coverage_part_size is not None else None
         K = len(self.ids)
         owner = self.caster.face_instance
-        # face -> position k of its instance; unowned faces and "no hit" (face -1: the last entry) -> K
-        self.face_position = np.full(len(owner) + 1, K, dtype=np.int32)
+        # face -> position k of its instance; unowned faces and "no hit" (face -1: the last entry) -> K.
+        # 16 bits where they fit: the per-pixel lookup writes half the bytes and the grouping sorts by radix.
+        self.face_position = np.full(len(owner) + 1, K, dtype=np.uint16 if K < 2**16 else np.int32)
         own = np.flatnonzero(owner >= 0)
         self.face_position[own] = np.searchsorted(self.ids, owner[own])
         self.voxelizer = FrameVoxelizer(VoxelGrid.around(scene.vertices, voxel_size)) if voxel_size is not None else None
