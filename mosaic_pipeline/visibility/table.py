@@ -174,7 +174,7 @@ class SceneVisibility:
         budget = np.where(meets_image(boxes, cam.width, cam.height), p.full_px_max_outside_rays,
                           p.full_px_max_offscreen_rays or p.full_px_max_outside_rays)
         parts = None if self.parts is None else \
-            (self.parts, part_bounds(self.parts, self.caster.instances, cam, frame.world_to_cam, p.near_plane))
+            (self.parts, part_bounds(self.parts, cam, frame.world_to_cam, p.near_plane))
         plan = plan_rays(k, boxes, extents.z_max, budget, cast, stats.visible_px, stats.box, parts)
         cov = frame_coverage(self.caster, cast, self.ids[k].tolist(), plan)
         keep = cov.full_px > 0
