@@ -189,8 +189,8 @@ def main() -> None:
         runs, results = [], {}
         for name, fn, scene, p in (("bare_many", bare_cast, many, None), ("labels_many", labels, many, serial),
                                    ("bare_few", bare_cast, few, None), ("labels_few", labels, few, serial),
-                                   ("labels_many_workers", labels, many, pooled),
-                                   ("labels_few_workers", labels, few, pooled),
+                                   ("labels_workers_many", labels, many, pooled),
+                                   ("labels_workers_few", labels, few, pooled),
                                    ("bare_many_again", bare_cast, many, None)):
             (tmp / name).mkdir()
             out, record = _run(name, fn, scene, *((long_side,) if fn is bare_cast else (p, tmp / name)))
