@@ -15,9 +15,10 @@ to ``few_frames`` poses, so that scene start-up cancels in the marginal cost per
 - labels: what the ``visibility`` and ``view_samples`` assets do (docs/labels_performance.md): the
   visibility table and the frames' voxel sets from one cast per frame, both written, read back,
   the view samples from the sparse overlap, and the samples and the overlap matrix written; once
-  with ``visibility.workers: 1`` (every frame in this process: its CPU time is exact) and once
-  with params.yaml's ``visibility.workers`` (frames in worker processes: the wall time; their CPU
-  is this process's plus the frames' CPU as measured in the workers, without the workers' start-up).
+  with ``visibility.workers: 1`` (every frame in this process: its CPU time is exact) and once with
+  one worker process per core (``frame_workers`` in the JSON; params.yaml's ``null`` takes only the idle
+  cores): their CPU is this process's plus the frames' CPU as measured in the workers, without the
+  workers' start-up.
 
 Reported: wall and process-CPU seconds (all threads) of every run, per frame and as ratios to the
 bare cast (wall time also shows the other processes of a shared machine: the load average is
@@ -52,7 +53,7 @@ from mosaic_pipeline.synth import benchmark_params, generate_scene
 from mosaic_pipeline.synth.camera_path import camera_path, pinhole
 from mosaic_pipeline.synth.room import build_room, look_targets
 from mosaic_pipeline.synth.writer import frame_ids
-from mosaic_pipeline.visibility.frame_pool import frame_workers
+from mosaic_pipeline.visibility.frame_pool import cores, frame_workers
 from mosaic_pipeline.visibility.overlap import (
     FrameVoxels,
     SparseOverlap,
@@ -185,7 +186,7 @@ def main() -> None:
         many = room_scene(tmp / "release", args.seed, args.index, params, bench)
         few = subsample(many, bench.few_frames)
         long_side = params.visibility.long_side
-        serial, pooled = with_workers(params, 1), params
+        serial, pooled = with_workers(params, 1), with_workers(params, cores())
         runs, results = [], {}
         for name, fn, scene, p in (("bare_many", bare_cast, many, None), ("labels_many", labels, many, serial),
                                    ("bare_few", bare_cast, few, None), ("labels_few", labels, few, serial),
@@ -239,7 +240,7 @@ def report(many: Scene, few: Scene, runs: list[dict], results: dict, memory: dic
                   "labels_rows_many": results["labels_many"]["rows"],
                   "view_samples_many": results["labels_many"]["samples"],
                   "voxels_per_frame": results["labels_many"]["voxels_per_frame"]},
-        "machine": {"cpus": os.cpu_count(), "frame_workers": frame_workers(params.visibility.workers),
+        "machine": {"cpus": os.cpu_count(), "frame_workers": cores(),
                     "load_average_before": load_before,
                     "load_average_after": [round(x, 2) for x in os.getloadavg()]},
         "runs": runs,

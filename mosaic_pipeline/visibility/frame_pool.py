@@ -34,7 +34,7 @@ class FrameLabeller(Protocol[R]):
     def frame(self, frame: Frame) -> R: ...
 
 
-def _cores() -> int:
+def cores() -> int:
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -42,20 +42,24 @@ def _cores() -> int:
 def frame_workers(workers: int | None) -> int:
     """Processes labelling a scene's frames (``visibility.workers``).
 
-    None: every core this process may use; but 1 inside a worker of a process pool (scenes already
-    labelled in parallel, e.g. ``mosaic run --workers``: a pool per scene would start cores x cores
-    processes, each with its own copy of the scene's BVHs).
+    None: the cores not already busy, i.e. the cores this process may use less the whole part of the
+    1-minute load average, at least 1; and 1 inside a worker of a process pool (scenes already labelled
+    in parallel, e.g. ``mosaic run --workers``: a pool per scene would start cores x cores processes,
+    each with its own copy of the scene's BVHs). Workers only pay on idle cores: on a saturated machine
+    they cost CPU (each its own BVHs in the shared caches) and wall time (docs/labels_performance.md).
     """
     if workers is None:
-        return 1 if multiprocessing.parent_process() is not None else _cores()
+        if multiprocessing.parent_process() is not None:
+            return 1
+        return max(1, cores() - int(os.getloadavg()[0]))
     if workers < 1:
-        raise ValueError(f"visibility.workers must be >= 1 (or null: all cores), got {workers}")
+        raise ValueError(f"visibility.workers must be >= 1 (or null: the idle cores), got {workers}")
     return workers
 
 
 def cast_threads(workers: int) -> int:
     """Open3D's threads per cast in each of ``workers`` processes: the cores shared out (0: all, for one worker)."""
-    return 0 if workers == 1 else max(1, _cores() // workers)
+    return 0 if workers == 1 else max(1, cores() // workers)
 
 
 @dataclass(frozen=True)
