@@ -201,7 +201,8 @@ def main() -> None:
         for scene in (few, many):  # each asset runs in its own process: their peaks do not add up
             folder = tmp / f"memory{len(scene.frames)}"
             folder.mkdir()
-            memory[f"visibility_{len(scene.frames)}_frames_peak_mib"] = peak_memory(visibility_stage, scene, serial, folder)
+            memory[f"visibility_{len(scene.frames)}_frames_peak_mib"] = peak_memory(visibility_stage, scene, serial,
+                                                                                    folder)
             memory[f"view_samples_{len(scene.frames)}_frames_peak_mib"] = peak_memory(views_stage, scene, params, folder)
         memory["one_frame_id_and_depth_images_mib"] = round(
             2 * 4 * many.frames[0].camera.scaled_to_long_side(long_side).width

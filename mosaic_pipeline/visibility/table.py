@@ -241,7 +241,7 @@ def compute_visibility(scene: Scene, params: VisibilityParams,
     ``visibility.workers`` processes (:mod:`frame_pool`): of past frames only their rows and voxel
     ids are kept, never their images; the output does not depend on the number of workers.
     """
-    workers = frame_workers(params.workers)
+    workers = min(frame_workers(params.workers), max(1, len(scene.frames)))  # each worker builds an engine
     engine_args = (scene, params, voxel_size, cast_threads(workers))
     rows, voxels, seconds, cpu = [], [], [], []
     for i, timed in enumerate(label_frames(SceneVisibility, engine_args, scene.frames, workers)):
