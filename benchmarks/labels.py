@@ -14,11 +14,16 @@ to ``few_frames`` poses, so that scene start-up cancels in the marginal cost per
   ``cast_rays`` at the working resolution: the physical floor of casting every pixel once.
 - labels: what the ``visibility`` and ``view_samples`` assets do (docs/labels_performance.md): the
   visibility table and the frames' voxel sets from one cast per frame, both written, read back,
-  the view samples from the sparse overlap, and the samples and the overlap matrix written.
+  the view samples from the sparse overlap, and the samples and the overlap matrix written; once
+  with ``visibility.workers: 1`` (every frame in this process: its CPU time is exact) and once with
+  one worker process per core (``frame_workers`` in the JSON; params.yaml's ``null`` takes only the idle
+  cores): their CPU is this process's plus the frames' CPU as measured in the workers, without the
+  workers' start-up.
 
 Reported: wall and process-CPU seconds (all threads) of every run, per frame and as ratios to the
 bare cast (wall time also shows the other processes of a shared machine: the load average is
-recorded before and after), the marginal cost per extra frame (many - few) of both and its ratio,
+recorded before and after), the marginal cost per extra frame (many - few) of both and its ratio
+(serial and with the frame workers),
 the traced peak memory of each stage (numpy and Python allocations, ``tracemalloc``; Open3D's own
 buffers are per frame) at few and many frames beside the size of one frame's id and depth images
 (what holding every frame's images would cost per frame), view sampling seconds at ``sampling_frames``
@@ -48,6 +53,7 @@ from mosaic_pipeline.synth import benchmark_params, generate_scene
 from mosaic_pipeline.synth.camera_path import camera_path, pinhole
 from mosaic_pipeline.synth.room import build_room, look_targets
 from mosaic_pipeline.synth.writer import frame_ids
+from mosaic_pipeline.visibility.frame_pool import cores, frame_workers
 from mosaic_pipeline.visibility.overlap import (
     FrameVoxels,
     SparseOverlap,
@@ -79,10 +85,12 @@ def subsample(scene: Scene, n: int) -> Scene:
 
 
 def timed(fn, *args) -> tuple[object, float, float]:
-    """fn(*args), its wall seconds and its process-CPU seconds (all threads)."""
+    """fn(*args), its wall seconds and its process-CPU seconds (all threads; with frame workers, plus
+    the CPU the workers measured for their frames: they are the forkserver's children, not ours)."""
     t0, c0 = time.perf_counter(), time.process_time()
     out = fn(*args)
-    return out, time.perf_counter() - t0, time.process_time() - c0
+    workers_cpu = out.pop("workers_cpu_seconds", 0.0) if isinstance(out, dict) else 0.0
+    return out, time.perf_counter() - t0, time.process_time() - c0 + workers_cpu
 
 
 def bare_cast(scene: Scene, long_side: int) -> None:
@@ -99,8 +107,10 @@ def visibility_stage(scene: Scene, params: Params, out: Path) -> dict:
     result = compute_visibility(scene, params.visibility, voxel_size=params.views.voxel_size)
     write_frame_voxels(result.voxels, voxels_beside(vis_file))
     write_visibility(result.table, vis_file)
+    pooled = frame_workers(params.visibility.workers) > 1
     return {"rows": len(result.table), "voxels_per_frame": round(float(result.voxels.n_voxels.mean()), 1),
-            "table": result.table, "voxels": result.voxels}
+            "table": result.table, "voxels": result.voxels,
+            "workers_cpu_seconds": float(result.cpu_seconds_per_frame.sum()) if pooled else 0.0}
 
 
 def views_stage(scene: Scene, params: Params, out: Path) -> int:
@@ -116,6 +126,10 @@ def views_stage(scene: Scene, params: Params, out: Path) -> int:
 def labels(scene: Scene, params: Params, out: Path) -> dict:
     """The visibility and view_samples assets' work on one scene, files included."""
     return {**visibility_stage(scene, params, out), "samples": views_stage(scene, params, out)}
+
+
+def with_workers(params: Params, workers: int | None) -> Params:
+    return params.model_copy(update={"visibility": params.visibility.model_copy(update={"workers": workers})})
 
 
 def _run(name: str, fn, *args) -> tuple[object, dict]:
@@ -172,19 +186,23 @@ def main() -> None:
         many = room_scene(tmp / "release", args.seed, args.index, params, bench)
         few = subsample(many, bench.few_frames)
         long_side = params.visibility.long_side
+        serial, pooled = with_workers(params, 1), with_workers(params, cores())
         runs, results = [], {}
-        for name, fn, scene in (("bare_many", bare_cast, many), ("labels_many", labels, many),
-                                ("bare_few", bare_cast, few), ("labels_few", labels, few),
-                                ("bare_many_again", bare_cast, many)):
+        for name, fn, scene, p in (("bare_many", bare_cast, many, None), ("labels_many", labels, many, serial),
+                                   ("bare_few", bare_cast, few, None), ("labels_few", labels, few, serial),
+                                   ("labels_workers_many", labels, many, pooled),
+                                   ("labels_workers_few", labels, few, pooled),
+                                   ("bare_many_again", bare_cast, many, None)):
             (tmp / name).mkdir()
-            out, record = _run(name, fn, scene, *((long_side,) if fn is bare_cast else (params, tmp / name)))
+            out, record = _run(name, fn, scene, *((long_side,) if fn is bare_cast else (p, tmp / name)))
             runs.append(record)
             results[name] = out
         memory = {}
         for scene in (few, many):  # each asset runs in its own process: their peaks do not add up
             folder = tmp / f"memory{len(scene.frames)}"
             folder.mkdir()
-            memory[f"visibility_{len(scene.frames)}_frames_peak_mib"] = peak_memory(visibility_stage, scene, params, folder)
+            memory[f"visibility_{len(scene.frames)}_frames_peak_mib"] = peak_memory(visibility_stage, scene, serial,
+                                                                                    folder)
             memory[f"view_samples_{len(scene.frames)}_frames_peak_mib"] = peak_memory(views_stage, scene, params, folder)
         memory["one_frame_id_and_depth_images_mib"] = round(
             2 * 4 * many.frames[0].camera.scaled_to_long_side(long_side).width
@@ -205,9 +223,9 @@ def report(many: Scene, few: Scene, runs: list[dict], results: dict, memory: dic
     F, f = len(many.frames), len(few.frames)
     bare_many = {k: (r["bare_many"][k] + r["bare_many_again"][k]) / 2 for k in ("wall_seconds", "cpu_seconds")}
 
-    def per_frame(kind: str) -> dict:
-        lab, bare = r["labels_many"][f"{kind}_seconds"], bare_many[f"{kind}_seconds"]
-        lab_m = (lab - r["labels_few"][f"{kind}_seconds"]) / (F - f)
+    def per_frame(kind: str, run: str = "labels") -> dict:
+        lab, bare = r[f"{run}_many"][f"{kind}_seconds"], bare_many[f"{kind}_seconds"]
+        lab_m = (lab - r[f"{run}_few"][f"{kind}_seconds"]) / (F - f)
         bare_m = (bare - r["bare_few"][f"{kind}_seconds"]) / (F - f)
         return {"labels_ms_per_frame": round(1000 * lab / F, 2), "bare_cast_ms_per_frame": round(1000 * bare / F, 2),
                 "ratio": round(lab / bare, 3), "labels_marginal_ms_per_frame": round(1000 * lab_m, 2),
@@ -223,11 +241,14 @@ def report(many: Scene, few: Scene, runs: list[dict], results: dict, memory: dic
                   "labels_rows_many": results["labels_many"]["rows"],
                   "view_samples_many": results["labels_many"]["samples"],
                   "voxels_per_frame": results["labels_many"]["voxels_per_frame"]},
-        "machine": {"cpus": os.cpu_count(), "load_average_before": load_before,
+        "machine": {"cpus": os.cpu_count(), "frame_workers": cores(),
+                    "load_average_before": load_before,
                     "load_average_after": [round(x, 2) for x in os.getloadavg()]},
         "runs": runs,
         "per_frame_cpu": cpu,
         "per_frame_wall": per_frame("wall"),
+        "per_frame_cpu_workers": per_frame("cpu", "labels_workers"),
+        "per_frame_wall_workers": per_frame("wall", "labels_workers"),
         "peak_memory": memory,
         "sampling": sampling,
         "projection": {

@@ -20,9 +20,14 @@ class SceneError(InputError):
         self.scene_id = scene_id
         self.path = Path(path) if path is not None else None
         self.field = field
+        self.message = message
         where = f" [{self.path}]" if self.path is not None else ""
         what = f" field '{field}':" if field else ""
         super().__init__(f"scene {scene_id}{where}:{what} {message}")
+
+    def __reduce__(self):
+        """Pickled with its fields (a frame worker's error reaches the parent: visibility/frame_pool.py)."""
+        return type(self), (self.scene_id, self.path, self.message, self.field)
 
 
 class FileInputError(InputError):

@@ -99,6 +99,7 @@ class VisibilityParams(_Section):
     full_px_max_outside_rays: int
     full_px_max_offscreen_rays: int | None = None  # the same budget for instances wholly outside the image (None: as above)
     coverage_part_size: float | None = None  # metres: instance parts that bound where it hides (None: whole instances)
+    workers: int | None = None  # processes labelling a scene's frames (None: the idle cores; visibility/frame_pool.py)
 
 
 class LabelsBenchmarkParams(_Section):

@@ -3,10 +3,13 @@ and the overlap, the shortcuts change no count, the sparse overlap equals the de
 draws the same samples as the all-pairs matrix without ever forming it."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from visibility_scenes import camera, furnished_room
 
+from mosaic_pipeline.errors import SceneError
 from mosaic_pipeline.params import load_params
 from mosaic_pipeline.scene.geometry import transform_points
 from mosaic_pipeline.visibility import raycast
@@ -21,7 +24,8 @@ from mosaic_pipeline.visibility.overlap import (
     read_frame_voxels,
     write_frame_voxels,
 )
-from mosaic_pipeline.visibility.table import SceneVisibility, compute_visibility
+from mosaic_pipeline.visibility.frame_pool import cast_threads, frame_workers
+from mosaic_pipeline.visibility.table import SceneVisibility, compute_visibility, write_visibility
 from mosaic_pipeline.visibility.views import sample_views
 
 CAM = camera(96, 72, 60.0)
@@ -43,7 +47,7 @@ def test_one_cast_per_frame_gives_the_table_and_the_voxel_sets(scene, monkeypatc
     casts = []
     original = raycast.MeshCaster.first_hits
     monkeypatch.setattr(raycast.MeshCaster, "first_hits", lambda self, *a: casts.append(a) or original(self, *a))
-    result = compute_visibility(scene, vis_params(), voxel_size=0.1)
+    result = compute_visibility(scene, vis_params(workers=1), voxel_size=0.1)  # in this process: casts counted
     assert len(casts) == len(scene.frames)  # the table's cast, nothing else
     monkeypatch.undo()
     separate = cast_frame_voxels(scene, CAM.width, vis_params().near_plane, 0.1)
@@ -53,6 +57,24 @@ def test_one_cast_per_frame_gives_the_table_and_the_voxel_sets(scene, monkeypatc
     assert (result.voxels.n_voxels > 50).all()
     without = compute_visibility(scene, vis_params())
     assert without.voxels is None and without.table.equals(result.table)
+
+
+def test_frame_workers_give_the_serial_output_byte_for_byte(scene, tmp_path):
+    """Frames labelled in worker processes: the same table and voxel files, frames in order."""
+    files = []
+    for workers in (1, 3):
+        result = compute_visibility(scene, vis_params(workers=workers), voxel_size=0.1)
+        assert len(result.seconds_per_frame) == len(scene.frames)
+        write_visibility(result.table, tmp_path / f"{workers}.parquet")
+        write_frame_voxels(result.voxels, tmp_path / f"{workers}.voxels.parquet")
+        files.append([(tmp_path / f"{workers}{ext}").read_bytes() for ext in (".parquet", ".voxels.parquet")])
+    assert files[0] == files[1]
+    assert frame_workers(2) == 2 and frame_workers(None) >= 1 and cast_threads(1) == 0 and cast_threads(2) >= 1
+    with pytest.raises(ValueError, match="workers"):
+        frame_workers(0)
+    bad = replace(scene, frames=[*scene.frames[:3], replace(scene.frames[3], world_to_cam=2 * np.eye(4))])
+    with pytest.raises(SceneError, match="world_to_cam"):  # a worker's error, raised here as it is
+        compute_visibility(bad, vis_params(workers=2))
 
 
 def test_frame_voxels_round_trip(tmp_path):

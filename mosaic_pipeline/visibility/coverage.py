@@ -49,13 +49,19 @@ class ExtremePoints:
 
     index: np.ndarray  # (P,) into InstanceMeshes.points, instance after instance
     start: np.ndarray  # (K,) first entry of each instance
+    points: np.ndarray  # (P, 3) their coordinates, gathered once (every frame transforms them)
 
     @classmethod
     def of(cls, meshes: InstanceMeshes) -> "ExtremePoints":
         ends = np.append(meshes.vertex_start[1:], len(meshes.points))
-        parts = [_hull_points(meshes.points[a:b]) + a for a, b in zip(meshes.vertex_start, ends)]
-        sizes = np.array([len(x) for x in parts], dtype=np.int64)
-        return cls(np.concatenate(parts) if parts else np.zeros(0, np.int64), np.cumsum(sizes) - sizes)
+        return cls.gathered(meshes, [_hull_points(meshes.points[a:b]) + a for a, b in zip(meshes.vertex_start, ends)])
+
+    @classmethod
+    def gathered(cls, meshes: InstanceMeshes, groups: list[np.ndarray]) -> "ExtremePoints":
+        """The points of ``groups`` (indices into ``meshes.points``), group after group."""
+        sizes = np.array([len(x) for x in groups], dtype=np.int64)
+        index = np.concatenate(groups) if groups else np.zeros(0, np.int64)
+        return cls(index, np.cumsum(sizes) - sizes, meshes.points[index])
 
 
 def _hull_points(points: np.ndarray) -> np.ndarray:
@@ -96,9 +102,7 @@ class InstanceParts:
                 points.append(vertices[_hull_points(meshes.points[vertices])])
                 owner.append(j)
         owner = np.array(owner, dtype=np.int64)
-        sizes = np.array([len(x) for x in points], dtype=np.int64)
-        extreme = ExtremePoints(np.concatenate(points) if points else np.zeros(0, np.int64), np.cumsum(sizes) - sizes)
-        return cls(owner, np.searchsorted(owner, np.arange(K + 1)), extreme)
+        return cls(owner, np.searchsorted(owner, np.arange(K + 1)), ExtremePoints.gathered(meshes, points))
 
 
 @dataclass(frozen=True)
@@ -113,11 +117,10 @@ class PartBounds:
     straddles: np.ndarray  # (P,) bool
 
 
-def part_bounds(parts: InstanceParts, meshes: InstanceMeshes, camera: Camera, world_to_cam: np.ndarray,
-                near: float) -> PartBounds:
+def part_bounds(parts: InstanceParts, camera: Camera, world_to_cam: np.ndarray, near: float) -> PartBounds:
     if len(parts.owner) == 0:
         return PartBounds(np.zeros((0, 4), np.int64), np.zeros(0, bool), np.zeros(0), np.zeros(0, bool))
-    p = transform_points(world_to_cam, meshes.points[parts.extreme.index])
+    p = transform_points(world_to_cam, parts.extreme.points)
     z_min, z_max = (op.reduceat(p[:, 2], parts.extreme.start) for op in (np.minimum, np.maximum))
     box, ok = pixel_boxes(_extents(camera, p, p[:, 2] >= near, parts.extreme.start))
     box[:, :2] -= 1
@@ -137,7 +140,7 @@ def projected_extents(meshes: InstanceMeshes, extreme: ExtremePoints, camera: Ca
     K = len(meshes.ids)
     if K == 0:
         return Extents(np.zeros((0, 4)), np.zeros(0))
-    p = transform_points(world_to_cam, meshes.points[extreme.index])
+    p = transform_points(world_to_cam, extreme.points)
     z_min, z_max = (op.reduceat(p[:, 2], extreme.start) for op in (np.minimum, np.maximum))
     uv = _extents(camera, p, p[:, 2] >= near, extreme.start)
     for j in np.flatnonzero((z_min < near) & (z_max >= near)):
@@ -256,7 +259,8 @@ class FrameCast:
     camera: Camera
     world_to_cam: np.ndarray
     near: float
-    instance: np.ndarray  # (H, W) int32 position k in ``InstanceMeshes.ids`` of the first hit; K for background / no hit
+    instance: np.ndarray  # (H, W) position k in ``InstanceMeshes.ids`` of the first hit (uint16 below 2**16
+    # instances, else int32); K for background / no hit
     depth: np.ndarray  # (H, W) float32 camera depth of the first hit; NaN for no hit
 
 

@@ -67,15 +67,21 @@ def check_frame(scene: Scene, frame: Frame) -> None:
 def pixel_rays(camera: Camera, world_to_cam: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Open3D rays (n, 6) float32 from the camera centre through pixel centres (u, v).
 
-    The rays of :func:`geometry.camera_rays`, written as one linear map of (u, v, 1) so that large
-    batches are built in float32 in three passes.
+    The rays of :func:`geometry.camera_rays`: the origin is the camera centre, the direction one
+    linear map of (u, v, 1), each component ``u * M[c, 0] + v * M[c, 1] + M[c, 2]`` computed in
+    float32 on contiguous vectors (a column at a time: large batches cost a few passes).
     """
     R, t = world_to_cam[:3, :3], world_to_cam[:3, 3]
-    M = R.T @ np.linalg.inv(camera.K)  # world direction of pixel (u, v) = M @ (u, v, 1)
-    B = np.vstack([np.outer(-R.T @ t, [0.0, 0.0, 1.0]), M]).astype(np.float32)  # rows: origin, direction
-    rays = np.multiply.outer(np.ravel(u).astype(np.float32), B[:, 0])
-    rays += np.multiply.outer(np.ravel(v).astype(np.float32), B[:, 1])
-    rays += B[:, 2]
+    M = (R.T @ np.linalg.inv(camera.K)).astype(np.float32)  # world direction of pixel (u, v) = M @ (u, v, 1)
+    u, v = np.ravel(u).astype(np.float32), np.ravel(v).astype(np.float32)
+    rays = np.empty((len(u), 6), dtype=np.float32)
+    rays[:, :3] = (-R.T @ t).astype(np.float32)
+    along_v = np.empty_like(u)
+    for c in range(3):
+        component = np.multiply(u, M[c, 0])
+        component += np.multiply(v, M[c, 1], out=along_v)
+        component += M[c, 2]
+        rays[:, 3 + c] = component
     return rays
 
 
@@ -133,10 +139,15 @@ def _open3d_scene(vertices: np.ndarray, faces: np.ndarray) -> o3d.t.geometry.Ray
 
 
 class MeshCaster:
-    """The whole scene mesh and each instance alone, ready for casting (scenes are built once)."""
+    """The whole scene mesh and each instance alone, ready for casting (scenes are built once).
 
-    def __init__(self, scene: Scene):
+    ``threads``: Open3D's threads per cast (0: all cores). The hits do not depend on it (each ray is
+    cast on its own); it only divides the cores among the frames labelled at once (:mod:`frame_pool`).
+    """
+
+    def __init__(self, scene: Scene, threads: int = 0):
         check_mesh(scene)
+        self.threads = threads
         if len(scene.faces) >= 2**31:
             raise SceneError(scene.scene_id, scene.root / MESH, f"{len(scene.faces)} faces: at most 2**31 - 1",
                              field="faces")
@@ -148,14 +159,14 @@ class MeshCaster:
     def first_hits(self, camera: Camera, world_to_cam: np.ndarray, near: float) -> FirstHits:
         """Depth-tested render of the whole mesh at ``camera``'s resolution, clipped at the near plane."""
         rays = image_rays(camera, world_to_cam)
-        out = self._whole.cast_rays(rays)
-        t = out["t_hit"].numpy().copy()
-        face = out["primitive_ids"].numpy().view(np.int32).copy()  # Open3D's INVALID_ID (2**32 - 1) reads -1
+        out = self._whole.cast_rays(rays, nthreads=self.threads)
+        t = out["t_hit"].numpy()  # Open3D's own buffers (kept alive by the arrays), written in place
+        face = out["primitive_ids"].numpy().view(np.int32)  # Open3D's INVALID_ID (2**32 - 1) reads -1
         close = t < near
         if close.any():  # something inside the near plane: cast those rays again, starting on it
             again = rays.numpy()[close]
             again[:, :3] += np.float32(near) * again[:, 3:]
-            out = self._whole.cast_rays(o3d.core.Tensor(again))
+            out = self._whole.cast_rays(o3d.core.Tensor(again), nthreads=self.threads)
             t[close] = out["t_hit"].numpy() + near
             face[close] = out["primitive_ids"].numpy().view(np.int32)
         miss = ~np.isfinite(t)
@@ -177,5 +188,5 @@ class MeshCaster:
         for iid, start, end in zip(instance_ids, ends - counts, ends):
             if end > start:  # a numpy slice shared with Open3D (no copy, no tensor indexing)
                 batch = o3d.core.Tensor.from_numpy(rays[start:end])
-                out[start:end] = self._alone[iid].test_occlusions(batch, tnear=near).numpy()
+                out[start:end] = self._alone[iid].test_occlusions(batch, tnear=near, nthreads=self.threads).numpy()
         return out

@@ -13,7 +13,6 @@ view sampler reads instead of casting the frame again (docs/labels_performance.m
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from .coverage import (
     plan_rays,
     projected_extents,
 )
+from .frame_pool import cast_threads, frame_workers, label_frames
 from .overlap import FrameVoxelizer, FrameVoxels, VoxelGrid
 from .raycast import MeshCaster, check_frame
 
@@ -66,19 +66,38 @@ class FirstHitStats:
 class VisibilityResult:
     table: pd.DataFrame  # columns of SCHEMA, as read back from Parquet (lists are numpy arrays, null bbox None)
     seconds_per_frame: np.ndarray  # (n_frames,) wall time of each frame
+    cpu_seconds_per_frame: np.ndarray  # (n_frames,) CPU time of each frame (its process, all threads)
     voxels: FrameVoxels | None = None  # each frame's visible-surface voxels, when a voxel size was given
 
 
 @dataclass(frozen=True)
+class FrameRows:
+    """The rows of one frame, column by column (:func:`rows_table` makes one table of a scene's)."""
+
+    frame_id: str
+    instance_id: np.ndarray  # (n,) int64, ascending
+    image_size: tuple[int, int]  # (width, height) of the frame's camera
+    render_size: tuple[int, int]  # (width, height) of the cast
+    visible_px: np.ndarray  # (n,) int64
+    unoccluded_px: np.ndarray  # (n,) int64
+    full_px: np.ndarray  # (n,) int64
+    bbox: np.ndarray  # (n, 4) float64 in image pixels; NaN where nothing is visible
+    depth_median: np.ndarray  # (n,) float64
+    center_cam: np.ndarray  # (n, 3)
+    min_cam: np.ndarray  # (n, 3)
+    max_cam: np.ndarray  # (n, 3)
+
+
+@dataclass(frozen=True)
 class FrameLabels:
-    rows: pd.DataFrame  # the frame's rows of the table
+    rows: FrameRows  # the frame's rows of the table
     voxels: np.ndarray | None  # sorted unique voxel ids of its first hits (None without a voxel grid)
 
 
 def first_hit_stats(inst: np.ndarray, depth: np.ndarray, K: int) -> FirstHitStats:
     """Group the pixels of the first-hit map ``inst`` (positions 0..K-1; K is background) by instance.
 
-    One stable sort by position (a radix sort: positions fit 16 bits) groups the pixels with their
+    One stable sort by position (a radix sort where positions fit 16 bits) groups the pixels with their
     pixel indices ascending: group sizes give visible_px, the first and last rows and the column
     extremes the pixel box, and a partition of each group's depths its median depth.
     """
@@ -89,7 +108,7 @@ def first_hit_stats(inst: np.ndarray, depth: np.ndarray, K: int) -> FirstHitStat
     n_fg = int(visible.sum())
     if n_fg == 0:
         return FirstHitStats(visible, box, median)
-    order = np.argsort(flat.astype(np.uint16) if K < 2**16 else flat, kind="stable")[:n_fg]
+    order = np.argsort(flat, kind="stable")[:n_fg]
     rows, cols = np.divmod(order, inst.shape[1])
     d = depth.ravel()[order]
     present = np.flatnonzero(visible)
@@ -109,19 +128,21 @@ def first_hit_stats(inst: np.ndarray, depth: np.ndarray, K: int) -> FirstHitStat
 class SceneVisibility:
     """Everything per scene that every frame reuses: the casters, instance meshes, boxes and labels."""
 
-    def __init__(self, scene: Scene, params: VisibilityParams, voxel_size: float | None = None):
+    def __init__(self, scene: Scene, params: VisibilityParams, voxel_size: float | None = None,
+                 cast_threads: int = 0):
         if params.near_plane <= 0:
             raise ValueError(f"visibility.near_plane must be > 0, got {params.near_plane}")
         self.scene, self.params = scene, params
-        self.caster = MeshCaster(scene)
+        self.caster = MeshCaster(scene, cast_threads)
         self.ids = self.caster.instances.ids
         self.extreme = ExtremePoints.of(self.caster.instances)
         self.parts = InstanceParts.of(self.caster.instances, params.coverage_part_size) \
             if params.coverage_part_size is not None else None
         K = len(self.ids)
         owner = self.caster.face_instance
-        # face -> position k of its instance; unowned faces and "no hit" (face -1: the last entry) -> K
-        self.face_position = np.full(len(owner) + 1, K, dtype=np.int32)
+        # face -> position k of its instance; unowned faces and "no hit" (face -1: the last entry) -> K.
+        # 16 bits where they fit: the per-pixel lookup writes half the bytes and the grouping sorts by radix.
+        self.face_position = np.full(len(owner) + 1, K, dtype=np.uint16 if K < 2**16 else np.int32)
         own = np.flatnonzero(owner >= 0)
         self.face_position[own] = np.searchsorted(self.ids, owner[own])
         self.voxelizer = FrameVoxelizer(VoxelGrid.around(scene.vertices, voxel_size)) if voxel_size is not None else None
@@ -153,7 +174,7 @@ class SceneVisibility:
         budget = np.where(meets_image(boxes, cam.width, cam.height), p.full_px_max_outside_rays,
                           p.full_px_max_offscreen_rays or p.full_px_max_outside_rays)
         parts = None if self.parts is None else \
-            (self.parts, part_bounds(self.parts, self.caster.instances, cam, frame.world_to_cam, p.near_plane))
+            (self.parts, part_bounds(self.parts, cam, frame.world_to_cam, p.near_plane))
         plan = plan_rays(k, boxes, extents.z_max, budget, cast, stats.visible_px, stats.box, parts)
         cov = frame_coverage(self.caster, cast, self.ids[k].tolist(), plan)
         keep = cov.full_px > 0
@@ -162,32 +183,52 @@ class SceneVisibility:
         return FrameLabels(rows, voxels)
 
     def _rows(self, frame: Frame, width: int, height: int, stats: FirstHitStats, k: np.ndarray,
-              unoccluded: np.ndarray, full: np.ndarray) -> pd.DataFrame:
-        """Table rows of instances ``ids[k]`` (ascending) from their pixel counts."""
-        ids = self.ids[k].tolist()
-        visible = stats.visible_px[k]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            occlusion = np.where(unoccluded > 0, 1.0 - visible / unoccluded, np.nan)
+              unoccluded: np.ndarray, full: np.ndarray) -> FrameRows:
+        """Rows of instances ``ids[k]`` (ascending) from their pixel counts."""
         scale = np.array([frame.camera.width / width, frame.camera.height / height] * 2)
-        bbox = stats.box[k] * scale
         corners = transform_points(frame.world_to_cam, self.corners[k].reshape(-1, 3)).reshape(-1, 8, 3)
-        threshold = max(self.params.min_visible_fraction * width * height, self.params.min_visible_px)
-        n = len(ids)
-        return pd.DataFrame({
-            "scene_id": [self.scene.scene_id] * n, "frame_id": [frame.frame_id] * n,
-            "instance_id": np.array(ids, dtype=np.int64), "label": [self.scene.instances[i].label for i in ids],
-            "label_orig": [self.scene.instances[i].label_orig for i in ids],
-            "visible_px": visible, "unoccluded_px": unoccluded, "full_px": full,
-            "occlusion_ratio": occlusion, "fov_ratio": 1.0 - unoccluded / full, "visibility": visible / full,
-            "bbox_2d": [None if np.isnan(b[0]) else b.tolist() for b in bbox],
-            "image_width": np.full(n, frame.camera.width, dtype=np.int64),
-            "image_height": np.full(n, frame.camera.height, dtype=np.int64),
-            "render_width": np.full(n, width, dtype=np.int64), "render_height": np.full(n, height, dtype=np.int64),
-            "depth_median": stats.depth_median[k],
-            "center_cam": transform_points(frame.world_to_cam, self.centroids[k]).tolist(),
-            "min_cam": corners.min(axis=1).tolist(), "max_cam": corners.max(axis=1).tolist(),
-            "is_visible": visible >= threshold,
-        })
+        return FrameRows(frame.frame_id, self.ids[k], (frame.camera.width, frame.camera.height), (width, height),
+                         stats.visible_px[k], unoccluded, full, stats.box[k] * scale, stats.depth_median[k],
+                         transform_points(frame.world_to_cam, self.centroids[k]), corners.min(axis=1),
+                         corners.max(axis=1))
+
+
+def rows_table(scene: Scene, params: VisibilityParams, rows: list[FrameRows]) -> pa.Table:
+    """One table (SCHEMA, rows in the order given) of the rows of a scene's frames: each column built once."""
+    if not rows:
+        return SCHEMA.empty_table()
+    cat = {f: np.concatenate([getattr(r, f) for r in rows])
+           for f in ("instance_id", "visible_px", "unoccluded_px", "full_px", "bbox", "depth_median",
+                     "center_cam", "min_cam", "max_cam")}
+    frame = np.repeat(np.arange(len(rows)), [len(r.instance_id) for r in rows])
+    image_width, image_height, width, height = (
+        np.array([getattr(r, size)[a] for r in rows], dtype=np.int64)[frame]
+        for size in ("image_size", "render_size") for a in (0, 1))
+    ids, visible, unoccluded, full = cat["instance_id"], cat["visible_px"], cat["unoccluded_px"], cat["full_px"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        occlusion = np.where(unoccluded > 0, 1.0 - visible / unoccluded, np.nan)
+    threshold = np.maximum(params.min_visible_fraction * width * height, params.min_visible_px)
+    present, position = np.unique(ids, return_inverse=True)
+    instances = [scene.instances[int(i)] for i in present]
+    return pa.Table.from_arrays([
+        pa.array([scene.scene_id], pa.string()).take(np.zeros(len(ids), np.int64)),
+        pa.array([r.frame_id for r in rows], pa.string()).take(frame),
+        pa.array(ids), pa.array([x.label for x in instances], pa.string()).take(position),
+        pa.array([x.label_orig for x in instances], pa.string()).take(position),
+        pa.array(visible), pa.array(unoccluded), pa.array(full),
+        pa.array(occlusion), pa.array(1.0 - unoccluded / full), pa.array(visible / full),
+        _lists(cat["bbox"], np.isnan(cat["bbox"][:, 0])), pa.array(image_width), pa.array(image_height),
+        pa.array(width), pa.array(height), pa.array(cat["depth_median"]),
+        _lists(cat["center_cam"]), _lists(cat["min_cam"]), _lists(cat["max_cam"]),
+        pa.array(visible >= threshold),
+    ], schema=SCHEMA)
+
+
+def _lists(values: np.ndarray, null: np.ndarray | None = None) -> pa.ListArray:
+    """A list<float64> column of the rows of ``values`` (n, m); rows where ``null`` is True are null."""
+    n, m = values.shape
+    offsets = pa.array(np.arange(0, (n + 1) * m, m, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, pa.array(values.ravel()), mask=None if null is None else pa.array(null))
 
 
 def compute_visibility(scene: Scene, params: VisibilityParams,
@@ -196,26 +237,23 @@ def compute_visibility(scene: Scene, params: VisibilityParams,
     """The visibility table of every frame of ``scene``; ``progress(i, n)`` after each frame.
 
     With ``voxel_size`` (params.yaml ``views.voxel_size``) the result also holds every frame's
-    visible-surface voxels from the same cast, for the view sampler. Frames stream: of past frames
-    only their rows and voxel ids are kept, never their images. (Casting the next frame in a second
-    thread meanwhile cost more CPU and wall time on the shared 2-core machine: docs/labels_performance.md.)
+    visible-surface voxels from the same cast, for the view sampler. Frames stream through
+    ``visibility.workers`` processes (:mod:`frame_pool`): of past frames only their rows and voxel
+    ids are kept, never their images; the output does not depend on the number of workers.
     """
-    engine = SceneVisibility(scene, params, voxel_size)
-    parts, seconds, voxels = [], [], []
-    for i, frame in enumerate(scene.frames):
-        t0 = time.perf_counter()
-        labels = engine.frame(frame)
-        seconds.append(time.perf_counter() - t0)
-        if len(labels.rows):
-            parts.append(labels.rows)
-        voxels.append(labels.voxels)
+    workers = min(frame_workers(params.workers), max(1, len(scene.frames)))  # each worker builds an engine
+    engine_args = (scene, params, voxel_size, cast_threads(workers))
+    rows, voxels, seconds, cpu = [], [], [], []
+    for i, timed in enumerate(label_frames(SceneVisibility, engine_args, scene.frames, workers)):
+        rows.append(timed.result.rows)
+        voxels.append(timed.result.voxels)
+        seconds.append(timed.wall_seconds)
+        cpu.append(timed.cpu_seconds)
         if progress:
             progress(i + 1, len(scene.frames))
-    table = pa.Table.from_pandas(pd.concat(parts, ignore_index=True), schema=SCHEMA, preserve_index=False) \
-        if parts else SCHEMA.empty_table()
-    table = table.sort_by([("frame_id", "ascending"), ("instance_id", "ascending")])
+    table = rows_table(scene, params, rows).sort_by([("frame_id", "ascending"), ("instance_id", "ascending")])
     frame_voxels = FrameVoxels.of([f.frame_id for f in scene.frames], voxels) if voxel_size is not None else None
-    return VisibilityResult(table.to_pandas(), np.asarray(seconds), frame_voxels)
+    return VisibilityResult(table.to_pandas(), np.asarray(seconds), np.asarray(cpu), frame_voxels)
 
 
 def write_visibility(table: pd.DataFrame, path: Path) -> None:
