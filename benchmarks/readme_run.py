@@ -1,0 +1,70 @@
+"""The README's run command from a clean clone: wall time of ``scripts/run.sh`` with its setup (JSON).
+
+    python benchmarks/readme_run.py [--out benchmarks/results/readme_run.json]
+
+Clones this checkout's HEAD into a temporary folder, runs ``scripts/run.sh`` there (environment setup, then
+every asset on the default scene set, its own Dagster instance) and reports the wall time of the whole command,
+of the setup (until ``mosaic run`` starts: the line "N/N runs succeeded in S s" gives the pipeline's part),
+the CPU seconds of all its processes, and the load average before and after. pip's download cache is whatever
+this machine holds (a fresh machine downloads the wheels too: ``pip_cache_entries`` says how warm it was).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SUCCEEDED = re.compile(r"(\d+)/(\d+) runs succeeded in (\d+) s")
+
+
+def _pip_cache_entries() -> int:
+    out = subprocess.run([sys.executable, "-m", "pip", "cache", "list", "--format=abspath"], capture_output=True,
+                         text=True)
+    return len(out.stdout.splitlines()) if out.returncode == 0 else -1
+
+
+def measure() -> dict:
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        clone = Path(tmp) / "mosaic"
+        subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+        env = {**os.environ, "DAGSTER_HOME": str(clone / ".dagster_home")}
+        load_before = os.getloadavg()
+        t0 = time.perf_counter()
+        done = subprocess.run(["scripts/run.sh"], cwd=clone, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        load_after = os.getloadavg()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    match = SUCCEEDED.search(done.stdout + done.stderr)
+    pipeline = float(match.group(3)) if match else None
+    return {"command": "python benchmarks/readme_run.py", "commit": commit, "exit_status": done.returncode,
+            "runs": f"{match.group(1)}/{match.group(2)}" if match else None,
+            "wall_seconds": round(wall, 1), "pipeline_seconds": pipeline,
+            "setup_seconds": round(wall - pipeline, 1) if pipeline is not None else None,
+            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1), "cpus": os.cpu_count(),
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in load_after],
+            "pip_cache_entries": _pip_cache_entries(), "target_wall_seconds": 600}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    text = json.dumps(measure(), indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
