@@ -5,8 +5,9 @@
 Clones this checkout's HEAD into a temporary folder, runs ``scripts/run.sh`` there (environment setup, then
 every asset on the default scene set, its own Dagster instance) and reports the wall time of the whole command,
 of the setup (until ``mosaic run`` starts: the line "N/N runs succeeded in S s" gives the pipeline's part),
-the CPU seconds of all its processes, and the load average before and after. pip's download cache is whatever
-this machine holds (a fresh machine downloads the wheels too: ``pip_cache_entries`` says how warm it was).
+the CPU seconds of all its processes, and the load average before and after. pip's caches are whatever this
+machine holds: a fresh machine also downloads the wheels (``pip_cache_entries`` counts only the wheels pip
+built locally, ``pip cache list``; its HTTP cache of downloads is not counted).
 """
 from __future__ import annotations
 
