@@ -194,12 +194,12 @@ def bias_audit(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.Ma
 def bias_audit_thresholds(context: dg.AssetCheckExecutionContext, mosaic: MosaicParams) -> dg.AssetCheckResult:
     from mosaic_pipeline.plots.audit import audit_figure
     from mosaic_pipeline.quality.audit import verdict
-    from mosaic_pipeline.quality.audit_io import read_audit_table
+    from mosaic_pipeline.quality.audit_io import TABLE_FILE, read_audit_table
 
     params = mosaic.load()
     p = params.audit
     out = paths.bias_audit_dir(params)
-    if not (out / "audit.parquet").is_file():
+    if not (out / TABLE_FILE).is_file():
         raise dg.Failure(f"bias_audit_thresholds: no audit table under {out} (materialize bias_audit first)")
     table = read_audit_table(out)
     judged = table[table["split"].isin(p.splits)]
