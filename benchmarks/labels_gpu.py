@@ -97,8 +97,8 @@ def time_casts(caster: Caster, scene: Scene, frames: list, long_side: int, near:
 def ms_stats(times: list[float]) -> dict:
     steady = np.asarray(times[WARMUP_FRAMES:] if len(times) > WARMUP_FRAMES else times) * 1000
     return {"frames": len(times), "warmup_ms": [round(1000 * t, 2) for t in times[:WARMUP_FRAMES]],
-            "ms_per_frame_mean": round(float(steady.mean()), 2), "ms_per_frame_median": round(float(np.median(steady)), 2),
-            "ms_per_frame_min": round(float(steady.min()), 2), "ms_per_frame_max": round(float(steady.max()), 2)}
+            **{f"ms_per_frame_{name}": round(float(op(steady)), 2)
+               for name, op in (("mean", np.mean), ("median", np.median), ("min", np.min), ("max", np.max))}}
 
 
 def agreement(scene: Scene, ours: list[FirstHits], theirs: list[FirstHits]) -> dict:
@@ -123,7 +123,8 @@ def agreement(scene: Scene, ours: list[FirstHits], theirs: list[FirstHits]) -> d
     return {"frames": len(ours), "pixels": pixels, "pixel_agreement": round(same / pixels, 7),
             "pixels_disagreeing": int(pixels - same),
             "max_depth_difference_where_faces_agree_m": depth_err,
-            "visible_px_max_abs_difference": int(diff.max()), "visible_px_max_relative_difference": round(float(rel.max()), 5),
+            "visible_px_max_abs_difference": int(diff.max()),
+            "visible_px_max_relative_difference": round(float(rel.max()), 5),
             "visible_px_rows_differing": int((diff > 0).sum()), "visible_px_rows": int(len(diff))}
 
 
@@ -138,18 +139,23 @@ def time_labels(scene: Scene, params, frames: list) -> tuple[list, list[float]]:
 
 
 def count_differences(ours: list, theirs: list) -> dict:
+    """Per pixel count, its largest absolute and relative (to Open3D's) difference over (frame, instance) rows
+    (a row only one backend has counts 0 in the other)."""
     out = {}
     for name in ("visible_px", "unoccluded_px", "full_px"):
-        diffs = []
+        diffs, refs = [], []
         for a, b in zip(ours, theirs):
             ids = np.union1d(a.instance_id, b.instance_id)
             va, vb = (np.zeros(len(ids), np.int64) for _ in range(2))
             va[np.searchsorted(ids, a.instance_id)] = getattr(a, name)
             vb[np.searchsorted(ids, b.instance_id)] = getattr(b, name)
             diffs.append(np.abs(va - vb))
+            refs.append(vb)
         d = np.concatenate(diffs)
-        out[name] = {"max_abs_difference": int(d.max()) if len(d) else 0, "rows_differing": int((d > 0).sum()),
-                     "rows": int(len(d))}
+        ref = np.concatenate(refs)
+        out[name] = {"max_abs_difference": int(d.max()) if len(d) else 0,
+                     "max_relative_difference": round(float((d / np.maximum(ref, 1)).max()), 5) if len(d) else 0.0,
+                     "rows_differing": int((d > 0).sum()), "rows": int(len(d))}
     return out
 
 
@@ -191,7 +197,8 @@ def main() -> None:
         result["open3d_first_hits"] = ms_stats(o3d_times)
         result["agreement"] = agreement(scene, hits, reference)
     else:
-        result["open3d_first_hits"] = "Open3D is not installed here: no same-run baseline or agreement"
+        result["open3d_first_hits"] = ("Open3D is not installed here: no same-run baseline or agreement (the agreement: "
+                                       "benchmarks/results/labels_torch_cpu_agreement.json, the same arithmetic on the CPU)")
     if args.labels_frames:
         lab_frames = evenly(frames, args.labels_frames)
         torch_vp = vp.model_copy(update={"backend": "torch", "device": str(device), "workers": 1})

@@ -115,7 +115,8 @@ def test_a_quad_crossing_the_near_plane_is_cut_there_and_what_lies_behind_shows(
     iid = np.tile([1, 2], len(u) // 2)
     order = np.argsort(iid, kind="stable")
     covered = caster.covered([1, 2], np.bincount(iid)[1:], cam, np.eye(4), near, u[order], v[order])
-    np.testing.assert_array_equal(covered[:90], (u[order][:90] > 54.2) & (u[order][:90] < 72))  # the quad ends at dx = 1
+    quad_u = u[order][:90]
+    np.testing.assert_array_equal(covered[:90], (quad_u > 54.2) & (quad_u < 72))  # the quad ends at dx = 1 (u = 72)
     assert covered[90:].all()
     np.testing.assert_array_equal(covered, open3d_caster(scene).covered([1, 2], np.bincount(iid)[1:], cam, np.eye(4),
                                                                         near, u[order], v[order]))
