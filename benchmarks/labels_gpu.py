@@ -128,8 +128,8 @@ def agreement(scene: Scene, ours: list[FirstHits], theirs: list[FirstHits]) -> d
             "visible_px_rows_differing": int((diff > 0).sum()), "visible_px_rows": int(len(diff))}
 
 
-def time_labels(scene: Scene, params, frames: list) -> tuple[list, list[float]]:
-    engine = SceneVisibility(scene, params)
+def time_labels(scene: Scene, params, frames: list, threads: int) -> tuple[list, list[float]]:
+    engine = SceneVisibility(scene, params, cast_threads=threads)
     rows, times = [], []
     for frame in frames:
         t0 = time.perf_counter()
@@ -165,6 +165,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120.0, help="stop the torch first-hit frames after this")
     parser.add_argument("--frames", type=int, default=None, help="at most this many frames, evenly spaced")
     parser.add_argument("--labels-frames", type=int, default=20, help="frames of the full labelling (0: none)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0: torch's default; on a loaded machine 1 avoids barrier waits)")
     parser.add_argument("--room", type=Path, default=DEFAULT_ROOM)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -174,7 +176,7 @@ def main() -> None:
     frames = evenly(scene.frames, args.frames)
     device = resolve_device(args.device)
     t0 = time.perf_counter()
-    caster = TorchCaster(scene, str(device))
+    caster = TorchCaster(scene, str(device), args.threads)
     setup = time.perf_counter() - t0
     hits, times = time_casts(caster, scene, frames, vp.long_side, vp.near_plane, args.seconds)
     frames = frames[:len(times)]
@@ -202,11 +204,11 @@ def main() -> None:
     if args.labels_frames:
         lab_frames = evenly(frames, args.labels_frames)
         torch_vp = vp.model_copy(update={"backend": "torch", "device": str(device), "workers": 1})
-        rows, lab_times = time_labels(scene, torch_vp, lab_frames)
+        rows, lab_times = time_labels(scene, torch_vp, lab_frames, args.threads)
         result["torch_labels"] = ms_stats(lab_times)
         if have_open3d:
             ref_rows, ref_times = time_labels(scene, vp.model_copy(update={"backend": "open3d", "workers": 1}),
-                                              lab_frames)
+                                              lab_frames, 0)
             result["open3d_labels"] = ms_stats(ref_times)
             result["labels_agreement"] = count_differences(rows, ref_rows)
     text = json.dumps(result, indent=2)

@@ -260,18 +260,17 @@ class _SortedRays:
 
     @classmethod
     def of(cls, counts: np.ndarray, u: np.ndarray, v: np.ndarray, device: torch.device) -> "_SortedRays":
-        col = np.floor(np.asarray(u, dtype=np.float64)).astype(np.int64)  # u = column + 0.5 exactly
-        row = np.floor(np.asarray(v, dtype=np.float64)).astype(np.int64)
+        col = torch.floor(torch.as_tensor(u, device=device)).to(torch.int64)  # u = column + 0.5 exactly
+        row = torch.floor(torch.as_tensor(v, device=device)).to(torch.int64)
         lo, hi = (int(col.min()), int(row.min())), (int(col.max()), int(row.max()))
-        group = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
         n_cols, n_rows = hi[0] - lo[0] + 1, hi[1] - lo[1] + 1
         if len(counts) * n_rows * n_cols >= 2**62:
             raise ValueError(f"coverage rays over {n_cols} x {n_rows} pixels: (group, row, column) keys overflow")
+        group = torch.repeat_interleave(torch.arange(len(counts), device=device),
+                                        torch.as_tensor(counts, device=device), output_size=len(u))
         row_key = group * n_rows + (row - lo[1])
-        key = row_key * n_cols + (col - lo[0])
-        order = np.argsort(key, kind="stable")
-        t = lambda x: torch.as_tensor(x, device=device)  # noqa: E731
-        return cls(t(order), t(col[order]), t(row[order]), t(key[order]), t(np.unique(row_key)), lo, hi)
+        key, order = torch.sort(row_key * n_cols + (col - lo[0]), stable=True)
+        return cls(order, col[order], row[order], key, torch.unique(row_key), lo, hi)
 
     def in_boxes(self, group: torch.Tensor, box: torch.Tensor,
                  count: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
