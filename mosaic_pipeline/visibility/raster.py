@@ -34,13 +34,12 @@ import torch
 from ..scene.types import Camera, Scene
 from .mesh import FirstHits, InstanceMeshes, check_mesh
 
-# (triangle, pixel) or (face, ray) candidates handled at once: each costs ~100 bytes of temporaries
-# (indices, the gathered triangle terms, edge functions, keys), so a chunk needs ~0.4 GB: far inside a
-# GPU's memory, and few chunks per frame (a 640x480 frame of the 300k-face benchmark room has ~1-3M).
+# (triangle, pixel) or (face, ray) candidates handled at once: each costs ~120 bytes of temporaries
+# (int64 indices, the gathered edge terms, edge functions, keys), so a chunk needs ~0.5 GB: far inside a
+# GPU's memory, and few chunks per frame (a 640x480 frame of the 373k-face benchmark room has 1.5-2.6M).
 PAIRS_PER_CHUNK = 2**22
 _NO_HIT = torch.iinfo(torch.int64).max  # the key of a pixel nothing covers
 _FACE_BITS = 32  # the low 32 bits of a key hold the face id (int32: check_mesh)
-
 
 
 def resolve_device(device: str) -> torch.device:
