@@ -30,13 +30,15 @@ def _visibility(scene: Scene, path: Path, params: Params) -> pd.DataFrame:
 
 
 def _views(scene: Scene, visibility: pd.DataFrame, path: Path, params: Params) -> pd.DataFrame:
+    from mosaic_pipeline.visibility.backend import make_caster
     from mosaic_pipeline.visibility.overlap import compute_overlap, write_overlap
     from mosaic_pipeline.visibility.views import eligible_frames, read_views, sample_views, write_views
 
     if path.exists():
         return read_views(path)
     vp = params.visibility
-    overlap = compute_overlap(scene, vp.long_side, vp.near_plane, params.views.voxel_size)
+    overlap = compute_overlap(scene, vp.long_side, vp.near_plane, params.views.voxel_size,
+                              caster=make_caster(scene, vp))
     table = sample_views(scene.scene_id, overlap, eligible_frames(visibility, overlap.frame_ids), params.views,
                          vp.overlap_level_edges)
     write_overlap(overlap, overlap_beside(path))

@@ -66,6 +66,7 @@ def views(scene_dir: Path, out: Path, visibility_file: Path | None, long_side: i
     The overlaps come from the frames' voxel sets of the visibility pass (one cast per frame); a
     --visibility table without them beside it has them cast anew."""
     from mosaic_pipeline.scene.scannetpp import load_scene
+    from mosaic_pipeline.visibility.backend import make_caster
     from mosaic_pipeline.visibility.overlap import cast_frame_voxels, read_frame_voxels, write_overlap
     from mosaic_pipeline.visibility.table import compute_visibility, read_visibility
     from mosaic_pipeline.visibility.views import scene_views, write_views
@@ -82,7 +83,8 @@ def views(scene_dir: Path, out: Path, visibility_file: Path | None, long_side: i
                                          param_hint="--visibility")
             beside = voxels_beside(visibility_file)
             voxels = read_frame_voxels(beside) if beside.exists() else \
-                cast_frame_voxels(scene, vp.long_side, vp.near_plane, params.views.voxel_size)
+                cast_frame_voxels(scene, vp.long_side, vp.near_plane, params.views.voxel_size,
+                                  caster=make_caster(scene, vp))
         else:
             result = compute_visibility(scene, vp, voxel_size=params.views.voxel_size)
             table, voxels = result.table, result.voxels

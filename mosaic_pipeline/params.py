@@ -100,6 +100,8 @@ class VisibilityParams(_Section):
     full_px_max_offscreen_rays: int | None = None  # the same budget for instances wholly outside the image (None: as above)
     coverage_part_size: float | None = None  # metres: instance parts that bound where it hides (None: whole instances)
     workers: int | None = None  # processes labelling a scene's frames (None: the idle cores; visibility/frame_pool.py)
+    backend: Literal["open3d", "torch"] = "open3d"  # the caster (visibility/backend.py): Open3D rays or torch raster
+    device: str = "auto"  # torch backend only: "auto" (CUDA where there is one, else the CPU), "cpu", "cuda", "cuda:1"
 
 
 class LabelsBenchmarkParams(_Section):

@@ -30,7 +30,7 @@ from scipy.spatial import ConvexHull, QhullError
 
 from ..scene.geometry import transform_points
 from ..scene.types import Camera
-from .raycast import InstanceMeshes, MeshCaster
+from .mesh import Caster, InstanceMeshes
 
 
 @dataclass(frozen=True)
@@ -368,7 +368,7 @@ def plan_rays(ks: np.ndarray, boxes: np.ndarray, z_max: np.ndarray, budget: np.n
     return RayPlan(np.bincount(owner, minlength=m), u, v, inside[order], weight[order], seen)
 
 
-def frame_coverage(caster: MeshCaster, frame: FrameCast, instance_ids: list[int], plan: RayPlan) -> Coverage:
+def frame_coverage(caster: Caster, frame: FrameCast, instance_ids: list[int], plan: RayPlan) -> Coverage:
     """unoccluded_px and full_px of each planned instance: its rays cast against the instance alone."""
     owner = np.repeat(np.arange(len(plan.counts)), plan.counts)
     hit = caster.covered(instance_ids, plan.counts, frame.camera, frame.world_to_cam, frame.near, plan.u, plan.v)

@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from ..atomic import atomic_file
 from ..scene.types import Camera, Scene
-from .raycast import MeshCaster, check_frame
+from .mesh import Caster, check_frame
 
 SCHEMA = pa.schema([("frame_id", pa.string()), ("n_voxels", pa.int64()), ("overlap", pa.list_(pa.float64()))])
 VOXELS_SCHEMA = pa.schema([("frame_id", pa.string()), ("voxels", pa.list_(pa.int64()))])
@@ -269,9 +269,14 @@ def overlap_sample(overlap: Overlap, max_frames: int | None) -> FrameOverlap:
 
 
 def cast_frame_voxels(scene: Scene, long_side: int, near: float, voxel_size: float,
-                      progress: Callable[[int, int], None] | None = None) -> FrameVoxels:
-    """V_i of every frame by a first-hit cast of its own: only where no visibility pass gave them."""
-    caster = MeshCaster(scene)
+                      progress: Callable[[int, int], None] | None = None,
+                      caster: Caster | None = None) -> FrameVoxels:
+    """V_i of every frame by a first-hit cast of its own: only where no visibility pass gave them.
+
+    ``caster``: the scene's (``backend.make_caster``; None: Open3D's)."""
+    if caster is None:
+        from .raycast import MeshCaster
+        caster = MeshCaster(scene)
     voxelizer = FrameVoxelizer(VoxelGrid.around(scene.vertices, voxel_size))
     sets = []
     for i, frame in enumerate(scene.frames):
@@ -284,9 +289,10 @@ def cast_frame_voxels(scene: Scene, long_side: int, near: float, voxel_size: flo
 
 
 def compute_overlap(scene: Scene, long_side: int, near: float, voxel_size: float,
-                    progress: Callable[[int, int], None] | None = None) -> SparseOverlap:
+                    progress: Callable[[int, int], None] | None = None,
+                    caster: Caster | None = None) -> SparseOverlap:
     """The overlaps of all frames of ``scene`` from their own first-hit casts (see :func:`cast_frame_voxels`)."""
-    return SparseOverlap(cast_frame_voxels(scene, long_side, near, voxel_size, progress))
+    return SparseOverlap(cast_frame_voxels(scene, long_side, near, voxel_size, progress, caster))
 
 
 def write_overlap(overlap: Overlap, path: Path, max_frames: int | None = None) -> None:

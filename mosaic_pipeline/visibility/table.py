@@ -1,8 +1,8 @@
 """Per frame, per instance visibility (docs/visibility.md), one Parquet table per scene.
 
 For every frame, at the working resolution (long side ``visibility.long_side``):
-- ``visible_px``: pixels whose first hit on the WHOLE mesh is a face of the instance (one Open3D cast);
-- ``unoccluded_px``: pixels inside the image the instance covers when cast ALONE (its own Open3D scene);
+- ``visible_px``: pixels whose first hit on the WHOLE mesh is a face of the instance (one cast);
+- ``unoccluded_px``: pixels inside the image the instance covers when cast ALONE (its faces only);
 - ``full_px``: pixels it covers alone on the unbounded image plane (see :mod:`coverage`).
 Faces belong to instances by ``Scene.face_instance`` (vertex majority, after the smallest-instance
 rule of the reader). The near plane clips all three counts, so visible <= unoccluded <= full.
@@ -39,7 +39,8 @@ from .coverage import (
 )
 from .frame_pool import cast_threads, frame_workers, label_frames
 from .overlap import FrameVoxelizer, FrameVoxels, VoxelGrid
-from .raycast import MeshCaster, check_frame
+from .backend import make_caster
+from .mesh import check_frame
 
 _F64_LIST = pa.list_(pa.float64())
 SCHEMA = pa.schema([
@@ -133,7 +134,7 @@ class SceneVisibility:
         if params.near_plane <= 0:
             raise ValueError(f"visibility.near_plane must be > 0, got {params.near_plane}")
         self.scene, self.params = scene, params
-        self.caster = MeshCaster(scene, cast_threads)
+        self.caster = make_caster(scene, params, cast_threads)
         self.ids = self.caster.instances.ids
         self.extreme = ExtremePoints.of(self.caster.instances)
         self.parts = InstanceParts.of(self.caster.instances, params.coverage_part_size) \

@@ -105,6 +105,7 @@ def view_samples(context: dg.AssetExecutionContext, mosaic: MosaicParams) -> dg.
 def _frame_voxels(context: dg.AssetExecutionContext, params, entry):
     """The visibility stage's voxel sets; cast anew only for a visibility table written without them."""
     from mosaic_pipeline.scene.scannetpp import load_scene
+    from mosaic_pipeline.visibility.backend import make_caster
     from mosaic_pipeline.visibility.overlap import cast_frame_voxels, read_frame_voxels
 
     path = paths.frame_voxels(params, entry.scene_id)
@@ -115,4 +116,4 @@ def _frame_voxels(context: dg.AssetExecutionContext, params, entry):
     scene = load_scene(entry.scene_dir, params=params.scannetpp)
     vp = params.visibility
     return cast_frame_voxels(scene, vp.long_side, vp.near_plane, params.views.voxel_size,
-                             progress_logger(context, entry.scene_id, "overlap frames"))
+                             progress_logger(context, entry.scene_id, "overlap frames"), make_caster(scene, vp))
