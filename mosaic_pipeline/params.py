@@ -176,7 +176,7 @@ class AuditParams(_Section):
     """params.yaml ``audit``: the text-only stress test of the QA data (docs/audit.md)."""
 
     folds: int  # GroupKFold folds (groups = scenes); fewer when a split has fewer scenes
-    features: tuple[str, ...]  # feature groups of mosaic_pipeline.quality.audit.option_features
+    features: tuple[str, ...]  # feature groups of mosaic_pipeline.quality.audit.question_features
     hash_bits: int  # FeatureHasher width 2 ** hash_bits
     C: float  # inverse L2 regularization of the logistic regression
     max_iter: int

@@ -14,6 +14,8 @@ them apart.
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TypeVar
@@ -82,7 +84,19 @@ class _Trim:
                 self.buckets.setdefault((cell, value), []).append(i)
         self.alive = [True] * len(memberships)
         self.n_alive = len(memberships)
-        self.bad = {cell: v for cell, c in self.counts.items() if (v := judge(cell, c)) is not None}
+        self.rank = {cell: r for r, cell in enumerate(sorted(self.counts, key=repr))}  # ties by the cell's repr
+        self.bad: dict[Hashable, tuple[float, Hashable]] = {}
+        self.worst: list[tuple] = []  # heap of (-excess, -rank, push number, verdict, cell); stale ones skipped
+        self.pushes = itertools.count()
+        for cell, c in self.counts.items():
+            self._judge(cell, judge(cell, c))
+
+    def _judge(self, cell: Hashable, verdict: tuple[float, Hashable] | None) -> None:
+        if verdict is None:
+            self.bad.pop(cell, None)
+            return
+        self.bad[cell] = verdict
+        heapq.heappush(self.worst, (-verdict[0], -self.rank[cell], next(self.pushes), verdict, cell))
 
     def latest(self, cell: Hashable, value: Hashable) -> int:
         """The latest surviving item holding (cell, value)."""
@@ -96,18 +110,16 @@ class _Trim:
         self.n_alive -= 1
         for c, v in self.memberships[i]:
             self.counts[c][v] -= 1
-            verdict = self.judge(c, self.counts[c])
-            if verdict is None:
-                self.bad.pop(c, None)
-            else:
-                self.bad[c] = verdict
+            self._judge(c, self.judge(c, self.counts[c]))
 
     def settle(self) -> list[bool]:
         """While some cell is judged in excess, the latest surviving item holding the judged (cell, value)
-        goes, the worst cell first (ties by the cell's repr); which items survive."""
+        goes, the worst cell first (ties by the cell's repr); which items survive. The worst cell comes off a
+        heap (a scan of every judged cell per removal was quadratic at the scale of a split)."""
         while self.bad:
-            cell, (_, value) = max(self.bad.items(), key=lambda kv: (kv[1][0], repr(kv[0])))
-            self.remove(self.latest(cell, value))
+            *_, verdict, cell = heapq.heappop(self.worst)
+            if self.bad.get(cell) == verdict:  # else the cell was judged again since
+                self.remove(self.latest(cell, verdict[1]))
         return self.alive
 
 

@@ -8,7 +8,7 @@ question type, with whole scenes held out (``GroupKFold``, groups = scenes, ``au
   pixel references such as ``chair(217,122)`` removed) among the training folds' questions, else the
   type's most frequent answer, whichever is one of the options; else the type's most frequent letter;
 - ``text_only``: a linear model (scikit-learn ``LogisticRegression`` on hashed features) that scores
-  every option from question and option text (:func:`option_features`; groups in ``audit.features``)
+  every option from question and option text (:func:`question_features`; groups in ``audit.features``)
   and answers with the highest-scoring option, with a percentile-bootstrap CI over questions;
 - ``gap`` = text_only - chance and ``prior_gap`` = prior - chance, in points; ``max_answer_share``:
   the share of the type's most frequent answer text;
@@ -24,11 +24,12 @@ from __future__ import annotations
 import re
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from sklearn.feature_extraction import FeatureHasher
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
@@ -70,46 +71,75 @@ def _rank(value: float, values: Sequence[float]) -> str:
     return f"{distinct.index(value)}/{len(distinct)}"
 
 
-def _number_features(options: Sequence[str], j: int, width: float) -> list[str]:
-    """Per number position p of option j: its value (small values exact, large ones in buckets) and its
-    rank among the options' p-th numbers; for vectors of 2+ numbers, the rank of the option's distance
-    to the other options' mean vector (is the truth the central one?)."""
-    nums = [_numbers(o) for o in options]
-    out = []
-    for p, v in enumerate(nums[j]):
-        column = [n[p] for n in nums if len(n) > p]
-        out += [f"v{p}={_bucket(v, width)}", f"r{p}={_rank(v, column)}"]
-    same = [i for i, n in enumerate(nums) if len(n) == len(nums[j]) >= 2]
-    if j in same and len(same) >= 3:
-        vec = {i: np.array(nums[i]) for i in same}
-        dist = {i: float(np.linalg.norm(vec[i] - np.mean([vec[k] for k in same if k != i], axis=0))) for i in same}
-        out.append(f"central={_rank(dist[j], list(dist.values()))}")
+def _central(nums: Sequence[Sequence[float]]) -> dict[int, str]:
+    """For vectors of 2+ numbers, where 3+ options have one of that length: the rank of each one's distance
+    to the others' mean vector (is the truth the central one?)."""
+    out = {}
+    for length in sorted({len(n) for n in nums if len(n) >= 2}):
+        same = [i for i, n in enumerate(nums) if len(n) == length]
+        if len(same) >= 3:
+            vec = {i: np.array(nums[i]) for i in same}
+            dist = {i: float(np.linalg.norm(vec[i] - np.mean([vec[k] for k in same if k != i], axis=0))) for i in same}
+            out.update({i: f"central={_rank(d, list(dist.values()))}" for i, d in dist.items()})
     return out
 
 
-def option_features(question: str, options: Sequence[str], j: int, groups: Iterable[str],
-                    number_bin: float) -> list[str]:
-    """String features of option ``j`` of a question (hashed by the model), from the enabled ``groups``."""
-    groups = set(groups)
-    text = " ".join(_tokens(options[j]))
-    toks = text.split()
+def _number_features(nums: Sequence[Sequence[float]], width: float) -> list[list[str]]:
+    """Per option (``nums``: each option's numbers), per number position p: its value (small values exact,
+    large ones in buckets) and its rank among the options' p-th numbers; then its :func:`_central` rank."""
+    central, out = _central(nums), []
+    for j, own in enumerate(nums):
+        features = []
+        for p, v in enumerate(own):
+            column = [n[p] for n in nums if len(n) > p]
+            features += [f"v{p}={_bucket(v, width)}", f"r{p}={_rank(v, column)}"]
+        out.append(features + ([central[j]] if j in central else []))
+    return out
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """The tokens and numbers of a question and its options, read once for the features of every option."""
+
+    unigrams: list[str]  # the question's distinct tokens, sorted
+    bigrams: list[tuple[str, str]]  # its distinct token bigrams, sorted
+    options: list[list[str]]  # each option's tokens
+    numbers: list[list[float]]  # each option's numbers
+
+    @classmethod
+    def of(cls, question: str, options: Sequence[str]) -> _Parsed:
+        q = _tokens(question)
+        return cls(sorted(set(q)), sorted(set(zip(q, q[1:]))), [_tokens(o) for o in options],
+                   [_numbers(o) for o in options])
+
+
+def _option_features(parsed: _Parsed, j: int, groups: set[str]) -> list[str]:
+    """The features of option ``j`` but its numbers'."""
+    toks = parsed.options[j]
+    text = " ".join(toks)
     out: list[str] = []
     if "option_text" in groups:
         out += [f"o={text}"] + [f"o:{t}" for t in toks] + [f"o2:{a}_{b}" for a, b in zip(toks, toks[1:])]
     if "letter" in groups:
         out.append(f"L={LETTERS[j]}")
     if "question_x_option" in groups:
-        out += [f"x:{q}|{text}" for q in sorted(set(_tokens(question)))]
+        out += [f"x:{q}|{text}" for q in parsed.unigrams]
     if "question_bigram_x_option" in groups:
-        qt = _tokens(question)
-        out += [f"x2:{a}_{b}|{text}" for a, b in sorted(set(zip(qt, qt[1:])))]
+        out += [f"x2:{a}_{b}|{text}" for a, b in parsed.bigrams]
     if "option_overlap" in groups:
-        others = [set(_tokens(o)) for i, o in enumerate(options) if i != j]
+        others = [set(o) for i, o in enumerate(parsed.options) if i != j]
         shared = [sum(t in s for s in others) for t in toks]
         out += [f"share:{t}={n}" for t, n in zip(toks, shared)] + [f"shared_tokens={sum(n > 0 for n in shared)}"]
-    if "numbers" in groups:
-        out += _number_features(options, j, number_bin)
     return out
+
+
+def question_features(question: str, options: Sequence[str], groups: Iterable[str],
+                      number_bin: float) -> list[list[str]]:
+    """String features of each option of a question (hashed by the model), from the enabled ``groups``.
+    They depend on this question's text and options alone."""
+    parsed, groups = _Parsed.of(question, options), set(groups)
+    numbers = _number_features(parsed.numbers, number_bin) if "numbers" in groups else [[] for _ in options]
+    return [_option_features(parsed, j, groups) + numbers[j] for j in range(len(options))]
 
 
 @dataclass(frozen=True)
@@ -134,20 +164,36 @@ def _folds(groups: Sequence[str], n_folds: int) -> list[tuple[np.ndarray, np.nda
     return list(GroupKFold(n_splits=min(n_folds, n_groups)).split(np.zeros(len(groups)), groups=groups))
 
 
-def _option_rows(qs: pd.DataFrame, p: AuditParams) -> tuple[list[list[str]], np.ndarray, np.ndarray]:
-    """One feature list per (question, option), each row's question index, and whether the option is correct."""
-    feats, owner, label = [], [], []
-    for n, (question, options, truth) in enumerate(zip(qs["question"], qs["options"], qs["correct_option_index"])):
-        options = list(options)
-        for j in range(len(options)):
-            feats.append(option_features(question, options, j, p.features, p.number_bin))
-            owner.append(n)
-            label.append(j == int(truth))
-    return feats, np.array(owner), np.array(label)
+def _features(qs: pd.DataFrame, p: AuditParams) -> Iterator[list[str]]:
+    """One feature list per (question, option), lazily (the hasher keeps only the hashed indices)."""
+    for question, options in zip(qs["question"], qs["options"]):
+        yield from question_features(question, list(options), p.features, p.number_bin)
 
 
-def _hashed(feats: list[list[str]], p: AuditParams):
+def _option_positions(sizes: np.ndarray) -> np.ndarray:
+    """Each (question, option) row's option index, for questions of ``sizes`` options."""
+    return np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+
+
+def _owners(qs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each (question, option) row's question index, and whether the option is correct."""
+    sizes = qs["options"].map(len).to_numpy()
+    truth = np.repeat(qs["correct_option_index"].astype(int).to_numpy(), sizes)
+    return np.repeat(np.arange(len(qs)), sizes), _option_positions(sizes) == truth
+
+
+def _hashed(feats: Iterable[list[str]], p: AuditParams) -> sp.csr_matrix:
     return FeatureHasher(n_features=2 ** p.hash_bits, input_type="string", alternate_sign=False).transform(feats)
+
+
+def _design(qs: pd.DataFrame, p: AuditParams, cache: AuditCache | None) -> sp.csr_matrix:
+    """The hashed features of every (question, option) row of ``qs``, from ``cache`` when given."""
+    return _hashed(_features(qs, p), p) if cache is None else cache.rows(qs)
+
+
+def _used_columns(X: sp.csr_matrix) -> sp.csr_matrix:
+    """Only the hashed columns in use (liblinear's cost grows with the width)."""
+    return X[:, np.unique(X.indices)]
 
 
 def _model(p: AuditParams) -> LogisticRegression:
@@ -157,8 +203,9 @@ def _model(p: AuditParams) -> LogisticRegression:
 def _scored(qs: pd.DataFrame, scores: np.ndarray, owner: np.ndarray) -> Scored:
     """Per question, the softmax over its options' decision values and the highest-scoring option."""
     probabilities = []
-    for n in range(len(qs)):
-        s = scores[owner == n]
+    bounds = np.searchsorted(owner, np.arange(len(qs) + 1))  # a question's options are consecutive rows
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        s = scores[start:end]
         e = np.exp(s - s.max())
         probabilities.append(e / e.sum())
     truth = qs["correct_option_index"].astype(int).to_numpy()
@@ -166,15 +213,14 @@ def _scored(qs: pd.DataFrame, scores: np.ndarray, owner: np.ndarray) -> Scored:
     return Scored(probabilities, predicted, predicted == truth, truth)
 
 
-def text_only(qs: pd.DataFrame, p: AuditParams) -> Scored | None:
+def text_only(qs: pd.DataFrame, p: AuditParams, cache: AuditCache | None = None) -> Scored | None:
     """k-fold (scenes held out) text-only answers to the questions ``qs`` of one question type; None when
     they come from fewer than two scenes (nothing to hold out)."""
     folds = _folds(qs["scene_id"].tolist(), p.folds)
     if not folds:
         return None
-    feats, owner, label = _option_rows(qs, p)
-    X = _hashed(feats, p)
-    X = X[:, np.unique(X.indices)]  # only the hashed columns in use (liblinear's cost grows with the width)
+    owner, label = _owners(qs)
+    X = _used_columns(_design(qs, p, cache))
     scores = np.zeros(len(owner))
     for train_q, test_q in folds:
         train, test = np.isin(owner, train_q), np.isin(owner, test_q)
@@ -184,21 +230,32 @@ def text_only(qs: pd.DataFrame, p: AuditParams) -> Scored | None:
     return _scored(qs, scores, owner)
 
 
-def text_only_from(reference: pd.DataFrame, qs: pd.DataFrame, p: AuditParams) -> Scored | None:
+def text_only_from(reference: pd.DataFrame, qs: pd.DataFrame, p: AuditParams,
+                   cache: AuditCache | None = None) -> Scored | None:
     """Text-only answers to ``qs`` by a model trained on the ``reference`` questions of the same type (another
     split, so no scene is shared); None without two classes to learn."""
-    ref_feats, _, ref_label = _option_rows(reference, p)
-    feats, owner, _ = _option_rows(qs, p)
+    _, ref_label = _owners(reference)
+    owner, _ = _owners(qs)
     if len(set(ref_label)) < 2 or not len(owner):
         return None
-    X = _hashed(ref_feats + feats, p)
-    X = X[:, np.unique(X.indices)]
-    model = _model(p).fit(X[: len(ref_feats)], ref_label)
-    return _scored(qs, model.decision_function(X[len(ref_feats):]), owner)
+    X = _used_columns(sp.vstack([_design(reference, p, cache), _design(qs, p, cache)], format="csr"))
+    model = _model(p).fit(X[: len(ref_label)], ref_label)
+    return _scored(qs, model.decision_function(X[len(ref_label):]), owner)
 
 
-def _most_common(counter: Counter) -> list[str]:
-    return [a for a, _ in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))]
+def _top(counter: Counter, among: Iterable[Hashable]) -> Hashable | None:
+    """The most common of ``among`` in the counter (ties by value), None when it holds none of them."""
+    return min((a for a in among if a in counter), key=lambda a: (-counter[a], a), default=None)
+
+
+def _prior_guess(by_pattern: Counter, overall: Counter, options: list[str], top_letter: int) -> int:
+    """The option index of the pattern's most common answer among the options, else the type's, else the
+    type's most common letter."""
+    for counter in (by_pattern, overall):
+        answer = _top(counter, options)
+        if answer is not None:
+            return options.index(answer)
+    return top_letter
 
 
 def answer_prior(qs: pd.DataFrame, p: AuditParams) -> np.ndarray | None:
@@ -215,11 +272,11 @@ def answer_prior(qs: pd.DataFrame, p: AuditParams) -> np.ndarray | None:
         by_pattern: dict[str, Counter] = {}
         for pat, ans in zip(patterns[train], answers[train]):
             by_pattern.setdefault(pat, Counter())[ans] += 1
-        overall = _most_common(Counter(answers[train]))
-        top_letter = _most_common(Counter(truth[train].tolist()))[0]
+        overall = Counter(answers[train])
+        letters = Counter(truth[train].tolist())
+        top_letter = _top(letters, letters)
         for n in test:
-            ranked = _most_common(by_pattern.get(patterns[n], Counter())) + overall
-            guess = next((options[n].index(a) for a in ranked if a in options[n]), top_letter)
+            guess = _prior_guess(by_pattern.get(patterns[n], Counter()), overall, options[n], top_letter)
             correct[n] = guess == truth[n]
     return correct
 
@@ -246,26 +303,73 @@ class TypeResult:
     cross: Scored | None = None  # trained on the split's reference split (``audit.cross_splits``)
 
 
-def audit_types(qa: pd.DataFrame, p: AuditParams, only: str | None = None) -> list[TypeResult]:
+class AuditCache:
+    """What repeated audits of subsets of one set of questions share (the iterative pruning, :mod:`.prune`),
+    under one parameter set: each question's hashed option features, which depend on its own text and
+    options alone (looked up by split and ``qa_id``, unique within a split), and each (split, question
+    type)'s latest results, reused while its questions and its reference questions are the same."""
+
+    def __init__(self, qa: pd.DataFrame, p: AuditParams) -> None:
+        mc = multiple_choice(qa)
+        self.matrix = _hashed(_features(mc, p), p) if len(mc) else None  # the hasher refuses no rows
+        self.ids = _keys(mc)
+        self.sizes = mc["options"].map(len).to_numpy()
+        self.starts = np.cumsum(self.sizes) - self.sizes
+        self.p = p
+        self.results: dict[tuple[str, str], tuple[tuple, TypeResult]] = {}
+
+    def rows(self, qs: pd.DataFrame) -> sp.csr_matrix:
+        """The hashed (question, option) rows of the questions ``qs``, as :func:`_hashed` gives them."""
+        at = self.ids.get_indexer(_keys(qs))
+        if (at < 0).any():
+            raise KeyError("bias audit: questions outside the cache")
+        sizes = self.sizes[at]
+        return self.matrix[np.repeat(self.starts[at], sizes) + _option_positions(sizes)]
+
+    def result(self, split: str, qtype: str, qs: pd.DataFrame, reference: pd.DataFrame) -> TypeResult:
+        ids = (tuple(qs["qa_id"]), tuple(reference["qa_id"]))
+        last = self.results.get((split, qtype))
+        if last is None or last[0] != ids:
+            last = self.results[(split, qtype)] = (ids, _type_result(split, qtype, qs, reference, self.p, self))
+        return last[1]
+
+
+def _split_of(qa: pd.DataFrame) -> pd.Series:
+    return qa["split"].fillna("(no split)")
+
+
+def _keys(qs: pd.DataFrame) -> pd.MultiIndex:
+    return pd.MultiIndex.from_arrays([_split_of(qs), qs["qa_id"]])
+
+
+def _type_result(split: str, qtype: str, qs: pd.DataFrame, reference: pd.DataFrame, p: AuditParams,
+                 cache: AuditCache | None = None) -> TypeResult:
+    cross = text_only_from(reference, qs, p, cache) if len(reference) else None
+    return TypeResult(split, qtype, qs, text_only(qs, p, cache), answer_prior(qs, p), cross)
+
+
+def audit_types(qa: pd.DataFrame, p: AuditParams, only: str | None = None,
+                cache: AuditCache | None = None) -> list[TypeResult]:
     """Text-only and answer-prior results per (split, question type) of the multiple-choice rows (of the
-    split ``only`` when given; the table may hold its reference split too)."""
+    split ``only`` when given; the table may hold its reference split too); ``cache``: one built on a
+    superset of ``qa`` with the same parameters."""
     missing = [c for c in REQUIRED if c not in qa.columns]
     if missing:
         raise ValueError(f"bias audit: the QA table lacks column(s) {missing}")
     mc = multiple_choice(qa)
-    split_of = mc["split"].fillna("(no split)")
+    split_of = _split_of(mc)
     out = []
     for (split, qtype), qs in mc.groupby([split_of, "question_type"], sort=True):
         if only is not None and split != only:
             continue
         qs = qs.reset_index(drop=True)
         reference = mc[(split_of == p.cross_splits.get(str(split))) & (mc["question_type"] == qtype)]
-        cross = text_only_from(reference.reset_index(drop=True), qs, p) if len(reference) else None
-        out.append(TypeResult(str(split), str(qtype), qs, text_only(qs, p), answer_prior(qs, p), cross))
+        args = (str(split), str(qtype), qs, reference.reset_index(drop=True))
+        out.append(_type_result(*args, p) if cache is None else cache.result(*args))
     return out
 
 
-def _row(r: TypeResult, p: AuditParams, resamples: dict) -> dict:
+def _row(r: TypeResult, p: AuditParams, resamples: dict, ci: bool) -> dict:
     qs = r.questions
     chance = float((1.0 / qs["options"].map(len)).mean())
     answers = qs["answer"].astype(str).value_counts()
@@ -280,11 +384,13 @@ def _row(r: TypeResult, p: AuditParams, resamples: dict) -> dict:
     if r.scored is None:
         row.update(text_only=np.nan, text_only_lo=np.nan, text_only_hi=np.nan, gap=np.nan)
         return row
-    samples = _bootstrap(r.scored.correct.astype(float), p, f"{r.split}/{r.question_type}")
-    resamples[(r.split, r.question_type)] = (samples, chance)
-    lo, hi = np.percentile(samples, [50 * (1 - p.ci_level), 100 - 50 * (1 - p.ci_level)])
     acc = float(r.scored.correct.mean())
-    row.update(text_only=100 * acc, text_only_lo=100 * lo, text_only_hi=100 * hi, gap=100 * (acc - chance))
+    row.update(text_only=100 * acc, text_only_lo=np.nan, text_only_hi=np.nan, gap=100 * (acc - chance))
+    if ci:
+        samples = _bootstrap(r.scored.correct.astype(float), p, f"{r.split}/{r.question_type}")
+        resamples[(r.split, r.question_type)] = (samples, chance)
+        lo, hi = np.percentile(samples, [50 * (1 - p.ci_level), 100 - 50 * (1 - p.ci_level)])
+        row.update(text_only_lo=100 * lo, text_only_hi=100 * hi)
     return row
 
 
@@ -304,10 +410,11 @@ def _overall(split: str, rows: list[dict], resamples: dict, p: AuditParams) -> d
             "n_answer_values": int(part["n_answer_values"].sum())}
 
 
-def audit_table(results: Sequence[TypeResult], p: AuditParams) -> pd.DataFrame:
-    """One row per (split, question type) plus an ``overall`` row per split (module docstring)."""
+def audit_table(results: Sequence[TypeResult], p: AuditParams, ci: bool = True) -> pd.DataFrame:
+    """One row per (split, question type) plus an ``overall`` row per split (module docstring); without
+    ``ci``, no bootstrap (``text_only_lo``, ``text_only_hi`` NaN: the pruning judges the gaps alone)."""
     resamples: dict = {}
-    rows = [_row(r, p, resamples) for r in results]
+    rows = [_row(r, p, resamples, ci) for r in results]
     table = []
     for split in sorted({r["split"] for r in rows}):
         part = [r for r in rows if r["split"] == split]

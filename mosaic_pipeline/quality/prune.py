@@ -41,7 +41,7 @@ from ..params import Params, QAParams
 from ..qa.records import SCHEMA, SORT_KEYS, as_frame
 from ..qa.relations import DIRECTIONS
 from ..qa.selection import trim_to_excess, trim_to_rates, trim_to_shares
-from .audit import OVERALL, audit_table, audit_types
+from .audit import OVERALL, AuditCache, audit_table, audit_types
 
 YES_NO = ["Yes", "No"]
 
@@ -77,14 +77,11 @@ class Row:
 
 
 def _rows(df: pd.DataFrame) -> list[Row]:
-    order = np.argsort(df["qa_id"].to_numpy(), kind="stable")  # fixed pseudo-random priority (uuid5 ids)
-    out = []
-    for i in order:
-        r = df.iloc[i]
-        k = None if pd.isna(r["query_frame_id"]) else int(r["query_frame_id"])
-        out.append(Row(int(df.index[i]), str(r["question_type"]), str(r["answer"]), tuple(r["options"]), k,
-                       json.loads(r["metadata"])))
-    return out
+    """The questions in a fixed pseudo-random priority (by ``qa_id``: uuid5 ids), each column read once."""
+    columns = zip(df.index, df["question_type"], df["answer"], df["options"], df["query_frame_id"], df["metadata"])
+    rows = [Row(int(i), str(qt), str(answer), tuple(options), None if pd.isna(k) else int(k), json.loads(md))
+            for i, qt, answer, options, k, md in columns]
+    return [rows[i] for i in np.argsort(df["qa_id"].to_numpy(), kind="stable")]
 
 
 def _pair(r: Row) -> tuple:
@@ -219,10 +216,12 @@ def prune_split(df: pd.DataFrame, params: Params, reference: pd.DataFrame | None
     p = params.audit
     split = str(df["split"].iloc[0]) if len(df) else ""
     generated = df["question_type"].value_counts().to_dict()
+    cache = AuditCache(_with(df, reference), p)  # a question's features do not change while others go
+    strata = _stratum(df)
     pruned: dict[str, int] = {}
     for rounds in range(p.prune_max_rounds):
-        results = audit_types(df if reference is None else pd.concat([df, reference]), p, only=split)
-        failing = _failing(audit_table(results, p), params)
+        results = audit_types(_with(df, reference), p, only=split, cache=cache)
+        failing = _failing(audit_table(results, p, ci=False), params)
         drop = []
         for r in results:
             if r.question_type not in failing or (r.scored is None and r.cross is None):
@@ -231,14 +230,18 @@ def prune_split(df: pd.DataFrame, params: Params, reference: pd.DataFrame | None
             k = min(math.ceil(p.prune_round_fraction * generated[r.question_type]), budget)
             if k <= 0:
                 continue
-            chosen = _drop(r.questions.set_index(_positions(df, r.questions)), _score(r, failing[r.question_type]),
-                           _stratum(r.questions), k)
+            at = _positions(df, r.questions)
+            chosen = _drop(r.questions.set_index(at), _score(r, failing[r.question_type]), strata.loc[at], k)
             pruned[r.question_type] = pruned.get(r.question_type, 0) + len(chosen)
             drop += chosen
         if not drop:
             return df, pruned, rounds
         df = df.drop(index=drop)
     return df, pruned, p.prune_max_rounds
+
+
+def _with(df: pd.DataFrame, reference: pd.DataFrame | None) -> pd.DataFrame:
+    return df if reference is None else pd.concat([df, reference])
 
 
 def _positions(df: pd.DataFrame, questions: pd.DataFrame) -> pd.Index:

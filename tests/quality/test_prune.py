@@ -1,5 +1,6 @@
 """Split-level debiasing (mosaic_pipeline.quality.prune) on hand-made QA: the label-pair rule, iterative bias
-pruning of a planted shortcut within its 40 % budget, balance kept, letters re-balanced, determinism."""
+pruning of a planted shortcut within its 40 % budget, balance kept, letters re-balanced, determinism, and
+the pruning's cache (features and results of the audits across rounds) giving what recomputing gives."""
 from __future__ import annotations
 
 import json
@@ -7,11 +8,12 @@ import json
 import pandas as pd
 import pyarrow as pa
 import pytest
-from audit_data import count_rows, existence_rows, qa_table
+from audit_data import attribute_rows, count_rows, existence_rows, qa_table
 
 from mosaic_pipeline.params import load_params
 from mosaic_pipeline.qa.records import SCHEMA
-from mosaic_pipeline.quality.audit import audit
+from mosaic_pipeline.quality import prune
+from mosaic_pipeline.quality.audit import AuditCache, audit, audit_table, audit_types
 from mosaic_pipeline.quality.prune import balance_split, debias, prune_split, reletter
 
 
@@ -86,3 +88,43 @@ def test_debias_is_deterministic_and_balanced(params):
     report = first.report.set_index("question_type")
     assert (report["pruned_pct"] <= 100 * params.audit.prune_max_fraction).all()
     assert (report["kept"] == out["question_type"].value_counts().reindex(report.index)).all()
+
+
+def _bench_and_train() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two kinds of questions, some with a shortcut, in a bench and a train split (the train's ids repeat
+    the bench's: the same scene names, the cache tells them apart by split)."""
+    kinds = (count_rows, attribute_rows)
+    bench = qa_table(shortcut_share=0.4, kinds=kinds, per_scene=30)
+    train = qa_table(shortcut_share=0.4, kinds=kinds, per_scene=30, seed=1, split="train")
+    return bench, train
+
+
+def test_cached_audits_of_subsets_equal_fresh_ones(params):
+    """A question's features depend on itself alone, so an audit of a subset from the cache built on the
+    whole set (and results kept from an earlier audit) is the audit computed from scratch."""
+    bench, train = _bench_and_train()
+    everything = pd.concat([bench, train], ignore_index=True)
+    cache = AuditCache(everything, params.audit)
+    for seed in range(3):  # the same subset twice: the second audit reuses the kept results
+        subset = everything.sample(frac=0.7, random_state=seed % 2).sort_index()
+        cached = audit_types(subset, params.audit, cache=cache)
+        fresh = audit_types(subset, params.audit)
+        pd.testing.assert_frame_equal(audit_table(cached, params.audit), audit_table(fresh, params.audit))
+        for c, f in zip(cached, fresh):
+            for mine, theirs in ((c.scored, f.scored), (c.cross, f.cross)):
+                assert (mine is None) == (theirs is None)
+                if mine is not None:
+                    assert all((a == b).all() for a, b in zip(mine.probabilities, theirs.probabilities))
+            assert (c.prior_correct == f.prior_correct).all()
+
+
+@pytest.mark.parametrize("cross", [False, True])
+def test_pruning_with_the_cache_equals_pruning_without(params, monkeypatch, cross):
+    bench, train = _bench_and_train()
+    reference = train if cross else None
+    cached = prune_split(bench, params, reference)
+    monkeypatch.setattr(prune, "audit_types", lambda qa, p, only=None, cache=None: audit_types(qa, p, only))
+    fresh = prune_split(bench, params, reference)
+    assert cached[2] >= 2 and cached[1]  # several rounds: kept results are reused
+    pd.testing.assert_frame_equal(cached[0], fresh[0])
+    assert cached[1:] == fresh[1:]
