@@ -5,9 +5,10 @@
 Clones this checkout's HEAD into a temporary folder, runs ``scripts/run.sh`` there (environment setup, then
 every asset on the default scene set, its own Dagster instance) and reports the wall time of the whole command,
 of the setup (until ``mosaic run`` starts: the line "N/N runs succeeded in S s" gives the pipeline's part),
-the CPU seconds of all its processes, and the load average before and after. pip's caches are whatever this
-machine holds: a fresh machine also downloads the wheels (``pip_cache_entries`` counts only the wheels pip
-built locally, ``pip cache list``; its HTTP cache of downloads is not counted).
+the CPU seconds of all its processes, and the load average before and after. The installers' caches are
+whatever this machine holds (``pip_cache_entries`` counts only the wheels pip built locally, ``pip cache
+list``; its HTTP cache of downloads is not counted), unless ``--cold-cache``: then pip and uv get empty caches
+in the temporary folder, so every wheel is downloaded, as on a fresh machine (``cold_cache`` in the JSON).
 """
 from __future__ import annotations
 
@@ -32,13 +33,15 @@ def _pip_cache_entries() -> int:
     return len(out.stdout.splitlines()) if out.returncode == 0 else -1
 
 
-def measure() -> dict:
+def measure(cold_cache: bool) -> dict:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
                             check=True).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
         clone = Path(tmp) / "mosaic"
         subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
         env = {**os.environ, "DAGSTER_HOME": str(clone / ".dagster_home")}
+        if cold_cache:
+            env |= {"PIP_CACHE_DIR": str(Path(tmp) / "pip-cache"), "UV_CACHE_DIR": str(Path(tmp) / "uv-cache")}
         load_before = os.getloadavg()
         t0 = time.perf_counter()
         done = subprocess.run(["scripts/run.sh"], cwd=clone, env=env, capture_output=True, text=True)
@@ -47,7 +50,8 @@ def measure() -> dict:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     match = SUCCEEDED.search(done.stdout + done.stderr)
     pipeline = float(match.group(3)) if match else None
-    return {"command": "python benchmarks/readme_run.py", "commit": commit, "exit_status": done.returncode,
+    return {"command": "python benchmarks/readme_run.py" + (" --cold-cache" if cold_cache else ""), "commit": commit,
+            "cold_cache": cold_cache, "exit_status": done.returncode,
             "runs": f"{match.group(1)}/{match.group(2)}" if match else None,
             "wall_seconds": round(wall, 1), "pipeline_seconds": pipeline,
             "setup_seconds": round(wall - pipeline, 1) if pipeline is not None else None,
@@ -60,8 +64,9 @@ def measure() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--cold-cache", action="store_true", help="empty pip and uv caches (a fresh machine)")
     args = parser.parse_args()
-    text = json.dumps(measure(), indent=2)
+    text = json.dumps(measure(args.cold_cache), indent=2)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
