@@ -2,7 +2,8 @@
 it is installed (JSON on stdout and in --out).
 
     python benchmarks/labels_gpu.py [--device auto] [--seconds 120] [--frames N] [--labels-frames N]
-                                    [--room .labels-room/room.pkl] [--out benchmarks/results/labels_torch_gpu.json]
+                                    [--room .labels-room/room.pkl] [--commit SHA]
+                                    [--out benchmarks/results/labels_torch_gpu.json]
 
 The room and poses are benchmarks/labels.py's (``labels_benchmark``: >= 300k faces, 640x480). Generating
 them needs Open3D (the generator renders its frames) and trimesh, which a GPU machine may lack, so the
@@ -168,6 +169,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (0: torch's default; on a loaded machine 1 avoids barrier waits)")
     parser.add_argument("--room", type=Path, default=DEFAULT_ROOM)
+    parser.add_argument("--commit", default=None, help="the commit of the tree run (a copy without git: give it here)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     params = load_params()
@@ -183,6 +185,7 @@ def main() -> None:
     cam = frames[0].camera.scaled_to_long_side(vp.long_side)
     result = {
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "commit": args.commit,
         "scene": {"faces": len(scene.faces), "vertices": len(scene.vertices), "instances": len(scene.instances),
                   "render_size": [cam.width, cam.height], "near_plane": vp.near_plane},
         "machine": {"device": str(device), "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
