@@ -15,10 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
-import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +28,8 @@ from mosaic_pipeline.qa.records import to_table
 from mosaic_pipeline.scene.scannetpp import load_scene
 from mosaic_pipeline.visibility.table import read_visibility
 from mosaic_pipeline.visibility.views import read_views
+
+from bench_io import emit, run_baseline
 
 PAPER_QA, PAPER_SCENES, PAPER_CORES = 3_000_000, 849, 16
 
@@ -66,11 +65,8 @@ def measure(scene_dir: Path, visibility_file: Path, views_file: Path, params_fil
 
 def baseline(tree: Path, args: argparse.Namespace) -> dict:
     """The same measurement on the code of ``tree`` (a child process importing that checkout first)."""
-    cmd = [sys.executable, __file__, str(args.scene_dir), str(args.visibility), str(args.views),
-           "--repeats", str(args.repeats)] + (["--params", str(args.params)] if args.params else [])
-    env = {**os.environ, "PYTHONPATH": str(tree.resolve())}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout)["this_tree"]
+    argv = [str(args.scene_dir), str(args.visibility), str(args.views), "--repeats", str(args.repeats)]
+    return run_baseline(tree, __file__, argv + (["--params", str(args.params)] if args.params else []))
 
 
 def main() -> None:
@@ -91,10 +87,7 @@ def main() -> None:
         mine, base = result["this_tree"], result["baseline"]
         result["speedup_cpu"] = base["cpu_seconds_median"] / mine["cpu_seconds_median"]
         result["same_table"] = base["table_sha256"] == mine["table_sha256"]
-    text = json.dumps(result, indent=2, sort_keys=True)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

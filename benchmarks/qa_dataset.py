@@ -19,7 +19,6 @@ import argparse
 import hashlib
 import io
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,8 @@ from mosaic_pipeline.qa.dataset import assemble
 from mosaic_pipeline.qa.records import read_table, stable_json
 from mosaic_pipeline.quality.audit import audit, audit_table, audit_types, before_after, question_table
 from mosaic_pipeline.quality.prune import debias
+
+from bench_io import emit, run_baseline
 
 
 def _scenes(shard_dir: Path, splits: dict[str, str], train_scenes: int | None) -> list[str]:
@@ -118,13 +119,11 @@ def _commit(path: Path) -> str:
 
 def baseline(tree: Path, args: argparse.Namespace) -> dict:
     """The same measurement on the code of ``tree`` (a child process importing that checkout first)."""
-    cmd = [sys.executable, __file__, str(args.shard_dir), "--repeats", str(args.repeats)]
-    cmd += ["--params", str(args.params)] if args.params else []
-    cmd += ["--train-scenes", str(args.train_scenes)] if args.train_scenes is not None else []
-    cmd += ["--save", str(args.save / "baseline")] if args.save else []
-    env = {**os.environ, "PYTHONPATH": str(tree.resolve())}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout)["this_tree"]
+    argv = [str(args.shard_dir), "--repeats", str(args.repeats)]
+    argv += ["--params", str(args.params)] if args.params else []
+    argv += ["--train-scenes", str(args.train_scenes)] if args.train_scenes is not None else []
+    argv += ["--save", str(args.save / "baseline")] if args.save else []
+    return run_baseline(tree, __file__, argv)
 
 
 def main() -> None:
@@ -147,10 +146,7 @@ def main() -> None:
         result["speedup_cpu"] = {step: base[f"{step}_cpu_seconds_median"] / mine[f"{step}_cpu_seconds_median"]
                                  for step in ("qa_dataset", "bias_audit")}
         result["same_outputs"] = base["sha256"] == mine["sha256"]
-    text = json.dumps(result, indent=2, sort_keys=True)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ from mosaic_pipeline.params import SyntheticParams, load_params
 from mosaic_pipeline.scene.layout import IPHONE_IMAGES, MESH, SEGMENTS_ANNO
 from mosaic_pipeline.synth import benchmark_params, generate_scene
 
+from bench_io import emit
+
 
 def _ply_faces(path: Path) -> int:
     with path.open("rb") as f:
@@ -51,10 +53,7 @@ def main() -> None:
         result = {"seed": args.seed, "index": args.index,
                   "default": measure(Path(tmp), "default", args.seed, args.index, params.synthetic),
                   "benchmark": measure(Path(tmp), "benchmark", args.seed, args.index, benchmark_params(params))}
-    text = json.dumps(result, indent=2, sort_keys=True)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":
