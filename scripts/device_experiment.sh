@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # `mosaic experiment run` past its data step, on a GPU machine without the project's environment (the lent
 # device: a bare machine per session, commands of at most 10 minutes, 64 MiB carried). docs/experiment.md.
-#   scripts/device_experiment.sh WORK OUT BUDGET_S [CONFIG]
+#   scripts/device_experiment.sh WORK OUT BUDGET_S [CONFIG [UNTIL]]
 # WORK is the experiment's work folder after the data and bundle steps ran on the CPU machine (ledger.json,
 # checkout.json: the commit, verified file by file, since the copy has no git; vlm-bundle/, and bundle/ when
 # an arm pretrains the geometry encoder), carried. The command continues where WORK stands (ledger.json) and
 # starts no step after BUDGET_S seconds (a training run stops at its next checkpoint). Scores, predictions,
 # MLflow stores, the ledger, logs and (once every run is scored) the report come back as OUT/work.tar.gz;
-# checkpoints stay on the machine while it is held (the next command of the same session continues them).
+# checkpoints stay on the machine while it is held (the next command of the same session continues them); each run
+# is scored before the next trains, so a machine given back loses at most the run in progress. The pretrained
+# geometry encoder comes back too: carried again, the next machine needs neither bundle/ nor the geometry step.
+# UNTIL stops after that step (e.g. geometry: a call that carries bundle/ only).
 # Wheels the GPU image lacks (py3.12 manylinux, downloaded on the CPU machine, docs/development.md): .whl/
 # open_clip_torch ftfy wcwidth pydantic pydantic_core annotated_types typing_inspection mlflow-skinny (+ needs).
 set -u
-WORK=$1 OUT=$2 BUDGET=$3 CONFIG=${4:-}
+WORK=$1 OUT=$2 BUDGET=$3 CONFIG=${4:-} UNTIL=${5:-}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
   .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
@@ -19,8 +22,8 @@ mkdir -p "$WORK/logs"
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 5 >> "$WORK/logs/nvidia_smi.csv" &
 smi=$!
 python3 -m mosaic_model.experiment run ${CONFIG:+--config "$CONFIG"} --work "$WORK" --results "$WORK/results" \
-  --budget-s "$BUDGET" 2>&1 | tee -a "$WORK/logs/experiment.log"
+  --budget-s "$BUDGET" ${UNTIL:+--until "$UNTIL"} 2>&1 | tee -a "$WORK/logs/experiment.log"
 rc=${PIPESTATUS[0]}
 kill $smi
-(cd "$WORK" && tar czf "$OUT/work.tar.gz" $(ls -d ledger.json eval mlflow geometry/metrics.json logs results 2>/dev/null))
+(cd "$WORK" && tar czf "$OUT/work.tar.gz" $(ls -d ledger.json eval mlflow geometry logs results 2>/dev/null))
 exit "$rc"

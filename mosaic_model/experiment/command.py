@@ -101,10 +101,15 @@ class Experiment:
         steps = [("data", self.data), ("bundle", self.bundle)]
         if any(a.pretrained_geometry for a in self.exp.arms.values()):
             steps.append(("geometry", self.geometry))
-        steps += [(f"train/{r}", lambda r=r: self.train(r)) for r in runs]
-        steps += [(f"eval/{p}/{r}/{s}", lambda r=r, s=s, p=p: self.evaluate(r, s, p))
-                  for r in runs for s in self.exp.eval_splits for p in self.exp.eval_prompts]
+        for r in runs:  # a run is scored before the next one trains: a GPU machine given back between two
+            # commands takes the unscored checkpoints with it (docs/experiment.md, "Where it runs")
+            steps.append((f"train/{r}", lambda r=r: self.train(r)))
+            steps += [(name, lambda r=r, s=s, p=p: self.evaluate(r, s, p)) for name, s, p in self.evaluations(r)]
         return steps + [("report", self.report)]
+
+    def evaluations(self, run: str) -> list[tuple[str, str, str]]:
+        """(step name, split, prompt form) of every scoring of ``run``'s final checkpoint."""
+        return [(f"eval/{p}/{run}/{s}", s, p) for s in self.exp.eval_splits for p in self.exp.eval_prompts]
 
     def step_names(self) -> list[str]:
         return [name for name, _ in self.steps()]
@@ -217,13 +222,18 @@ class Experiment:
 
     def train(self, run: str) -> bool:
         from ..checkpoint import WEIGHTS, latest_checkpoint, read_meta
-        from .runs import run_config, run_dir, run_training
+        from .runs import retire_runs, run_config, run_dir, run_training
 
         step, identity = f"train/{run}", self.train_identity(run)
-        if self._skip(step, identity, []):  # its checkpoint need not stay once scored (it stays on the GPU machine)
+        kept = latest_checkpoint(run_dir(self.work, run))
+        # finished, and its checkpoint is here or need not be (scored); a finished run whose checkpoint left with
+        # a GPU machine before it was scored trains again
+        if self._skip(step, identity, []) and (kept is not None or self._scored(run)):
             return False
-        if not self.ledger.resumable(step, identity):  # made under another commit, config or data: start over
+        if kept is None or not self.ledger.resumable(step, identity):  # nothing to continue from, or it was made
+            # under another commit, config or data: start over, its earlier MLflow runs retired
             shutil.rmtree(run_dir(self.work, run), ignore_errors=True)
+            retire_runs(self.work, run)
         self.ledger.record(step, identity, RUNNING)
         result = run_training(run, self.work / VLM_BUNDLE, self.work, self.params, self.commit, self.deadline)
         checkpoint = latest_checkpoint(run_dir(self.work, run))
@@ -234,14 +244,24 @@ class Experiment:
                                                   "mlflow_run_id": result.mlflow_run_id})
         return True
 
+    def eval_identity(self, run: str, split: str, prompt: str) -> dict[str, Any]:
+        return {"commit": self.commit, "weights_sha256": self.ledger.facts(f"train/{run}")["weights_sha256"],
+                "split": split, "prompt": prompt, "data_sha256": self.qa_sha256}
+
+    def _scored(self, run: str) -> bool:
+        """Whether every scoring of ``run``'s final checkpoint is finished."""
+        from ..metrics import SCORES
+        from .runs import eval_dir
+
+        return all(self.ledger.is_done(step, self.eval_identity(run, s, p), [eval_dir(self.work, p, run, s) / SCORES])
+                   for step, s, p in self.evaluations(run))
+
     def evaluate(self, run: str, split: str, prompt: str) -> bool:
         from ..metrics import SCORES
         from .runs import eval_dir, run_evaluation
 
-        step = f"eval/{prompt}/{run}/{split}"
+        step, identity = f"eval/{prompt}/{run}/{split}", self.eval_identity(run, split, prompt)
         trained = self.ledger.facts(f"train/{run}")
-        identity = {"commit": self.commit, "weights_sha256": trained["weights_sha256"], "split": split,
-                    "prompt": prompt, "data_sha256": self.qa_sha256}
         out = eval_dir(self.work, prompt, run, split)
         if self._skip(step, identity, [out / SCORES]):
             return False

@@ -108,6 +108,23 @@ def eval_dir(work: Path, prompt: str, name: str, split: str) -> Path:
     return work / "eval" / prompt / name / split
 
 
+def retire_runs(work: Path, name: str) -> int:
+    """Delete (MLflow's soft delete: kept in the store, left out of searches and the report) every run in the
+    stores of run ``name`` and of its scorings, before it starts over; the number retired."""
+    from mlflow.tracking import MlflowClient
+
+    retired = 0
+    for store in (name, f"eval-{name}"):
+        db = work / "mlflow" / f"{store}.db"
+        if not db.is_file():
+            continue
+        client = MlflowClient(tracking_uri=f"sqlite:///{db.resolve()}")
+        for run in client.search_runs([e.experiment_id for e in client.search_experiments()]):
+            client.delete_run(run.info.run_id)
+            retired += 1
+    return retired
+
+
 def run_training(name: str, bundle: Path, work: Path, params: Params, commit: str,
                  deadline: float | None = None) -> TrainResult:
     """Train run ``name`` (or continue it from its latest checkpoint) until done or ``deadline``."""

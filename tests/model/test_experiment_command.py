@@ -123,6 +123,28 @@ def test_a_cut_run_continues_from_its_checkpoint_and_a_new_identity_starts_over(
                                                                    "no_geometry-s1")]
 
 
+def test_a_run_is_scored_before_the_next_trains_and_one_whose_checkpoint_left_unscored_trains_again(
+        exp_params, qa_set, tmp_path):
+    first = _experiment(exp_params, qa_set, tmp_path).run(until="train/blind-s1")
+    scorings = [name for name, _, _ in _experiment(exp_params, qa_set, tmp_path).evaluations("blind-s0")]
+    assert first.ran == ["data", "bundle", "train/blind-s0", *scorings, "train/blind-s1"]
+
+    shutil.rmtree(tmp_path / "work" / "runs")  # the GPU machine is given back: both checkpoints go with it
+    again = _experiment(exp_params, qa_set, tmp_path).run()
+    assert again.finished
+    assert "train/blind-s0" in again.skipped  # scored: its checkpoint is not needed any more
+    assert again.ran[0] == "train/blind-s1"  # finished but never scored: trained again, then scored
+    runs = json.loads((tmp_path / "results" / "mlflow_runs.json").read_text())
+    assert [r["store"] for r in runs if r["run_name"] == "blind-s1"] == ["blind-s1.db"]  # the first one retired
+    from mlflow.tracking import MlflowClient
+    from mlflow.entities import ViewType
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{(tmp_path / 'work' / 'mlflow' / 'blind-s1.db').resolve()}")
+    stages = sorted(r.info.lifecycle_stage for r in client.search_runs(
+        [e.experiment_id for e in client.search_experiments()], run_view_type=ViewType.ALL))
+    assert stages == ["active", "deleted"]
+
+
 def test_a_copy_without_git_runs_as_the_commit_its_files_are_shown_to_be(tmp_path, monkeypatch):
     files = ["params.yaml", "mosaic_model/experiment/command.py"]
     blobs = {f: subprocess.run(["git", "hash-object", f], cwd=REPO_ROOT, capture_output=True, text=True,
