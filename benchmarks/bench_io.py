@@ -13,6 +13,7 @@ def emit(result: dict, out: Path | None) -> None:
     text = json.dumps(result, indent=2, sort_keys=True)
     print(text)
     if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n")
 
 

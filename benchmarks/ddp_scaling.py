@@ -31,6 +31,8 @@ from mosaic_model.config import load_run_config
 from mosaic_model.train import select_device, train
 from mosaic_pipeline.params import load_params
 
+from bench_io import emit
+
 CPU_PROCESSES = 2  # the CPU smoke run
 THREADS_PER_CPU_PROCESS = 1  # n CPU processes use n cores
 NCCL_ENV = {"NCCL_NVLS_ENABLE": "0"}  # NVLink multicast off (device README)
@@ -107,10 +109,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=LAUNCH_TIMEOUT_S, help="Seconds one launch may take.")
     parser.add_argument("--out", type=Path, default=None, help="Also write the JSON here.")
     args = parser.parse_args()
-    result = json.dumps(measure(args), indent=2)
-    print(result)
-    if args.out:
-        args.out.write_text(result + "\n")
+    emit(measure(args), args.out)
 
 
 if __name__ == "__main__":

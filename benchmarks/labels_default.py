@@ -31,6 +31,8 @@ from mosaic_pipeline.scene.scannetpp import load_scene
 from mosaic_pipeline.visibility import table as T, views as V
 from mosaic_pipeline.visibility.overlap import compute_overlap
 
+from bench_io import emit
+
 params = load_params(sys.argv[1])
 vp = params.visibility
 scene = load_scene(sys.argv[2], params=params.scannetpp)
@@ -115,10 +117,7 @@ def main() -> None:
               "scenes": rows, "total": total,
               "ratio_cpu": round(total["this_tree"]["cpu_seconds"] / total["baseline"]["cpu_seconds"], 3),
               "ratio_wall": round(total["this_tree"]["wall_seconds"] / total["baseline"]["wall_seconds"], 3)}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ next): make it where Open3D is, then carry that folder to the GPU machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pickle
 import platform
@@ -43,6 +42,8 @@ from mosaic_pipeline.scene.types import Scene  # noqa: E402
 from mosaic_pipeline.visibility.mesh import Caster, FirstHits  # noqa: E402
 from mosaic_pipeline.visibility.raster import TorchCaster, resolve_device  # noqa: E402
 from mosaic_pipeline.visibility.table import SceneVisibility  # noqa: E402
+
+from bench_io import emit
 
 WARMUP_FRAMES = 3  # timed apart: the first CUDA launches compile and cache kernels
 DEFAULT_ROOM = Path(".labels-room/room.pkl")
@@ -214,11 +215,7 @@ def main() -> None:
                                               lab_frames, 0)
             result["open3d_labels"] = ms_stats(ref_times)
             result["labels_agreement"] = count_differences(rows, ref_rows)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

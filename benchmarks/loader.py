@@ -15,7 +15,6 @@ pays the workers' start) and batches/s; the in-process setting (``--workers 0``)
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -30,6 +29,8 @@ from mosaic_model.config import load_run_config
 from mosaic_model.data import Collate, FrameCache, QADataset
 from mosaic_pipeline import paths
 from mosaic_pipeline.params import load_params
+
+from bench_io import emit
 
 
 def fetch_times(dataset: QADataset, collate: Collate, batch_size: int, workers: int, batches: int,
@@ -78,10 +79,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=60)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    text = json.dumps(run(args.qa, args.images, args.config, args.workers, args.batches), indent=2)
-    if args.out:
-        args.out.write_text(text)
-    print(text)
+    emit(run(args.qa, args.images, args.config, args.workers, args.batches), args.out)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ import av
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from bench_io import emit
+
 REPO = Path(__file__).resolve().parents[1]
 SCENE_ID = "0f0f0f0f0f"
 WIDTH, HEIGHT, FPS = 1920, 1440, 60
@@ -277,10 +279,7 @@ def main() -> None:
                     "load_average_after": [round(x, 1) for x in os.getloadavg()]},
         "command": "nice python benchmarks/reader.py " + " ".join(sys.argv[1:]),
     }
-    text = json.dumps(report, indent=2, sort_keys=True)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+    emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ in the temporary folder, so every wheel is downloaded, as on a fresh machine (``
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import resource
@@ -22,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_io import emit
 
 REPO = Path(__file__).resolve().parents[1]
 SUCCEEDED = re.compile(r"(\d+)/(\d+) runs succeeded in (\d+) s")
@@ -66,10 +67,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--cold-cache", action="store_true", help="empty pip and uv caches (a fresh machine)")
     args = parser.parse_args()
-    text = json.dumps(measure(args.cold_cache), indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(measure(args.cold_cache), args.out)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import shutil
 import statistics
 import tempfile
@@ -27,6 +26,8 @@ from mosaic_pipeline.plots.quality import review_figures
 from mosaic_pipeline.quality.review import write_review
 from mosaic_pipeline.quality.suites import qa_tasks
 from mosaic_pipeline.quality.validation import validate_tables
+
+from bench_io import emit
 
 
 def _copy_inputs(source: Params, target: Params, scene_id: str) -> None:
@@ -83,10 +84,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    result = json.dumps(measure(args.params, args.scene_id, args.repeats), indent=1)
-    print(result)
-    if args.out:
-        args.out.write_text(result + "\n")
+    emit(measure(args.params, args.scene_id, args.repeats), args.out)
 
 
 if __name__ == "__main__":

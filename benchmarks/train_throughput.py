@@ -20,7 +20,6 @@ sampled by NVML (``torch.cuda.utilization``) every 50 ms during the timed steps,
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -42,6 +41,8 @@ from mosaic_model.tokenizer import build_tokenizer
 from mosaic_model.train import Trainer
 from mosaic_pipeline import paths
 from mosaic_pipeline.params import load_params
+
+from bench_io import emit
 
 
 class DiskFrames:
@@ -130,10 +131,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     result = run(args.qa, args.images, args.config, args.steps, args.warmup, args.workers)
-    text = json.dumps(result, indent=2)
-    if args.out:
-        args.out.write_text(text)
-    print(text)
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

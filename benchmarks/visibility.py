@@ -22,7 +22,6 @@ the naive frames), and setup seconds (scene build).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -43,6 +42,8 @@ from mosaic_pipeline.visibility.coverage import (
     projected_extents,
 )
 from mosaic_pipeline.visibility.table import SceneVisibility, rows_table
+
+from bench_io import emit
 
 
 def engine_frame(engine: SceneVisibility, frame) -> pd.DataFrame:
@@ -147,10 +148,7 @@ def main() -> None:
         "speedup_same_frames_wall": round(float(np.median(naive["wall"]) / np.median(mine["wall"])), 1),
         "speedup_same_frames_cpu": round(float(np.median(naive["cpu"]) / np.median(mine["cpu"])), 1),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":
