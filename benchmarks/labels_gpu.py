@@ -21,6 +21,9 @@ next): make it where Open3D is, then carry that folder to the GPU machine.
 - labels: ``SceneVisibility.frame`` (the whole visibility labelling of a frame: the cast, coverage and
   rows) with the torch backend on ``--labels-frames`` frames, and with Open3D on the same frames when
   importable (then the three pixel counts' largest differences per (frame, instance)).
+- on a GPU, the CPU reference in the same run: the torch backend on the CPU (whose agreement with Open3D is
+  benchmarks/results/labels_torch_cpu_agreement.json) on ``--cpu-reference-frames`` of the frames: the first
+  hits' agreement (``cpu_agreement``) and, on the labels frames, the pixel counts' (``cpu_labels_agreement``).
 """
 from __future__ import annotations
 
@@ -141,7 +144,7 @@ def time_labels(scene: Scene, params, frames: list, threads: int) -> tuple[list,
 
 
 def count_differences(ours: list, theirs: list) -> dict:
-    """Per pixel count, its largest absolute and relative (to Open3D's) difference over (frame, instance) rows
+    """Per pixel count, its largest absolute and relative (to the reference's) difference over (frame, instance) rows
     (a row only one backend has counts 0 in the other)."""
     out = {}
     for name in ("visible_px", "unoccluded_px", "full_px"):
@@ -167,6 +170,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120.0, help="stop the torch first-hit frames after this")
     parser.add_argument("--frames", type=int, default=None, help="at most this many frames, evenly spaced")
     parser.add_argument("--labels-frames", type=int, default=20, help="frames of the full labelling (0: none)")
+    parser.add_argument("--cpu-reference-frames", type=int, default=20,
+                        help="on a GPU: frames cast again by the torch backend on the CPU, for the agreement (0: none)")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (0: torch's default; on a loaded machine 1 avoids barrier waits)")
     parser.add_argument("--room", type=Path, default=DEFAULT_ROOM)
@@ -205,11 +210,20 @@ def main() -> None:
     else:
         result["open3d_first_hits"] = ("Open3D is not installed here: no same-run baseline or agreement (the agreement: "
                                        "benchmarks/results/labels_torch_cpu_agreement.json, the same arithmetic on the CPU)")
+    on_gpu = device.type != "cpu" and args.cpu_reference_frames > 0
+    if on_gpu:
+        picked = evenly(list(range(len(frames))), args.cpu_reference_frames)
+        reference, _ = time_casts(TorchCaster(scene, "cpu", args.threads), scene, [frames[i] for i in picked],
+                                  vp.long_side, vp.near_plane, None)
+        result["cpu_agreement"] = agreement(scene, [hits[i] for i in picked], reference)
     if args.labels_frames:
         lab_frames = evenly(frames, args.labels_frames)
         torch_vp = vp.model_copy(update={"backend": "torch", "device": str(device), "workers": 1})
         rows, lab_times = time_labels(scene, torch_vp, lab_frames, args.threads)
         result["torch_labels"] = ms_stats(lab_times)
+        if on_gpu:
+            cpu_rows, _ = time_labels(scene, torch_vp.model_copy(update={"device": "cpu"}), lab_frames, args.threads)
+            result["cpu_labels_agreement"] = count_differences(rows, cpu_rows)
         if have_open3d:
             ref_rows, ref_times = time_labels(scene, vp.model_copy(update={"backend": "open3d", "workers": 1}),
                                               lab_frames, 0)
