@@ -17,7 +17,7 @@ Runs on the splits the audit judges (``audit.splits``), each on its own, determi
    per round, ``audit.prune_round_fraction`` of their generated questions, those the failing text-only
    models (:mod:`.audit`: k-fold, or trained on the reference split of ``audit.cross_splits``) give the
    highest probability of the correct option (those the answer prior gets right first, when the type's
-   prior is above its threshold), from each answer (Yes/No)
+   prior is above its threshold), from each answer (Yes/No, and localization's "No" beside its points)
    or true direction in proportion to their sizes, so the balance holds; at most ``audit.prune_max_fraction``
    of a type.
    The rules of step 1 then run once more (pruning may tip a share by a question or two).
@@ -155,11 +155,12 @@ def balance_split(df: pd.DataFrame, params: Params) -> pd.DataFrame:
 
 
 def _stratum(df: pd.DataFrame) -> pd.Series:
-    """Balance stratum of each question: its answer for Yes/No, its true direction for relations, else ''."""
+    """Balance stratum of each question: a Yes or No answer (Yes/No questions, and the "No" of object
+    localization, a fixed share of its questions by design), else its true direction for relations,
+    else ''."""
     md = df["metadata"].map(json.loads)
     truth = md.map(lambda m: _truth(m) or "")
-    yes_no = df["options"].map(lambda o: list(o) == YES_NO)
-    return df["answer"].where(yes_no, truth).astype(str)
+    return df["answer"].where(df["answer"].isin(YES_NO), truth).astype(str)
 
 
 @dataclass(frozen=True)

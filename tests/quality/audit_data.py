@@ -17,6 +17,7 @@ LABELS = ["lamp", "chair", "table", "vase", "clock", "sofa", "plant", "book"]
 COUNT_Q = "How many {label}(s) are visible across these frames?"
 ATTRIBUTE_Q = "In Frame {k}, which object appears higher than the {source} in this viewpoint?"
 EXISTENCE_Q = "In Frame {k}, is the {target} above the {source} in this viewpoint?"
+LOCALIZATION_Q = "Is there a(n) {label} in Frame {k}? If so, what is the bounding box center coordinates?"
 HIGHER_THAN = {"table": "Lamp", "chair": "Clock", "sofa": "Picture", "book": "Vase"}  # planted: source -> answer
 
 
@@ -65,6 +66,22 @@ def existence_rows(rng: np.random.Generator, scene: str, n: int, shortcut: bool,
     return _row(scene, n, "obj_existence_occ_ab", "occlusion_aware_existence", "above_below",
                 EXISTENCE_Q.format(k=k, target=target, source=source), ["Yes", "No"], "Yes" if yes else "No", k,
                 md, split)
+
+
+def localization_rows(rng: np.random.Generator, scene: str, n: int, shortcut: bool, split: str) -> dict:
+    """"No" and three points; "No" answers every fourth question (the generator's share). With the shortcut
+    one point lies near the image's corner (coordinates below 64): the answer where the object is present,
+    a decoy where it is absent, so the text gives the points away but not "No"."""
+    label = LABELS[rng.integers(len(LABELS))]
+    points = [f"Yes; ({int(x)}, {int(y)})" for x, y in rng.integers(64, 480, size=(3, 2))]
+    if shortcut:
+        points[0] = f"Yes; ({int(rng.integers(64))}, {int(rng.integers(64))})"
+    answer = "No" if n % 4 == 0 else points[0]
+    options = points + ["No"]
+    rng.shuffle(options)
+    k = int(rng.integers(3))
+    return _row(scene, n, "obj_localization_occ", "object_localization", None, LOCALIZATION_Q.format(label=label, k=k),
+                [str(o) for o in options], answer, k, {"target_category": label}, split)
 
 
 def qa_table(shortcut_share: float, n_scenes: int = 6, per_scene: int = 40, seed: int = 0, split: str = "bench",

@@ -8,12 +8,12 @@ import json
 import pandas as pd
 import pyarrow as pa
 import pytest
-from audit_data import attribute_rows, count_rows, existence_rows, qa_table
+from audit_data import attribute_rows, count_rows, existence_rows, localization_rows, qa_table
 
 from mosaic_pipeline.params import load_params
 from mosaic_pipeline.qa.records import SCHEMA
 from mosaic_pipeline.quality import prune
-from mosaic_pipeline.quality.audit import AuditCache, audit, audit_table, audit_types
+from mosaic_pipeline.quality.audit import AuditCache, audit, audit_table, audit_types, verdict
 from mosaic_pipeline.quality.prune import balance_split, debias, prune_split, reletter
 
 
@@ -53,6 +53,16 @@ def test_pruning_stops_at_its_budget(shortcut_counts, params):
     tight = load_params(overrides={"audit": {"prune_max_fraction": 0.1}})
     kept, pruned, _ = prune_split(shortcut_counts, tight)
     assert pruned["obj_count_occ"] == int(0.1 * len(shortcut_counts)) == len(shortcut_counts) - len(kept)
+
+
+def test_pruning_takes_localization_s_no_in_proportion_so_it_stays_a_quarter(params):
+    """The shortcut is in the points; "No" (a quarter by design, as often right as each option) must not
+    rise above the audit's answer-share threshold because only points were pruned."""
+    qa = qa_table(shortcut_share=0.3, kinds=(localization_rows,), per_scene=40)
+    kept, pruned, _ = prune_split(qa, params)
+    assert (qa["answer"] == "No").mean() == 0.25 and pruned["obj_localization_occ"] > 0
+    assert (kept["answer"] == "No").sum() * 4 == len(kept)
+    assert not [f for f in verdict(audit(kept, params.audit), params.audit) if "answer 'No'" in f]
 
 
 def test_label_pair_rule_keeps_yes_and_no_within_the_excess(params):
