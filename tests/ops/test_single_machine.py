@@ -36,7 +36,7 @@ LETTER_ROW = ("[...document.querySelectorAll('table[data-suite=qa_letter_balance
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory) -> tuple[DagsterUI, Path]:
     root = tmp_path_factory.mktemp("single_machine")
-    params = write_small_params(root, n_scenes=3, extra={"review": {"port": free_port()}})
+    params = write_small_params(root, n_scenes=2, extra={"review": {"port": free_port()}})
     env = project_env(MOSAIC_PARAMS=params, DAGSTER_HOME=root / "dagster_home")
     with dagster_ui(env, root, review_site=True) as server:
         yield server, params
