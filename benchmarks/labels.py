@@ -34,7 +34,6 @@ cores from the CPU seconds per frame.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -44,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import open3d as o3d
+from bench_io import emit
 
 from mosaic_pipeline.params import LabelsBenchmarkParams, Params, load_params
 from mosaic_pipeline.paths import voxels_beside
@@ -209,12 +209,7 @@ def main() -> None:
             * many.frames[0].camera.scaled_to_long_side(long_side).height / 2**20, 2)
         sampling = sampling_table(many, results["labels_many"]["table"], results["labels_many"]["voxels"], params,
                                   bench.sampling_frames)
-    result = report(many, few, runs, results, memory, sampling, params, bench, args, load_before)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(report(many, few, runs, results, memory, sampling, params, bench, args, load_before), args.out)
 
 
 def report(many: Scene, few: Scene, runs: list[dict], results: dict, memory: dict, sampling: list[dict],
