@@ -25,10 +25,13 @@ def provenance() -> dict:
             "commit_dirty": None if dirty is None else bool(dirty)}
 
 
+STARTED_AT = provenance()  # read when the script starts: a commit made while it runs is not the code that ran
+
+
 def emit(result: dict, out: Path | None) -> None:
     """``result`` as sorted, indented JSON on stdout and, with ``out``, in that file; the command and the
-    commit (:func:`provenance`) added where the script did not set them."""
-    result = {**provenance(), **{k: v for k, v in result.items() if v is not None or k not in ("command", "commit")}}
+    commit (:data:`STARTED_AT`) added where the script did not set them."""
+    result = {**STARTED_AT, **{k: v for k, v in result.items() if v is not None or k not in ("command", "commit")}}
     text = json.dumps(result, indent=2, sort_keys=True)
     print(text)
     if out:
