@@ -10,7 +10,9 @@
 # checkpoints stay on the machine while it is held (the next command of the same session continues them); each run
 # is scored before the next trains, so a machine given back loses at most the run in progress. The pretrained
 # geometry encoder comes back too: carried again, the next machine needs neither bundle/ nor the geometry step.
-# UNTIL stops after that step (e.g. geometry: a call that carries bundle/ only).
+# UNTIL stops after that step (e.g. geometry: a call that carries bundle/ only). A WORK over what one command
+# carries travels as loads WORK.1, WORK.2, ... in consecutive calls (scripts/device_carry.py); they are joined
+# into WORK here.
 # Wheels the GPU image lacks (py3.12 manylinux, downloaded on the CPU machine, docs/development.md): .whl/
 # open_clip_torch ftfy wcwidth pydantic pydantic_core annotated_types typing_inspection mlflow-skinny (+ needs).
 set -u
@@ -18,6 +20,9 @@ WORK=$1 OUT=$2 BUDGET=$3 CONFIG=${4:-} UNTIL=${5:-}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
   .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+if compgen -G "$WORK.[0-9]*" > /dev/null; then  # carried in loads (scripts/device_carry.py split)
+  python3 scripts/device_carry.py join "$WORK" || exit 1
+fi
 mkdir -p "$WORK/logs"
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 5 >> "$WORK/logs/nvidia_smi.csv" &
 smi=$!

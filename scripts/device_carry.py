@@ -1,0 +1,159 @@
+"""What of an experiment's work folder the device commands carry, in loads that fit one command.
+
+A device command carries at most 64 MiB: the checkout's files, ``.whl/`` and the folders named in its
+``carry``. The work folder of the paper_small experiment is larger (the QA alone ~27 MB, the frames
+~56 MB), so its files travel in several calls to one warm machine: a call's ``carry`` replaces only the
+paths it names, and the ignored folders earlier calls left there stay (docs/experiment.md, "Where it
+runs").
+
+    python3 scripts/device_carry.py split WORK DEST geometry|runs
+        DEST.1, DEST.2, ... (hard links where WORK is on the same file system), each small enough to
+        travel beside the checkout and .whl/; prints the calls: every load but the last with a command
+        that does nothing, the last with .whl/ and scripts/device_experiment.sh DEST ...
+    python3 scripts/device_carry.py join DEST
+        (on the device, by scripts/device_experiment.sh) the loads of one split linked into DEST; fails,
+        naming them, when loads of that split are missing (the machine was given back between calls).
+
+Parts: ``geometry`` is what the geometry step reads (ledger, checkout.json, bundle/, the QA of
+vlm-bundle/: run it with UNTIL=geometry); ``runs`` is what training and scoring read (ledger,
+checkout.json, vlm-bundle/ and what earlier commands brought back: geometry/, eval/, mlflow/, logs/).
+Standard library only: it runs on the bare GPU machine too.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+LIMIT_MIB = 64  # what one device command carries, checkout included
+MARGIN_MIB = 1  # what the checkout may grow by between this split and the call
+PARTS = {
+    "geometry": ("ledger.json", "checkout.json", "bundle", "vlm-bundle/qa.parquet", "vlm-bundle/manifest.json"),
+    "runs": ("ledger.json", "checkout.json", "vlm-bundle", "geometry", "eval", "mlflow", "logs"),
+}
+REQUIRED = ("ledger.json", "checkout.json")
+LOAD_FILE = ".load.json"  # in every load: its split's id, its number and how many there are
+MIB = 2**20
+
+
+def files_of(work: Path, part: str) -> list[Path]:
+    """The files of ``part`` under ``work``, relative to it, in path order."""
+    for name in REQUIRED:
+        if not (work / name).is_file():
+            raise SystemExit(f"device_carry: {work / name} is missing: run the CPU part of the experiment first")
+    out = []
+    for rel in PARTS[part]:
+        path = work / rel
+        if path.is_file():
+            out.append(Path(rel))
+        elif path.is_dir():
+            out += [p.relative_to(work) for p in path.rglob("*") if p.is_file()]
+    return sorted(out)
+
+
+def tree_bytes(repo: Path) -> int:
+    """The checkout as a device command sends it: tracked and untracked, not ignored files."""
+    listed = subprocess.run(["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    return sum((repo / f).stat().st_size for f in listed if f and (repo / f).is_file())
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+
+
+def pack(sizes: dict[Path, int], budget: int) -> list[list[Path]]:
+    """Files in path order, a new load whenever the next would not fit; a file over the budget fails."""
+    loads: list[list[Path]] = [[]]
+    used = 0
+    for rel, size in sizes.items():
+        if size > budget:
+            raise SystemExit(f"device_carry: {rel} is {size / MIB:.1f} MiB, over the {budget / MIB:.1f} MiB "
+                             "one call can carry beside the checkout and .whl/")
+        if used + size > budget and loads[-1]:
+            loads.append([])
+            used = 0
+        loads[-1].append(rel)
+        used += size
+    return loads
+
+
+def split(work: Path, dest: Path, part: str, budget: int) -> list[Path]:
+    """``dest``.1 .. ``dest``.N, the files of ``part`` in loads of at most ``budget`` bytes; returns them."""
+    sizes = {rel: (work / rel).stat().st_size for rel in files_of(work, part)}
+    loads = pack(sizes, budget)
+    split_id = hashlib.sha256(json.dumps([[str(r), s] for r, s in sizes.items()]).encode()).hexdigest()[:12]
+    for old in dest.parent.glob(f"{dest.name}.*"):
+        if old.is_dir() and old.suffix[1:].isdigit():
+            shutil.rmtree(old)
+    folders = []
+    for k, rels in enumerate(loads, 1):
+        folder = dest.parent / f"{dest.name}.{k}"
+        for rel in rels:
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(work / rel, folder / rel)
+            except OSError:
+                shutil.copy2(work / rel, folder / rel)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / LOAD_FILE).write_text(json.dumps({"split": split_id, "load": k, "loads": len(loads)}))
+        folders.append(folder)
+    return folders
+
+
+def join(dest: Path) -> None:
+    """Link the loads ``dest``.k of the newest split into ``dest`` (a file there is replaced)."""
+    loads = [json.loads(f.read_text()) | {"folder": f.parent}
+             for f in dest.parent.glob(f"{dest.name}.*/{LOAD_FILE}")]
+    if not loads:
+        raise SystemExit(f"device_carry: no load {dest}.N here: carry them first")
+    newest = max(loads, key=lambda d: d["folder"].stat().st_mtime)
+    mine = {d["load"]: d["folder"] for d in loads if d["split"] == newest["split"]}
+    missing = sorted(set(range(1, newest["loads"] + 1)) - set(mine))
+    if missing:
+        raise SystemExit(f"device_carry: loads {', '.join(f'{dest.name}.{k}' for k in missing)} of "
+                         f"{newest['loads']} are not on this machine (given back between calls?): carry them again")
+    for k in sorted(mine):
+        for path in sorted(mine[k].rglob("*")):
+            if not path.is_file() or path.name == LOAD_FILE:
+                continue
+            target = dest / path.relative_to(mine[k])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.unlink(missing_ok=True)
+            os.link(path, target)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    s = sub.add_parser("split")
+    s.add_argument("work", type=Path)
+    s.add_argument("dest", type=Path, help="A git-ignored folder of the checkout (loads DEST.1, DEST.2, ...).")
+    s.add_argument("part", choices=sorted(PARTS))
+    s.add_argument("--budget-mib", type=float, default=None,
+                   help="Bytes per load (default: 64 MiB less the checkout, .whl/ and a 1 MiB margin).")
+    j = sub.add_parser("join")
+    j.add_argument("dest", type=Path)
+    args = parser.parse_args()
+    if args.what == "join":
+        join(args.dest)
+        return
+    repo = Path(__file__).resolve().parents[1]
+    taken = tree_bytes(repo) + folder_bytes(repo / ".whl") + MARGIN_MIB * MIB
+    budget = int(args.budget_mib * MIB) if args.budget_mib else LIMIT_MIB * MIB - taken
+    if budget <= 0:
+        sys.exit(f"device_carry: the checkout and .whl/ take {taken / MIB:.1f} of the {LIMIT_MIB} MiB already")
+    folders = split(args.work, args.dest, args.part, budget)
+    for k, folder in enumerate(folders, 1):
+        carry = [str(folder)] + ([".whl"] if k == len(folders) else [])
+        what = "scripts/device_experiment.sh ..." if k == len(folders) else "true (lands the load)"
+        print(f"call {k}/{len(folders)}: carry {json.dumps(carry)} ({folder_bytes(folder) / MIB:.1f} MiB): {what}")
+
+
+if __name__ == "__main__":
+    main()

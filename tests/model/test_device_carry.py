@@ -1,0 +1,80 @@
+"""scripts/device_carry.py: a work folder too large for one device command travels in loads that each fit,
+and the loads of one split join into the same files on the other side, or fail naming what is missing."""
+from __future__ import annotations
+
+import filecmp
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mosaic_pipeline.params import REPO_ROOT
+
+SCRIPT = REPO_ROOT / "scripts" / "device_carry.py"
+KIB = 1024
+
+
+def _carry(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True)
+
+
+@pytest.fixture()
+def work(tmp_path) -> Path:
+    """A work folder after the CPU part: ledger, checkout, the VLM bundle (QA and frames), a first run's logs."""
+    w = tmp_path / "work"
+    files = {"ledger.json": 200, "checkout.json": 300, "vlm-bundle/qa.parquet": 5 * KIB,
+             "vlm-bundle/manifest.json": 100, "logs/experiment.log": 700, "bundle/depth/a.npy": 9 * KIB,
+             **{f"vlm-bundle/frames/synthetic/s{i}/images/{j}.jpg": 900 + 37 * i + j for i in range(3) for j in range(4)}}
+    for rel, size in files.items():
+        (w / rel).parent.mkdir(parents=True, exist_ok=True)
+        (w / rel).write_bytes(bytes((i * 7 + len(rel)) % 256 for i in range(size)))
+    return w
+
+
+def _loads(dest: Path) -> list[Path]:
+    return sorted(dest.parent.glob(f"{dest.name}.*"), key=lambda p: int(p.suffix[1:]))
+
+
+def _files(root: Path) -> set[Path]:
+    return {p.relative_to(root) for p in root.rglob("*") if p.is_file() and p.name != ".load.json"}
+
+
+def test_the_runs_part_splits_into_loads_under_the_budget_and_joins_into_the_same_files(work, tmp_path):
+    dest = tmp_path / "repo" / ".xwork"
+    done = _carry("split", str(work), str(dest), "runs", "--budget-mib", str(6 * KIB / 2**20))
+    assert done.returncode == 0, done.stderr
+    loads = _loads(dest)
+    assert len(loads) >= 3 and len(done.stdout.splitlines()) == len(loads)
+    assert '".whl"' in done.stdout.splitlines()[-1] and '".whl"' not in done.stdout.splitlines()[0]
+    for load in loads:
+        assert sum((load / f).stat().st_size for f in _files(load)) <= 6 * KIB
+    expected = {p for p in _files(work) if p.parts[0] != "bundle"}  # runs: no geometry bundle
+    assert set().union(*(_files(load) for load in loads)) == expected
+    device = tmp_path / "device"  # what consecutive calls leave on the warm machine
+    for load in loads:
+        shutil.copytree(load, device / load.name)
+    (device / ".xwork").mkdir()
+    (device / ".xwork" / "ledger.json").write_text("an older ledger, replaced")
+    assert _carry("join", str(device / ".xwork")).returncode == 0
+    assert _files(device / ".xwork") == expected
+    assert all(filecmp.cmp(work / f, device / ".xwork" / f, shallow=False) for f in expected)
+
+
+def test_a_load_missing_on_the_machine_fails_naming_it_and_a_file_over_the_budget_fails(work, tmp_path):
+    dest = tmp_path / "repo" / ".xwork"
+    assert _carry("split", str(work), str(dest), "geometry", "--budget-mib", str(10 * KIB / 2**20)).returncode == 0
+    loads = _loads(dest)
+    device = tmp_path / "device"
+    for load in loads[1:]:  # the first call's load went with a machine given back
+        shutil.copytree(load, device / load.name)
+    done = _carry("join", str(device / ".xwork"))
+    assert done.returncode != 0 and f"{dest.name}.1" in done.stderr
+    big = _carry("split", str(work), str(dest), "geometry", "--budget-mib", str(4 * KIB / 2**20))
+    assert big.returncode != 0 and "bundle/depth/a.npy" in big.stderr
+
+
+def test_the_cpu_part_must_have_run(tmp_path):
+    done = _carry("split", str(tmp_path), str(tmp_path / ".x"), "runs", "--budget-mib", "1")
+    assert done.returncode != 0 and "ledger.json" in done.stderr
