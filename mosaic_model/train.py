@@ -20,7 +20,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +68,16 @@ class StepLog:
     lr: float
     grad_norm: float
     samples_per_s: float
+    # On the last step of a read-back window only (every ``log_every`` steps): per question type, the mean
+    # cross-entropy over the window's answer tokens of that type, and their number (the learning curves per
+    # type of docs/training.md; the blind arm's beside the seeing ones say which types the frames help).
+    type_losses: dict[str, float] | None = None
+    type_tokens: dict[str, int] | None = None
+
+    def metrics(self) -> dict[str, float]:
+        """What MLflow records at this step: the scalars, and ``loss_by_type.<type>`` where present."""
+        out = {k: v for k, v in asdict(self).items() if k not in ("step", "type_losses", "type_tokens")}
+        return out | {f"loss_by_type.{t}": v for t, v in (self.type_losses or {}).items()}
 
 
 @dataclass(frozen=True)
@@ -169,13 +179,38 @@ def _run_params(cfg: RunConfig, qa_path: Path, image_root: Path, counts: dict[st
             "parameters": counts}
 
 
+@dataclass(frozen=True)
+class QuestionTypes:
+    """The question type of every training QA, by index (the per-type losses of a step are a [T] vector)."""
+
+    names: tuple[str, ...]
+    of_qa: dict[str, int]  # QA id -> index into names
+
+    @classmethod
+    def of(cls, items: list[QAItem]) -> QuestionTypes:
+        names = tuple(sorted({i.question_type for i in items}))
+        index = {n: k for k, n in enumerate(names)}
+        return cls(names, {i.id: index[i.question_type] for i in items})
+
+    def token_losses(self, batch: Batch, logits: Tensor) -> Tensor:
+        """float64 [2T]: per type, the summed cross-entropy of the answer tokens ``logits`` predict, and their count."""
+        answers = torch.cat(batch.answer_ids).to(logits.device)
+        lengths = torch.tensor([len(a) for a in batch.answer_ids])
+        kinds = torch.tensor([self.of_qa[i] for i in batch.ids]).repeat_interleave(lengths).to(logits.device)
+        ce = nn.functional.cross_entropy(logits.detach().float(), answers, reduction="none").double()
+        out = torch.zeros(2 * len(self.names), dtype=torch.float64, device=logits.device)
+        out.index_add_(0, kinds, ce)
+        out.index_add_(0, kinds + len(self.names), torch.ones_like(ce))
+        return out
+
+
 @dataclass
 class PendingStep:
     """An optimizer step whose loss and gradient norm are still on the device (read back by ``Trainer.resolve``)."""
 
     step: int
-    loss_and_samples: Tensor  # float64 [2]: summed over processes once resolved
-    grad_norm: Tensor
+    totals: Tensor  # float64 [2 + 2T]: loss, samples, then per question type token losses and tokens; summed
+    grad_norm: Tensor  # over processes once resolved
     lr: float
 
 
@@ -189,6 +224,7 @@ class Trainer:
     world: World
     run_dir: Path
     mlflow_run_id: str | None = None
+    types: QuestionTypes | None = None  # per-type losses are tracked when given
 
     def __post_init__(self) -> None:
         t = self.cfg.train
@@ -228,17 +264,23 @@ class Trainer:
         waiting for it (no host read of the loss or the gradient norm: ``resolve`` reads them)."""
         t, device, accumulation = self.cfg.train, self.world.device, self.shard.accumulation
         self.model.train()
+        n_types = len(self.types.names) if self.types else 0
         loss_sum, n_samples = torch.zeros((), dtype=torch.float64, device=device), 0
+        by_type = torch.zeros(2 * n_types, dtype=torch.float64, device=device)
         for k in range(accumulation):
             batch = next(batches).to(device)
             torch.manual_seed(micro_batch_seed(t.seed, self.shard.micro_batch(step, k)))
             with self._gradient_sync(k):
                 with autocast(device, t.bf16):
-                    loss = self.parallel(batch, logits="answers").loss / accumulation
+                    out = self.parallel(batch, logits="answers")
+                    loss = out.loss / accumulation
                 loss.backward()
             loss_sum += loss.detach()
             n_samples += len(batch.ids)
-        totals = torch.stack((loss_sum, torch.tensor(float(n_samples), dtype=torch.float64).to(device)))
+            if self.types:
+                by_type += self.types.token_losses(batch, out.logits)
+        totals = torch.cat((loss_sum.view(1), torch.tensor([float(n_samples)], dtype=torch.float64).to(device),
+                            by_type))
         if self.world.distributed:
             dist.all_reduce(totals)  # queued on the device like the rest
         grad_norm = nn.utils.clip_grad_norm_(self.trainable, t.max_grad_norm)
@@ -252,12 +294,20 @@ class Trainer:
         """Read the steps back in one transfer; samples/s is the rate since the previous read-back."""
         if not pending:
             return []
-        values = torch.stack([torch.cat((p.loss_and_samples, p.grad_norm.double().view(1))) for p in pending])
+        values = torch.stack([torch.cat((p.totals, p.grad_norm.double().view(1))) for p in pending])
         values = values.tolist()  # the one host sync
         now = time.perf_counter()
         rate = sum(v[1] for v in values) / (now - self.window_began)
         self.window_began = now
-        return [StepLog(p.step, v[0] / self.world.size, p.lr, v[2], rate) for p, v in zip(pending, values)]
+        logs = [StepLog(p.step, v[0] / self.world.size, p.lr, v[-1], rate) for p, v in zip(pending, values)]
+        if not self.types:
+            return logs
+        n = len(self.types.names)
+        sums = [sum(v[2 + k] for v in values) for k in range(2 * n)]
+        seen = [k for k in range(n) if sums[n + k]]
+        logs[-1] = replace(logs[-1], type_losses={self.types.names[k]: sums[k] / sums[n + k] for k in seen},
+                           type_tokens={self.types.names[k]: int(sums[n + k]) for k in seen})
+        return logs
 
     def save(self, step: int) -> None:
         """The main process writes the checkpoint (atomically); every process waits until it is complete."""
@@ -314,7 +364,7 @@ def _trainer(cfg: RunConfig, items: list[QAItem], run_dir: Path, w: World) -> tu
     model = SpatialMosaicVLM(cfg.model, tokenizer)
     if latest:
         load_weights(model, latest)
-    trainer = Trainer(cfg, model.to(w.device), tokenizer, w, run_dir)
+    trainer = Trainer(cfg, model.to(w.device), tokenizer, w, run_dir, types=QuestionTypes.of(items))
     return trainer, trainer.restore(latest) if latest else 0
 
 
@@ -356,7 +406,7 @@ def _train(cfg: RunConfig, qa_path: Path, image_root: Path, run_dir: Path, param
             for log in trainer.resolve(pending):
                 history.append(log)
                 if active:
-                    mlflow.log_metrics({k: v for k, v in asdict(log).items() if k != "step"}, step=log.step)
+                    mlflow.log_metrics(log.metrics(), step=log.step)
                 if log.step == step and saving:
                     trainer.save(step)
                 if on_step:

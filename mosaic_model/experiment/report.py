@@ -10,7 +10,9 @@ Written by the last step of ``mosaic experiment run`` (``command.py``) from its 
     mlflow_runs.json              every MLflow run of the work folder's stores: params, tags, metric histories
     table.md                      the markdown tables (every task x every model, CIs) and the paired
                                   treatment - control differences of params.yaml experiment.comparison
-                                  (per seed and over the seeds' mean; per family and slice)
+                                  (per seed and over the seeds' mean; per family and slice); the training
+                                  loss per question type of every arm, first and last window (also in
+                                  summary.json ``learning_curves``)
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from .baselines import answer_prior, chance_table, prior_predictions, read_optio
 from .bundle import QA, read_manifest
 from .runs import GEOMETRY_DIR, eval_dir
 
+TYPE_LOSS = "loss_by_type."  # the per-type training loss metrics of train.py
 SLICE_ORDER = {"occ_level": ("low", "medium", "high"), "overlap_level": ("low", "medium", "high")}
 
 
@@ -60,6 +63,34 @@ def export_mlflow(stores: list[Path]) -> list[dict[str, Any]]:
                          "params": run.data.params, "tags": run.data.tags, "metrics": run.data.metrics,
                          "history": history})
     return runs
+
+
+def learning_curves(runs: list[dict[str, Any]], arms: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per arm and question type, the training loss of that type (``loss_by_type.<type>``, train.py) in the
+    first and the last read-back window of each run, the mean over the arm's seeds: {arm: {type: {"first",
+    "last"}}}. A seeing arm ending below the blind one on a type is the first sign it uses the frames there."""
+    found: dict[str, dict[str, dict[str, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for r in runs:
+        arm = re.fullmatch(rf"({'|'.join(map(re.escape, arms))})-s\d+", Path(r["store"]).stem)
+        for key, history in r["history"].items():
+            if arm and key.startswith(TYPE_LOSS) and history:
+                curve = found[arm.group(1)][key[len(TYPE_LOSS):]]
+                curve["first"].append(history[0][1])
+                curve["last"].append(history[-1][1])
+    return {arm: {t: {k: float(np.mean(v)) for k, v in ends.items()} for t, ends in sorted(found[arm].items())}
+            for arm in arms if arm in found}
+
+
+def learning_table(curves: dict[str, dict[str, dict[str, float]]]) -> str:
+    """The training loss per question type, first -> last window, one column per arm."""
+    arms = list(curves)
+    types = sorted({t for by_type in curves.values() for t in by_type})
+    lines = ["| training loss per question type (first -> last window, seeds' mean) | " + " | ".join(arms) + " |",
+             "|---|" + "---|" * len(arms)]
+    for t in types:
+        cells = [f"{c[t]['first']:.3f} -> {c[t]['last']:.3f}" if t in c else "-" for c in curves.values()]
+        lines.append(f"| {t} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _cell(summary: dict[str, Any] | None) -> str:
@@ -239,6 +270,8 @@ def build_report(bundle: Path, work: Path, out: Path, params: Params, commit: st
         markdown.append(markdown_table(split, models))
         for prompt, diffs in entry["comparisons"].items():
             markdown += [difference_table(split, f"{label} ({prompt} prompt)", d) for label, d in diffs.items()]
+    summary["learning_curves"] = learning_curves(runs, list(exp.arms))
+    markdown.append(learning_table(summary["learning_curves"]))
     _write_json(out / "summary.json", summary)
     _write_json(out / "mlflow_runs.json", runs)
     with atomic_file(out / "table.md") as tmp:

@@ -80,8 +80,14 @@ def test_every_arm_and_seed_is_trained_scored_and_reported_then_nothing_changes(
     assert set(train["runs"]) == set(runs) | {f"{r} [official prompt]" for r in runs}
     assert train["verdict"]["best_vlm"] == "no_geometry"
     assert "no_geometry-s0 - blind-s0" in train["comparisons"]["training"]
+    curves = summary["learning_curves"]  # training loss per type, first and last window, seeds' mean
+    assert set(curves) == {"blind", "no_geometry"} and curves["blind"].keys() == curves["no_geometry"].keys()
+    assert "training loss per question type" in (tmp_path / "results" / "table.md").read_text()
     mlflow_runs = json.loads((tmp_path / "results" / "mlflow_runs.json").read_text())
     assert len(mlflow_runs) == 4 + 4 * 2  # training runs + evaluation runs
+    t = next(iter(curves["blind"]))  # against the two blind runs' own histories
+    seeds = [r["history"][f"loss_by_type.{t}"] for r in mlflow_runs if r["store"] in ("blind-s0.db", "blind-s1.db")]
+    assert len(seeds) == 2 and curves["blind"][t]["last"] == pytest.approx(sum(h[-1][1] for h in seeds) / 2)
     assert {r["tags"][COMMIT_TAG] for r in mlflow_runs} == {commit}
     dirty = git_tags()[DIRTY_TAG] == "true"  # a developer's trial; CI's clone is clean
     problems = check_results(tmp_path / "results")  # what `mosaic runs --check-results` reports

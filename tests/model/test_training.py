@@ -38,6 +38,20 @@ def test_tiny_model_overfits_32_questions(qa_set, params, tmp_path):
     assert sum(r["correct"] for r in rows) / 32 * 100 == pytest.approx(table["micro"]["score"])
 
 
+def test_per_type_losses_of_a_step_weighted_by_their_tokens_give_its_loss(qa_set, params, tmp_path):
+    """One micro-batch a step: its loss is the mean over its answer tokens, so the per-type means weighted by
+    their token counts give it back (computed apart: the model's loss against the per-token losses grouped)."""
+    cfg = tiny_config(max_steps=3)
+    assert cfg.train.global_batch_size == cfg.train.batch_size
+    result = train(cfg, qa_set.parquet, qa_set.image_root, tmp_path / "run", params)
+    for log in result.history:
+        tokens = sum(log.type_tokens.values())
+        weighted = sum(log.type_losses[t] * n for t, n in log.type_tokens.items()) / tokens
+        assert weighted == pytest.approx(log.loss, rel=1e-5)
+    seen = set().union(*(log.type_losses for log in result.history))
+    assert len(seen) >= 2 and seen <= {i.question_type for i in read_qa(qa_set.parquet, "train")}
+
+
 def test_checkpoint_round_trip_gives_identical_logits(qa_set, params, tmp_path):
     cfg = tiny_config()
     items = read_qa(qa_set.parquet, "train")
@@ -109,6 +123,8 @@ def test_mlflow_runs_carry_commit_data_version_and_dagster_run_id(qa_set, params
     assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1, 2, 3]
     assert len(client.search_runs([run.info.experiment_id])) == 1 and run.info.status == "FINISHED"
     assert {"lr", "samples_per_s", "grad_norm"} <= set(run.data.metrics)
+    by_type = [k for k in run.data.metrics if k.startswith("loss_by_type.")]
+    assert by_type and [m.step for m in client.get_metric_history(run.info.run_id, by_type[0])] <= [1, 2, 3]
     assert any(k.startswith("system/") for k in run.data.metrics)
     assert run.info.artifact_uri.startswith((tmp_path / "artifacts").as_uri())  # beside the database, not ./mlruns
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
