@@ -196,7 +196,8 @@ class QuestionTypes:
         """float64 [2T]: per type, the summed cross-entropy of the answer tokens ``logits`` predict, and their count."""
         answers = torch.cat(batch.answer_ids).to(logits.device)
         lengths = torch.tensor([len(a) for a in batch.answer_ids])
-        kinds = torch.tensor([self.of_qa[i] for i in batch.ids]).repeat_interleave(lengths).to(logits.device)
+        kinds = torch.tensor([self.of_qa[i] for i in batch.ids]).repeat_interleave(lengths)
+        kinds = kinds.to(logits.device, non_blocking=True)  # no wait for the device (as Batch.to)
         ce = nn.functional.cross_entropy(logits.detach().float(), answers, reduction="none").double()
         out = torch.zeros(2 * len(self.names), dtype=torch.float64, device=logits.device)
         out.index_add_(0, kinds, ce)
