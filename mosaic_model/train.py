@@ -280,8 +280,9 @@ class Trainer:
             n_samples += len(batch.ids)
             if self.types:
                 by_type += self.types.token_losses(batch, out.logits)
-        totals = torch.cat((loss_sum.view(1), torch.tensor([float(n_samples)], dtype=torch.float64).to(device),
-                            by_type))
+        # the count made on the device (a fill kernel): a CPU tensor copied with .to() would wait for the device
+        samples = torch.full((1,), float(n_samples), dtype=torch.float64, device=device)
+        totals = torch.cat((loss_sum.view(1), samples, by_type))
         if self.world.distributed:
             dist.all_reduce(totals)  # queued on the device like the rest
         grad_norm = nn.utils.clip_grad_norm_(self.trainable, t.max_grad_norm)
