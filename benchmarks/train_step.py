@@ -612,7 +612,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         trials = [(c == "gc", int(b)) for c, b in (t.split(":") for t in args.paper_trials.split(","))]
         total = torch.cuda.get_device_properties(device).total_memory
         if total > H100_BYTES:  # an H200: the probe answers for an H100, so it gets an H100's memory
-            torch.cuda.set_per_process_memory_fraction(H100_BYTES / total, device)
+            # it takes an index: torch.device("cuda") has none (the H200 run of 896516d stopped here)
+            torch.cuda.set_per_process_memory_fraction(H100_BYTES / total, torch.cuda.current_device())
             result["paper_memory_cap_gib"] = round(H100_BYTES / GIB, 2)
         try:
             result["paper"] = paper_probe(trials, args.paper_frames, device, warmup=1, steps=args.paper_steps,
