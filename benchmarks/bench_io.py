@@ -7,22 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mosaic_pipeline.provenance import COMMIT_TAG, DIRTY_TAG, git_tags
+
 
 def provenance() -> dict:
-    """The command line that ran and the commit of the checkout it ran in (``"dirty"`` when its tracked files
-    differ from the commit; None where there is no git, as on the GPU machine: pass ``--commit`` there)."""
-    root = Path(__file__).resolve().parents[1]
-
-    def git(*args: str) -> str | None:
-        try:
-            return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
-                                  check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return None
-
-    dirty = git("status", "--porcelain", "--untracked-files=no")
-    return {"command": " ".join(["python", *sys.argv]), "commit": git("rev-parse", "HEAD"),
-            "commit_dirty": None if dirty is None else bool(dirty)}
+    """The command line that ran, the commit of the checkout it ran in and whether its tracked files differ
+    from it (``mosaic_pipeline.provenance.git_tags``); None where there is no git, as on the GPU machine:
+    pass ``--commit`` there."""
+    tags = git_tags()
+    commit, dirty = tags[COMMIT_TAG], tags[DIRTY_TAG]
+    return {"command": " ".join(["python", *sys.argv]), "commit": None if commit == "unknown" else commit,
+            "commit_dirty": None if dirty == "unknown" else dirty == "true"}
 
 
 STARTED_AT = provenance()  # read when the script starts: a commit made while it runs is not the code that ran
