@@ -13,6 +13,13 @@ runs").
     python3 scripts/device_carry.py join DEST
         (on the device, by scripts/device_experiment.sh) the loads of one split linked into DEST; fails,
         naming them, when loads of that split are missing (the machine was given back between calls).
+    python3 scripts/device_carry.py snapshot WORK; ...; python3 scripts/device_carry.py pack WORK OUT
+        (on the device, by scripts/device_experiment.sh, before and after the experiment) what the command
+        made or changed in WORK (of ``RETURNED``, less ``NOT_RETURNED``) as OUT/work.tar.gz.1, .2, ..., each
+        under what one file back from a command may weigh; fails, naming the largest files, when it is more
+        than a command returns.
+    python3 scripts/device_carry.py unpack DIR WORK
+        (here) the pieces a command brought back, into WORK.
 
 Parts: ``geometry`` is what the geometry step reads (ledger, checkout.json, bundle/, the QA of
 vlm-bundle/: run it with UNTIL=geometry); ``runs`` is what training and scoring read (ledger,
@@ -22,12 +29,15 @@ Standard library only: it runs on the bare GPU machine too.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 LIMIT_MIB = 64  # what one device command carries, checkout included
@@ -39,6 +49,15 @@ PARTS = {
 REQUIRED = ("ledger.json", "checkout.json")
 LOAD_FILE = ".load.json"  # in every load: its split's id, its number and how many there are
 MIB = 2**20
+# what a device command brings back: what it made or changed of these (the checkpoints stay on the machine)
+RETURNED = ("ledger.json", "eval", "mlflow", "geometry", "logs", "results")
+NOT_RETURNED = (
+    "geometry/vggt.safetensors",  # the pretrained VGGT with its heads; the runs read geometry/encoder.safetensors
+    "mlflow/artifacts/*/checkpoint/*",  # each run's final weights as logged to MLflow (160 MB at small)
+)
+SNAPSHOT = ".before.json"  # in WORK: size and mtime of every file of RETURNED when the command began
+BACK_NAME = "work.tar.gz"  # the pieces BACK_NAME.1, .2, ...
+BACK_PIECE_MIB, BACK_LIMIT_MIB, BACK_FILES = 15, 64, 8  # a file back from $OUT: 16 MiB; 64 MiB and 8 files a call
 
 
 def files_of(work: Path, part: str) -> list[Path]:
@@ -128,6 +147,93 @@ def join(dest: Path) -> None:
             os.link(path, target)
 
 
+def _returned(work: Path) -> dict[str, list[int]]:
+    """Every file of ``RETURNED`` under ``work``: relative path -> [size, mtime_ns]."""
+    out = {}
+    for rel in RETURNED:
+        path = work / rel
+        for f in [path] if path.is_file() else sorted(path.rglob("*")) if path.is_dir() else []:
+            if f.is_file():
+                st = f.stat()
+                out[f.relative_to(work).as_posix()] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def snapshot(work: Path) -> None:
+    (work / SNAPSHOT).write_text(json.dumps(_returned(work)))
+
+
+def to_return(work: Path) -> list[str]:
+    """The files of ``RETURNED`` made or changed since ``snapshot`` (all of them without one), less ``NOT_RETURNED``."""
+    before = json.loads((work / SNAPSHOT).read_text()) if (work / SNAPSHOT).is_file() else {}
+    return [rel for rel, key in _returned(work).items()
+            if before.get(rel) != key and not any(fnmatch.fnmatch(rel, p) for p in NOT_RETURNED)]
+
+
+class _Pieces(io.RawIOBase):
+    """A write-only stream cut into files ``<stem>.1``, ``<stem>.2``, ... of at most ``size`` bytes."""
+
+    def __init__(self, stem: Path, size: int) -> None:
+        self.stem, self.size, self.paths, self.left = stem, size, [], 0
+        self.file: io.BufferedWriter | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            if self.left == 0:
+                self._next()
+            n = min(self.left, len(view))
+            self.file.write(view[:n])
+            view, self.left = view[n:], self.left - n
+        return len(data)
+
+    def _next(self) -> None:
+        if self.file:
+            self.file.close()
+        self.paths.append(self.stem.parent / f"{self.stem.name}.{len(self.paths) + 1}")
+        self.file, self.left = open(self.paths[-1], "wb"), self.size
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+        super().close()
+
+
+def pack_back(work: Path, out: Path, piece: int = BACK_PIECE_MIB * MIB) -> list[Path]:
+    """What the command made or changed in ``work`` as ``out``/work.tar.gz.1, .2, ...; fails when the pieces are
+    more than one command brings back (``BACK_FILES`` files, ``BACK_LIMIT_MIB`` MiB), naming the largest files."""
+    files = to_return(work)
+    pieces = _Pieces(out / BACK_NAME, piece)
+    with pieces, tarfile.open(fileobj=pieces, mode="w:gz") as tar:
+        for rel in files:
+            tar.add(work / rel, arcname=rel)
+    total = sum(p.stat().st_size for p in pieces.paths)
+    if len(pieces.paths) > BACK_FILES or total > BACK_LIMIT_MIB * MIB:
+        largest = sorted(files, key=lambda r: -(work / r).stat().st_size)[:5]
+        raise SystemExit(f"device_carry: what comes back is {total / MIB:.1f} MiB in {len(pieces.paths)} pieces, over "
+                         f"{BACK_LIMIT_MIB} MiB / {BACK_FILES} files a command returns; largest: "
+                         + ", ".join(f"{r} ({(work / r).stat().st_size / MIB:.1f} MiB)" for r in largest))
+    return pieces.paths
+
+
+def unpack(folder: Path, work: Path) -> list[str]:
+    """The pieces ``folder``/work.tar.gz.1..N of one command, extracted into ``work``; the files, or a failure
+    naming the pieces missing."""
+    numbers = sorted(int(p.suffix[1:]) for p in folder.glob(f"{BACK_NAME}.*") if p.suffix[1:].isdigit())
+    if not numbers:
+        raise SystemExit(f"device_carry: no {BACK_NAME}.N in {folder}")
+    missing = sorted(set(range(1, numbers[-1] + 1)) - set(numbers))
+    if missing:
+        raise SystemExit(f"device_carry: {folder} lacks {', '.join(f'{BACK_NAME}.{k}' for k in missing)}")
+    data = b"".join((folder / f"{BACK_NAME}.{k}").read_bytes() for k in numbers)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        tar.extractall(work, filter="data")
+        return tar.getnames()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -139,9 +245,27 @@ def main() -> None:
                    help="Bytes per load (default: 64 MiB less the checkout, .whl/ and a 1 MiB margin).")
     j = sub.add_parser("join")
     j.add_argument("dest", type=Path)
+    sub.add_parser("snapshot").add_argument("work", type=Path)
+    p = sub.add_parser("pack")
+    p.add_argument("work", type=Path)
+    p.add_argument("out", type=Path)
+    p.add_argument("--piece-mib", type=float, default=BACK_PIECE_MIB, help="Bytes per piece (tests: less).")
+    u = sub.add_parser("unpack")
+    u.add_argument("folder", type=Path, help="Where the command's files came back (the reply's files_at).")
+    u.add_argument("work", type=Path)
     args = parser.parse_args()
     if args.what == "join":
         join(args.dest)
+        return
+    if args.what == "snapshot":
+        snapshot(args.work)
+        return
+    if args.what == "pack":
+        for path in pack_back(args.work, args.out, int(args.piece_mib * MIB)):
+            print(f"{path} ({path.stat().st_size / MIB:.1f} MiB)")
+        return
+    if args.what == "unpack":
+        print(f"{len(unpack(args.folder, args.work))} files into {args.work}")
         return
     repo = Path(__file__).resolve().parents[1]
     taken = tree_bytes(repo) + folder_bytes(repo / ".whl") + MARGIN_MIB * MIB

@@ -5,11 +5,13 @@
 # WORK is the experiment's work folder after the data and bundle steps ran on the CPU machine (ledger.json,
 # checkout.json: the commit, verified file by file, since the copy has no git; vlm-bundle/, and bundle/ when
 # an arm pretrains the geometry encoder), carried. The command continues where WORK stands (ledger.json) and
-# starts no step after BUDGET_S seconds (a training run stops at its next checkpoint). Scores, predictions,
-# MLflow stores, the ledger, logs and (once every run is scored) the report come back as OUT/work.tar.gz;
-# checkpoints stay on the machine while it is held (the next command of the same session continues them); each run
-# is scored before the next trains, so a machine given back loses at most the run in progress. The pretrained
-# geometry encoder comes back too: carried again, the next machine needs neither bundle/ nor the geometry step.
+# starts no step after BUDGET_S seconds (a training run stops at its next checkpoint). What the command made or
+# changed of the scores, predictions, MLflow stores, the ledger, logs and (once every run is scored) the report
+# comes back as OUT/work.tar.gz.1, .2, ... (scripts/device_carry.py pack; unpack them into WORK here with
+# `python3 scripts/device_carry.py unpack FILES_AT WORK`); checkpoints stay on the machine while it is held (the
+# next command of the same session continues them); each run is scored before the next trains, so a machine given
+# back loses at most the run in progress. The geometry encoder the runs read (geometry/encoder.safetensors) comes
+# back too: carried again, the next machine needs neither bundle/ nor the geometry step.
 # UNTIL stops after that step (e.g. geometry: a call that carries bundle/ only). A WORK over what one command
 # carries travels as loads WORK.1, WORK.2, ... in consecutive calls (scripts/device_carry.py); they are joined
 # into WORK here.
@@ -24,11 +26,12 @@ if compgen -G "$WORK.[0-9]*" > /dev/null; then  # carried in loads (scripts/devi
   python3 scripts/device_carry.py join "$WORK" || exit 1
 fi
 mkdir -p "$WORK/logs"
+python3 scripts/device_carry.py snapshot "$WORK" || exit 1  # what was carried in does not go back
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 5 >> "$WORK/logs/nvidia_smi.csv" &
 smi=$!
 python3 -m mosaic_model.experiment run ${CONFIG:+--config "$CONFIG"} --work "$WORK" --results "$WORK/results" \
   --budget-s "$BUDGET" ${UNTIL:+--until "$UNTIL"} 2>&1 | tee -a "$WORK/logs/experiment.log"
 rc=${PIPESTATUS[0]}
 kill $smi
-(cd "$WORK" && tar czf "$OUT/work.tar.gz" $(ls -d ledger.json eval mlflow geometry logs results 2>/dev/null))
+python3 scripts/device_carry.py pack "$WORK" "$OUT" || exit 1
 exit "$rc"

@@ -197,13 +197,13 @@ class Experiment:
     # ------------------------------------------------------------------ geometry, training, evaluation
     def geometry(self) -> bool:
         from ..geometry_pretrain import METRICS
-        from .runs import GEOMETRY_DIR, run_geometry
+        from .runs import ENCODER, GEOMETRY_DIR, run_geometry
 
         vggt = load_run_config(self.exp.config).model.geometry.vggt
         identity = {"commit": self.commit, "qa_sha256": self.qa_sha256, "vggt": vggt.model_dump(mode="json"),
                     "geometry_pretrain": self.params.geometry_pretrain.model_dump(mode="json")}
         out = self.work / GEOMETRY_DIR
-        if self._skip("geometry", identity, [out / METRICS]):
+        if self._skip("geometry", identity, [out / METRICS, out / ENCODER]):
             return False
         shutil.rmtree(out, ignore_errors=True)
         run_geometry(self.work / BUNDLE, self.work, self.params, self.commit)
@@ -211,12 +211,11 @@ class Experiment:
         return True
 
     def train_identity(self, run: str) -> dict[str, Any]:
-        from ..geometry_pretrain import WEIGHTS
-        from .runs import GEOMETRY_DIR, run_config
+        from .runs import ENCODER, GEOMETRY_DIR, run_config
 
         cfg = run_config(run, self.exp, self.work).model_dump(mode="json")
         if cfg["model"]["geometry"]["weights"]:  # the encoder by content, not by where this machine keeps it
-            cfg["model"]["geometry"]["weights"] = file_sha256(self.work / GEOMETRY_DIR / WEIGHTS)
+            cfg["model"]["geometry"]["weights"] = file_sha256(self.work / GEOMETRY_DIR / ENCODER)
         return {"commit": self.commit, "config_sha256": sha256_of(cfg), "seed": self.exp.runs()[run][1],
                 "data_sha256": self.qa_sha256}
 

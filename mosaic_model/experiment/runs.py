@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ..train import TrainResult
 
 GEOMETRY_DIR = "geometry"
+ENCODER = "encoder.safetensors"  # in GEOMETRY_DIR: the frozen encoder the full arm reads (autocast_encoder_state)
 BLANK_FRAMES = "blank_frames"
 
 
@@ -43,9 +44,9 @@ def run_config(name: str, exp: ExperimentParams, work: Path) -> RunConfig:
     cfg = load_run_config(exp.config, {"model": variant.model, "train": {**exp.train, "seed": seed}})
     if not variant.pretrained_geometry:
         return cfg
-    weights = (work / GEOMETRY_DIR / WEIGHTS).resolve()
+    weights = (work / GEOMETRY_DIR / ENCODER).resolve()
     if not weights.is_file():
-        raise FileNotFoundError(f"run {name!r} needs the pretrained geometry encoder at {weights}")
+        raise FileNotFoundError(f"run {name!r} needs the pretrained geometry encoder at {weights} (the geometry step)")
     return with_pretrained_geometry(cfg, weights)
 
 
@@ -68,7 +69,8 @@ def image_root(name: str, exp: ExperimentParams, bundle: Path, work: Path) -> Pa
 
 
 def run_geometry(bundle: Path, work: Path, params: Params, commit: str) -> Path:
-    """Pretrain the geometry encoder on the full bundle (every registered frame, depth, poses)."""
+    """Pretrain the geometry encoder on the full bundle (every registered frame, depth, poses); beside the
+    pretrained VGGT (heads included), the encoder the full arm reads (``ENCODER``)."""
     from ..train import select_device
 
     out = work / GEOMETRY_DIR
@@ -76,6 +78,24 @@ def run_geometry(bundle: Path, work: Path, params: Params, commit: str) -> Path:
     pretrain_tracked(vggt_cfg, params.geometry_pretrain, bundle, out, tracking(work, "geometry", params, commit),
                      f"geometry-{params.experiment.config}", select_device(None),
                      on_step=lambda s: print(f"geometry step {s.step}: loss {s.loss:.4f}", flush=True))
+    write_encoder(out / WEIGHTS, out / ENCODER, params)
+    return out
+
+
+def write_encoder(weights: Path, out: Path, params: Params) -> Path:
+    """``out``: the frozen encoder of the pretrained ``weights`` as bf16 autocast reads it, written atomically.
+
+    The runs read this file, not the pretrained VGGT: under a third of its bytes (no heads, linear layers in
+    bf16), the same tokens under the bf16 autocast the runs train and score in on a GPU (a CPU run, without
+    autocast, reads the rounded tensors in fp32), and small enough to come back from a GPU machine and be
+    carried to the next (docs/experiment.md, "Where it runs").
+    """
+    from safetensors.torch import save_file
+
+    from mosaic_pipeline.atomic import atomic_file
+
+    with atomic_file(out) as tmp:
+        save_file(autocast_encoder_state(weights, params), str(tmp))
     return out
 
 
@@ -161,11 +181,5 @@ def cli() -> None:
 @click.argument("out", type=_DIR)
 def export_encoder(weights: Path, out: Path) -> None:
     """Write the frozen encoder of WEIGHTS to OUT as bf16 autocast reads it (``autocast_encoder_state``)."""
-    from safetensors.torch import save_file
-
-    from mosaic_pipeline.atomic import atomic_file
-
-    with atomic_file(out) as tmp:
-        save_file(autocast_encoder_state(weights, load_params()), str(tmp))
-    click.echo(out)
+    click.echo(write_encoder(weights, out, load_params()))
 

@@ -3,6 +3,7 @@ and the loads of one split join into the same files on the other side, or fail n
 from __future__ import annotations
 
 import filecmp
+import random
 import shutil
 import subprocess
 import sys
@@ -78,3 +79,54 @@ def test_a_load_missing_on_the_machine_fails_naming_it_and_a_file_over_the_budge
 def test_the_cpu_part_must_have_run(tmp_path):
     done = _carry("split", str(tmp_path), str(tmp_path / ".x"), "runs", "--budget-mib", "1")
     assert done.returncode != 0 and "ledger.json" in done.stderr
+
+
+def _random(path: Path, size: int, seed: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(random.Random(seed).randbytes(size))  # incompressible: the pieces are what the bytes weigh
+
+
+def test_what_a_command_made_or_changed_comes_back_in_pieces_and_unpacks_into_the_work_folder(work, tmp_path):
+    device = tmp_path / "device"
+    shutil.copytree(work, device)
+    (device / "mlflow").mkdir()
+    (device / "mlflow" / "blind-s0.db").write_text("carried, then written to")
+    (device / "mlflow" / "geometry.db").write_text("carried, untouched")
+    assert _carry("snapshot", str(device)).returncode == 0
+    (device / "ledger.json").write_text('{"geometry": "done"}')
+    with (device / "mlflow" / "blind-s0.db").open("a") as f:
+        f.write(" by the run")
+    (device / "logs" / "experiment.log").write_text("a longer log of this command")
+    _random(device / "geometry" / "encoder.safetensors", 40 * KIB, 1)
+    _random(device / "geometry" / "vggt.safetensors", 90 * KIB, 2)  # stays on the machine
+    _random(device / "mlflow" / "artifacts" / "1" / "abc" / "artifacts" / "checkpoint" / "model.safetensors",
+            90 * KIB, 3)  # the final weights as MLflow logged them: stay too
+    (device / "eval" / "training" / "blind-s0" / "bench").mkdir(parents=True)
+    (device / "eval" / "training" / "blind-s0" / "bench" / "scores.json").write_text('{"overall": 25.0}')
+    out = tmp_path / "out"
+    out.mkdir()
+    packed = _carry("pack", str(device), str(out), "--piece-mib", str(16 * KIB / 2**20))
+    assert packed.returncode == 0, packed.stderr
+    pieces = sorted(out.iterdir())
+    assert len(pieces) == 3 and all(p.stat().st_size <= 16 * KIB for p in pieces)
+
+    unpacked = _carry("unpack", str(out), str(work))
+    assert unpacked.returncode == 0, unpacked.stderr
+    came_back = {"ledger.json", "mlflow/blind-s0.db", "logs/experiment.log", "geometry/encoder.safetensors",
+                 "eval/training/blind-s0/bench/scores.json"}
+    assert all(filecmp.cmp(device / f, work / f, shallow=False) for f in came_back)
+    assert not (work / "geometry" / "vggt.safetensors").exists() and not (work / "mlflow" / "geometry.db").exists()
+    assert not (work / "mlflow" / "artifacts").exists()
+
+    (out / "work.tar.gz.2").unlink()  # a piece that did not come back
+    missing = _carry("unpack", str(out), str(work))
+    assert missing.returncode != 0 and "work.tar.gz.2" in missing.stderr
+
+
+def test_more_than_a_command_returns_fails_naming_the_largest_file(work, tmp_path):
+    assert _carry("snapshot", str(work)).returncode == 0
+    _random(work / "eval" / "official" / "full-s0" / "bench" / "predictions.jsonl", 20 * KIB, 4)
+    out = tmp_path / "out"
+    out.mkdir()
+    done = _carry("pack", str(work), str(out), "--piece-mib", str(KIB / 2**20))  # 20+ pieces > 8 files
+    assert done.returncode != 0 and "eval/official/full-s0/bench/predictions.jsonl" in done.stderr

@@ -14,7 +14,7 @@ from mosaic_model.config import load_run_config
 from mosaic_model.data import frame_path, read_qa
 from mosaic_model.experiment.bundle import FRAMES, GEOMETRY, MANIFEST, QA, qa_frames_bundle
 from mosaic_model.experiment.report import comparisons, paired_differences, verdict
-from mosaic_model.experiment.runs import autocast_encoder_state, eval_dir, run_config
+from mosaic_model.experiment.runs import ENCODER, eval_dir, run_config, write_encoder
 from mosaic_model.modeling import GeometryEncoder
 from mosaic_model.vggt import VGGT
 from mosaic_pipeline.params import ExperimentParams, load_params
@@ -34,8 +34,7 @@ def test_exported_encoder_gives_identical_tokens_under_bf16_autocast(tmp_path):
         p.data.normal_(0, 0.05)
     fp32 = tmp_path / "vggt.safetensors"
     save_file(model.state_dict(), str(fp32))
-    exported = tmp_path / "encoder.safetensors"
-    save_file(autocast_encoder_state(fp32, params), str(exported))
+    exported = write_encoder(fp32, tmp_path / "geometry" / ENCODER, params)  # what the geometry step leaves
 
     assert exported.stat().st_size < 0.6 * sum(
         v.numel() * 4 for k, v in model.state_dict().items() if k.startswith("aggregator."))
@@ -44,6 +43,15 @@ def test_exported_encoder_gives_identical_tokens_under_bf16_autocast(tmp_path):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert torch.equal(full(frames), compact(frames))
     assert not torch.equal(full(frames), compact(frames))  # fp32 reads the rounded tensors: not the same
+
+
+    full = run_config("full-s0", params.experiment, tmp_path)  # the full arm reads the exported encoder
+    assert Path(full.model.geometry.weights) == exported.resolve()
+
+
+def test_a_full_run_without_the_geometry_step_s_encoder_fails_naming_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"geometry/{ENCODER}"):
+        run_config("full-s1", load_params().experiment, tmp_path)
 
 
 def test_runs_are_arms_times_seeds_each_with_its_seed(tmp_path):
