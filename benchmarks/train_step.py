@@ -381,9 +381,11 @@ def build_in(dtype: torch.dtype, device: torch.device, make: Any) -> Any:
 
 def paper_probe(trials: list[tuple[bool, int]], frames: int, device: torch.device, warmup: int, steps: int,
                 deadline: float, cfg_of: Any = paper_config, text: tuple[int, int, int] = PAPER_TEXT,
-                vocab: int = QWEN2_VOCAB) -> dict[str, Any]:
+                vocab: int = QWEN2_VOCAB, on_trial: Any = None) -> dict[str, Any]:
     """Does a training step of the paper model fit, at which micro-batch, how fast: (gradient checkpointing,
-    batch) trials in order; a batch that runs out of memory ends the larger ones of its setting.
+    batch) trials in order; a batch that runs out of memory ends the larger ones of its setting. ``on_trial``
+    gets the record so far after every trial (the caller saves it: a command stopped at its time limit in a
+    later trial keeps the earlier ones; the H100 run of b595952 lost its fitting trial so).
 
     Frozen parts (SigLIP, VGGT, the LM's base weights) are bf16, the trained ones (LoRA, fusion, projector) fp32
     with fused AdamW; bf16 autocast; the LM head on the answer positions only. Frames are random pixels drawn on
@@ -445,14 +447,21 @@ def paper_probe(trials: list[tuple[bool, int]], frames: int, device: torch.devic
             _reset_memory(device)
         out["trials"].append(trial)
         print(json.dumps({"paper_trial": trial}), flush=True)
+        _best_trial(out)
+        if on_trial:
+            on_trial(out)
+    del model
+    _reset_memory(device)
+    return out
+
+
+def _best_trial(out: dict[str, Any]) -> None:
+    """The record's figures: those of its fastest trial that fits."""
     fitting = [t for t in out["trials"] if t.get("fits")]
     if fitting:
         best = max(fitting, key=lambda t: t["samples_per_s"])
         out.update(samples_per_s=best["samples_per_s"], peak_memory_gib=best["peak_memory_gib"],
                    batch=best["batch"], gradient_checkpointing=best["gradient_checkpointing"])
-    del model
-    _reset_memory(device)
-    return out
 
 
 H100_BF16_PEAK = 989e12  # dense bf16 FLOP/s of an H100 SXM by its datasheet (the reference's MFU basis)
@@ -617,7 +626,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result["paper_memory_cap_gib"] = round(H100_BYTES / GIB, 2)
         try:
             result["paper"] = paper_probe(trials, args.paper_frames, device, warmup=1, steps=args.paper_steps,
-                                          deadline=time.perf_counter() + args.paper_budget_s)
+                                          deadline=time.perf_counter() + args.paper_budget_s,
+                                          on_trial=lambda record: (result.update(paper=record), save()))
         except Exception as e:  # noqa: BLE001
             result["paper"] = {"config": "paper", "error": f"{type(e).__name__}: {e}"[:800]}
         save()

@@ -116,8 +116,11 @@ def test_paper_probe_runs_lora_with_and_without_gradient_checkpointing_at_toy_sh
                                         "train": {"batch_size": batch, "global_batch_size": batch,
                                                   "gradient_checkpointing": checkpointing, "log_every": 1000}})
 
+    saved = []  # what the caller saves after each trial: a later trial cut off by the time limit loses none
     out = bench.paper_probe([(False, 2), (True, 2)], frames=3, device=torch.device("cpu"), warmup=1, steps=1,
-                            deadline=float("inf"), cfg_of=toy_paper, text=(2, 8, 2), vocab=320)
+                            deadline=float("inf"), cfg_of=toy_paper, text=(2, 8, 2), vocab=320,
+                            on_trial=lambda record: saved.append(json.loads(json.dumps(record))))
+    assert [len(r["trials"]) for r in saved] == [1, 2] and saved[0]["samples_per_s"] > 0
     assert [t["fits"] for t in out["trials"]] == [True, True]
     assert out["sequence_tokens"] == 3 * out["image_tokens_per_frame"] + 12 and out["samples_per_s"] > 0
     assert out["parameters"]["trainable"] < out["parameters"]["total"]
