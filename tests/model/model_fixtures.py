@@ -80,3 +80,29 @@ def qa_rows() -> list[dict]:
 
 def tiny_config(**train: object) -> RunConfig:
     return load_run_config("tiny", overrides={"train": dict(train)} if train else None)
+
+
+def write_geometry_bundle(root: Path, side: int, depth_side: int, n_frames: int) -> None:
+    """A geometry bundle (the experiment's ``bundle/``): scenes synth_0000 (train) and synth_0001 (bench) of
+    ``n_frames`` random frames of ``side`` px, camera poses along x and random depth of ``depth_side`` px."""
+    from mosaic_model.experiment.bundle import FRAMES, GEOMETRY, MANIFEST, QA
+
+    rng = np.random.default_rng(0)
+    scenes = {"synth_0000": "train", "synth_0001": "bench"}
+    (root / GEOMETRY).mkdir(parents=True)
+    for scene in scenes:
+        images = root / FRAMES / "synthetic" / scene / "images"
+        images.mkdir(parents=True)
+        ids = [_frame_id(k) for k in range(n_frames)]
+        for fid in ids:
+            Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(images / f"{fid}.jpg")
+        w2c = np.tile(np.eye(4, dtype=np.float32), (n_frames, 1, 1))
+        w2c[:, 0, 3] = np.arange(n_frames) * 0.1
+        half = side / 2
+        K = np.tile(np.array([[20.0, 0, half], [0, 20.0, half], [0, 0, 1]], dtype=np.float32), (n_frames, 1, 1))
+        np.savez_compressed(root / GEOMETRY / f"{scene}.npz", frame_ids=np.array(ids), K=K, world_to_cam=w2c,
+                            depth=rng.uniform(1, 3, (n_frames, depth_side, depth_side)).astype(np.float16))
+    (root / QA).write_bytes(b"")
+    manifest = {"scenes": {s: {"source": "synthetic", "split": sp} for s, sp in scenes.items()},
+                "size": side, "depth_size": depth_side, "qa_sha256": "0"}
+    (root / MANIFEST).write_text(json.dumps(manifest))

@@ -4,6 +4,7 @@ written naming one commit; resumable after the budget runs out; run again, it ch
 The data step is the hand-written QA set (the pipeline's own tests cover the data; bundles theirs)."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -12,11 +13,15 @@ from pathlib import Path
 import click
 import pytest
 
+from model_fixtures import write_geometry_bundle
+
 from mosaic_model.experiment.bundle import FRAMES, MANIFEST, QA
 from mosaic_model.checkpoint import latest_checkpoint, read_meta
 from mosaic_model.experiment import command
-from mosaic_model.experiment.command import CHECKOUT, VLM_BUNDLE, DataOutputs, Experiment, checkout_commit
-from mosaic_model.experiment.ledger import Ledger
+from mosaic_model.experiment.command import CHECKOUT, BUNDLE, VLM_BUNDLE, DataOutputs, Experiment, checkout_commit
+from mosaic_model.experiment.runs import ENCODER, GEOMETRY_DIR, run_config
+from mosaic_model.geometry_pretrain import WEIGHTS
+from mosaic_model.experiment.ledger import Ledger, sha256_of
 from mosaic_pipeline.params import REPO_ROOT, Params, load_params
 from mosaic_pipeline.provenance import COMMIT_TAG, DIRTY_TAG, blob_id, file_sha256, git_tags, tree_differences
 from mosaic_pipeline.repro.results import check_results
@@ -51,13 +56,21 @@ def exp_params(params, tmp_path) -> Params:
     return load_params(overrides=overrides)
 
 
-def _experiment(exp_params, qa_set, tmp_path, **kwargs) -> Experiment:
+def _experiment(exp_params, qa_set, tmp_path, kind: type[Experiment] | None = None, **kwargs) -> Experiment:
     def data(params, artifacts, resume):
         return DataOutputs(qa_set.parquet, qa_set.image_root, {})
 
     commit = checkout_commit(tmp_path / "work", allow_dirty=True)
-    return HandWrittenData(exp_params, tmp_path / "work", tmp_path / "results", commit, data, log=lambda _: None,
-                           **kwargs)
+    return (kind or HandWrittenData)(exp_params, tmp_path / "work", tmp_path / "results", commit, data,
+                                     log=lambda _: None, **kwargs)
+
+
+def _device_carry():
+    """scripts/device_carry.py as a module (the script the device commands run)."""
+    spec = importlib.util.spec_from_file_location("device_carry", REPO_ROOT / "scripts" / "device_carry.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -195,3 +208,42 @@ def test_a_data_step_cut_off_resumes_only_under_the_same_identity(exp_params, qa
     experiment(other).run(until="data")
     experiment(exp_params).run(until="data")  # finished under the first identity before: now another: runs
     assert seen == [True, False, False]
+
+
+class WithGeometryBundle(HandWrittenData):
+    """The hand-written QA set, and a geometry bundle for the pretraining of the full arm's encoder."""
+
+    def bundle(self) -> bool:
+        made = super().bundle()
+        if made:
+            write_geometry_bundle(self.work / BUNDLE, 28, 7, 6)  # the tiny config's encoder size
+        return made
+
+
+def test_the_full_arm_reads_the_encoder_the_geometry_step_writes_and_only_it_comes_back(exp_params, qa_set,
+                                                                                         tmp_path):
+    arms = {"no_geometry": ARMS["no_geometry"],
+            "full": {"model": {"geometry": {"enabled": True}}, "pretrained_geometry": True, "blank_frames": False}}
+    dumped = exp_params.model_dump(mode="json")
+    params = load_params(overrides={
+        **dumped, "experiment": {**dumped["experiment"], "arms": arms, "seeds": [0], "eval_prompts": ["training"],
+                                 "comparison": {"treatment": "full", "control": "no_geometry"}},
+        "geometry_pretrain": {**dumped["geometry_pretrain"], "steps": 2, "batch_size": 2, "frames_per_sample": 2,
+                              "frame_window": 4, "eval_samples": 2, "bf16": False}})
+    work, carry = tmp_path / "work", _device_carry()
+    assert _experiment(params, qa_set, tmp_path, WithGeometryBundle).run(until="bundle").ran == ["data", "bundle"]
+    carry.snapshot(work)  # what a device command was carried
+    done = _experiment(params, qa_set, tmp_path, WithGeometryBundle)
+    outcome = done.run()
+    assert outcome.finished and outcome.ran[0] == "geometry" and "train/full-s0" in outcome.ran
+
+    encoder = work / GEOMETRY_DIR / ENCODER
+    cfg = run_config("full-s0", params.experiment, work)
+    assert Path(cfg.model.geometry.weights) == encoder.resolve()
+    by_content = cfg.model_dump(mode="json")  # the run's identity names the encoder by the bytes it read
+    by_content["model"]["geometry"]["weights"] = file_sha256(encoder)
+    assert Ledger(work).entries["train/full-s0"]["identity"]["config_sha256"] == sha256_of(by_content)
+    back = carry.to_return(work)  # what the command brings back
+    assert f"{GEOMETRY_DIR}/{ENCODER}" in back and f"{GEOMETRY_DIR}/{WEIGHTS}" not in back
+    assert not [f for f in back if "/checkpoint/" in f] and "ledger.json" in back
+    assert not [f for f in back if f.startswith(("vlm-bundle", "bundle", "runs"))]

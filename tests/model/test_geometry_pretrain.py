@@ -1,16 +1,15 @@
 """Geometry-encoder pretraining: pose targets, losses that go down on a tiny batch, weights the VLM loads."""
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+
+from model_fixtures import write_geometry_bundle
 
 from mosaic_model.config import load_run_config
-from mosaic_model.experiment.bundle import FRAMES, GEOMETRY, MANIFEST, QA
 from mosaic_model.geometry_pretrain import (
     WEIGHTS,
     GeometryBatch,
@@ -79,29 +78,8 @@ def test_pretraining_reduces_the_depth_and_camera_loss_on_a_tiny_batch():
     assert last["camera"] < first["camera"]
 
 
-def _write_bundle(root):
-    rng = np.random.default_rng(0)
-    scenes = {"synth_0000": "train", "synth_0001": "bench"}
-    (root / GEOMETRY).mkdir(parents=True)
-    for scene in scenes:
-        images = root / FRAMES / "synthetic" / scene / "images"
-        images.mkdir(parents=True)
-        ids = [f"frame_{10 * k:06d}" for k in range(N_FRAMES)]
-        for fid in ids:
-            Image.fromarray(rng.integers(0, 256, (SIDE, SIDE, 3), dtype=np.uint8)).save(images / f"{fid}.jpg")
-        w2c = np.tile(np.eye(4, dtype=np.float32), (N_FRAMES, 1, 1))
-        w2c[:, 0, 3] = np.arange(N_FRAMES) * 0.1
-        K = np.tile(np.array([[20.0, 0, 14], [0, 20.0, 14], [0, 0, 1]], dtype=np.float32), (N_FRAMES, 1, 1))
-        np.savez_compressed(root / GEOMETRY / f"{scene}.npz", frame_ids=np.array(ids), K=K, world_to_cam=w2c,
-                            depth=rng.uniform(1, 3, (N_FRAMES, DEPTH_SIDE, DEPTH_SIDE)).astype(np.float16))
-    (root / QA).write_bytes(b"")
-    manifest = {"scenes": {s: {"source": "synthetic", "split": sp} for s, sp in scenes.items()},
-                "size": SIDE, "depth_size": DEPTH_SIDE, "qa_sha256": "0"}
-    (root / MANIFEST).write_text(json.dumps(manifest))
-
-
 def test_pretrain_writes_weights_the_frozen_encoder_loads(tmp_path):
-    _write_bundle(tmp_path / "bundle")
+    write_geometry_bundle(tmp_path / "bundle", SIDE, DEPTH_SIDE, N_FRAMES)
     vggt = load_run_config("tiny").model.geometry.vggt
     result = pretrain(vggt, _cfg(steps=3), tmp_path / "bundle", tmp_path / "out", torch.device("cpu"))
     assert result.train_scenes == ["synth_0000"] and result.heldout_scenes == ["synth_0001"]
