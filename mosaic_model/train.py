@@ -60,6 +60,7 @@ SEED_BYTES = 8  # torch seeds are 64-bit
 SPEED_FIELDS = frozenset({"num_workers", "pin_memory", "log_every", "fused_adamw", "geometry_cache",
                           "frames_on_device", "compile", "gradient_checkpointing"})
 GEOMETRY_WARM_CHUNK = 64  # frame sets per encoder call when the geometry cache is filled before training
+TYPE_LOSS = "loss_by_type."  # MLflow metric prefix of the per-type training losses (StepLog.metrics)
 
 @dataclass(frozen=True)
 class StepLog:
@@ -77,7 +78,7 @@ class StepLog:
     def metrics(self) -> dict[str, float]:
         """What MLflow records at this step: the scalars, and ``loss_by_type.<type>`` where present."""
         out = {k: v for k, v in asdict(self).items() if k not in ("step", "type_losses", "type_tokens")}
-        return out | {f"loss_by_type.{t}": v for t, v in (self.type_losses or {}).items()}
+        return out | {f"{TYPE_LOSS}{t}": v for t, v in (self.type_losses or {}).items()}
 
 
 @dataclass(frozen=True)

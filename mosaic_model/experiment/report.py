@@ -30,11 +30,11 @@ from mosaic_pipeline.params import Params
 from ..data import read_qa, scoring_record
 from ..geometry_pretrain import METRICS
 from ..metrics import PREDICTIONS, SCORES, ScoredQuestion, score_predictions, score_table
+from ..train import TYPE_LOSS
 from .baselines import answer_prior, chance_table, prior_predictions, read_options
 from .bundle import QA, read_manifest
 from .runs import GEOMETRY_DIR, eval_dir
 
-TYPE_LOSS = "loss_by_type."  # the per-type training loss metrics of train.py
 SLICE_ORDER = {"occ_level": ("low", "medium", "high"), "overlap_level": ("low", "medium", "high")}
 
 
