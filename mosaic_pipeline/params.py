@@ -276,6 +276,9 @@ class ExperimentParams(_Section):
     train: dict[str, Any]  # overrides of the config's train section
     eval_splits: tuple[str, ...]
     eval_prompts: tuple[Literal["training", "official"], ...]  # docs/metrics.md, "Prompt forms"
+    # splits on which every seeing run's final checkpoint is scored once more with blank frames (the training
+    # prompt): how much its answers depend on the frames (docs/experiment.md, "Does it look?")
+    frame_ablation: tuple[str, ...] = ()
     seeds: tuple[int, ...]  # train.seed of each run of every arm
     arms: dict[str, Arm]
     comparison: Comparison
@@ -289,6 +292,9 @@ class ExperimentParams(_Section):
         if unknown or c.treatment == c.control:
             raise ValueError(f"params.yaml experiment.comparison: treatment {c.treatment!r} and control "
                              f"{c.control!r} must be two different experiment.arms (unknown: {unknown})")
+        if not set(self.frame_ablation) <= set(self.eval_splits):
+            raise ValueError(f"params.yaml experiment.frame_ablation: {list(self.frame_ablation)} must be among "
+                             f"experiment.eval_splits {list(self.eval_splits)}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"params.yaml experiment.seeds: {list(self.seeds)} must be distinct and non-empty")
         return self
@@ -298,8 +304,13 @@ class ExperimentParams(_Section):
         return [run_name(arm, s) for s in self.seeds]
 
     def runs(self) -> dict[str, tuple[str, int]]:
-        """Every run name -> (arm, seed), arm after arm."""
-        return {run_name(a, s): (a, s) for a in self.arms for s in self.seeds}
+        """Every run name -> (arm, seed), seed after seed: a budget spent midway leaves every arm with as many
+        seeds as the others, or one fewer."""
+        return {run_name(a, s): (a, s) for s in self.seeds for a in self.arms}
+
+    def seeing(self, arm: str) -> bool:
+        """Whether ``arm`` is shown the frames (not the blind baseline)."""
+        return not self.arms[arm].blank_frames
 
 
 def run_name(arm: str, seed: int) -> str:

@@ -9,6 +9,7 @@ would run with now, and the command stops cleanly before a step once its time bu
     geometry                      the geometry encoder's pretraining, when an arm fuses it
     train/<arm>-s<seed>           every arm x seed; training past the budget stops at a checkpoint and continues
     eval/<prompt>/<run>/<split>   every final checkpoint on every split, with every prompt form
+    eval/blank_frames/<run>/<split>  a seeing run's checkpoint on the frame_ablation splits with blank frames
     report                        ``results/`` (``report.py``), once every run is scored
 
 Identities: every step names the commit, except the data step, named by the parameters and the code it depends
@@ -35,6 +36,7 @@ from mosaic_pipeline.provenance import COMMIT_TAG, DIRTY_TAG, file_sha256, git_t
 from ..config import load_run_config
 from .bundle import QA, BundleSpec, build_bundle, qa_frames_bundle
 from .ledger import DONE, RUNNING, Ledger, sha256_of
+from .scoring import Scoring
 
 # params.yaml sections the data does not depend on (the data step's identity hashes all the others)
 NOT_DATA = ("experiment", "model", "eval", "geometry_pretrain", "review", "repro", "labels_benchmark")
@@ -104,12 +106,16 @@ class Experiment:
         for r in runs:  # a run is scored before the next one trains: a GPU machine given back between two
             # commands takes the unscored checkpoints with it (docs/experiment.md, "Where it runs")
             steps.append((f"train/{r}", lambda r=r: self.train(r)))
-            steps += [(name, lambda r=r, s=s, p=p: self.evaluate(r, s, p)) for name, s, p in self.evaluations(r)]
+            steps += [(name, lambda r=r, sc=sc: self.evaluate(r, sc)) for name, sc in self.evaluations(r)]
         return steps + [("report", self.report)]
 
-    def evaluations(self, run: str) -> list[tuple[str, str, str]]:
-        """(step name, split, prompt form) of every scoring of ``run``'s final checkpoint."""
-        return [(f"eval/{p}/{run}/{s}", s, p) for s in self.exp.eval_splits for p in self.exp.eval_prompts]
+    def evaluations(self, run: str) -> list[tuple[str, Scoring]]:
+        """(step name, scoring) of every scoring of ``run``'s final checkpoint: every split with every prompt
+        form, then (a seeing run) the frame ablation's splits with blank frames."""
+        scorings = [Scoring(s, p) for s in self.exp.eval_splits for p in self.exp.eval_prompts]
+        if self.exp.seeing(self.exp.runs()[run][0]):
+            scorings += [Scoring(s, "training", blank_frames=True) for s in self.exp.frame_ablation]
+        return [(f"eval/{sc.form}/{run}/{sc.split}", sc) for sc in scorings]
 
     def step_names(self) -> list[str]:
         return [name for name, _ in self.steps()]
@@ -243,29 +249,31 @@ class Experiment:
                                                   "mlflow_run_id": result.mlflow_run_id})
         return True
 
-    def eval_identity(self, run: str, split: str, prompt: str) -> dict[str, Any]:
-        return {"commit": self.commit, "weights_sha256": self.ledger.facts(f"train/{run}")["weights_sha256"],
-                "split": split, "prompt": prompt, "data_sha256": self.qa_sha256}
+    def eval_identity(self, run: str, scoring: Scoring) -> dict[str, Any]:
+        identity = {"commit": self.commit, "weights_sha256": self.ledger.facts(f"train/{run}")["weights_sha256"],
+                    "split": scoring.split, "prompt": scoring.prompt, "data_sha256": self.qa_sha256}
+        return {**identity, "frames": "blank"} if scoring.blank_frames else identity
 
     def _scored(self, run: str) -> bool:
         """Whether every scoring of ``run``'s final checkpoint is finished."""
         from ..metrics import SCORES
         from .runs import eval_dir
 
-        return all(self.ledger.is_done(step, self.eval_identity(run, s, p), [eval_dir(self.work, p, run, s) / SCORES])
-                   for step, s, p in self.evaluations(run))
+        return all(self.ledger.is_done(step, self.eval_identity(run, sc),
+                                       [eval_dir(self.work, sc.form, run, sc.split) / SCORES])
+                   for step, sc in self.evaluations(run))
 
-    def evaluate(self, run: str, split: str, prompt: str) -> bool:
+    def evaluate(self, run: str, scoring: Scoring) -> bool:
         from ..metrics import SCORES
         from .runs import eval_dir, run_evaluation
 
-        step, identity = f"eval/{prompt}/{run}/{split}", self.eval_identity(run, split, prompt)
+        step, identity = f"eval/{scoring.form}/{run}/{scoring.split}", self.eval_identity(run, scoring)
         trained = self.ledger.facts(f"train/{run}")
-        out = eval_dir(self.work, prompt, run, split)
+        out = eval_dir(self.work, scoring.form, run, scoring.split)
         if self._skip(step, identity, [out / SCORES]):
             return False
         shutil.rmtree(out, ignore_errors=True)
-        run_evaluation(run, self.work / trained["checkpoint"], self.work / VLM_BUNDLE, self.work, split, prompt,
+        run_evaluation(run, self.work / trained["checkpoint"], self.work / VLM_BUNDLE, self.work, scoring,
                        self.params, self.commit)
         self.ledger.record(step, identity, DONE)
         return True

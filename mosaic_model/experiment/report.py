@@ -3,14 +3,19 @@
 Written by the last step of ``mosaic experiment run`` (``command.py``) from its work folder, atomically:
 
     scores/<split>/<model>.json   metrics.score_table of every baseline, arm (seeds pooled per question) and
-                                  run, per prompt form ("<name> [official prompt]")
+                                  run, per prompt form ("<name> [official prompt]"), and on the frame
+                                  ablation's splits every seeing arm and run with blank frames ("<name> [blank
+                                  frames]")
     summary.json                  the commit, the QA sha256, per split overall / micro / per type / slices with
-                                  CIs of every model, every run's overall score, the paired differences, the
-                                  verdict (does the best VLM look?), geometry errors, MLflow run ids
+                                  CIs of every model, every run's overall score, the paired differences, what
+                                  the frames are worth to each seeing arm (``frame_ablation``), the verdict
+                                  (does the best VLM look, and does it use its frames?), geometry errors,
+                                  MLflow run ids
     mlflow_runs.json              every MLflow run of the work folder's stores: params, tags, metric histories
     table.md                      the markdown tables (every task x every model, CIs) and the paired
                                   treatment - control differences of params.yaml experiment.comparison
-                                  (per seed and over the seeds' mean; per family and slice); the training
+                                  (per seed and over the seeds' mean; per family and slice); each seeing
+                                  arm with its frames - with blank frames; the training
                                   loss per question type of every arm, first and last window (also in
                                   summary.json ``learning_curves``)
 """
@@ -34,7 +39,9 @@ from ..train import TYPE_LOSS
 from .baselines import answer_prior, chance_table, prior_predictions, read_options
 from .bundle import QA, read_manifest
 from .runs import GEOMETRY_DIR, eval_dir
+from .scoring import BLANK_FRAMES
 
+BLANK_FRAMES_LABEL = "blank frames"  # the column of a seeing arm scored with blank frames: "<arm> [blank frames]"
 SLICE_ORDER = {"occ_level": ("low", "medium", "high"), "overlap_level": ("low", "medium", "high")}
 
 
@@ -203,16 +210,30 @@ def prompt_label(arm: str, prompt: str) -> str:
     return arm if prompt == "training" else f"{arm} [{prompt} prompt]"
 
 
-def verdict(tables: dict[str, dict], params: Params) -> dict[str, Any]:
-    """Does the best VLM look? Its overall CI above the answer prior's and the blind arm's (docs/experiment.md)."""
+def verdict(tables: dict[str, dict], params: Params, ablation: dict[str, dict] | None = None) -> dict[str, Any]:
+    """Does the best VLM look? Its overall CI above the answer prior's and the blind arm's (docs/experiment.md);
+    and, where its frames were ablated, what blank frames cost it (``uses_frames``: that drop's CI above 0)."""
     exp = params.experiment
-    blind = [a for a, arm in exp.arms.items() if arm.blank_frames]
-    seeing = [a for a, arm in exp.arms.items() if not arm.blank_frames]
+    blind = [a for a in exp.arms if not exp.seeing(a)]
+    seeing = [a for a in exp.arms if exp.seeing(a)]
     best = max(seeing, key=lambda a: tables[a]["overall"]["score"])
     bars = {name: tables[name]["overall"]["ci"][1] for name in ["answer_prior", *blind] if name in tables}
     low = tables[best]["overall"]["ci"][0]
-    return {"best_vlm": best, "best_ci": tables[best]["overall"]["ci"], "ci_high_of": bars,
-            "looks": bool(bars) and all(low > high for high in bars.values())}
+    out = {"best_vlm": best, "best_ci": tables[best]["overall"]["ci"], "ci_high_of": bars,
+           "looks": bool(bars) and all(low > high for high in bars.values())}
+    if ablation and best in ablation:
+        drop = ablation[best]["all"]
+        out |= {"blank_frames_drop": drop, "uses_frames": bool(drop["ci"][0] > 0)}
+    return out
+
+
+def frame_ablation(work: Path, split: str, params: Params) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per seeing arm, its score with the frames minus its score with blank frames (training prompt, seeds
+    pooled per question), paired per question: what the frames are worth to it (``paired_differences``)."""
+    exp = params.experiment
+    return {arm: paired_differences(*[[eval_dir(work, form, r, split) / PREDICTIONS for r in exp.run_names(arm)]
+                                      for form in ("training", BLANK_FRAMES)], params)
+            for arm in exp.arms if exp.seeing(arm)}
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -239,13 +260,21 @@ def split_report(work: Path, split: str, bundle: Path, params: Params) -> tuple[
             tables[prompt_label(arm, prompt)] = pooled_table(files, params)
             runs.update({prompt_label(r, prompt): json.loads((f.parent / SCORES).read_text())
                          for r, f in zip(exp.run_names(arm), files)})
+    ablated = split in exp.frame_ablation
+    for arm in [a for a in exp.arms if ablated and exp.seeing(a)]:
+        files = [eval_dir(work, BLANK_FRAMES, r, split) / PREDICTIONS for r in exp.run_names(arm)]
+        tables[f"{arm} [{BLANK_FRAMES_LABEL}]"] = pooled_table(files, params)
+        runs.update({f"{r} [{BLANK_FRAMES_LABEL}]": json.loads((f.parent / SCORES).read_text())
+                     for r, f in zip(exp.run_names(arm), files)})
     entry: dict[str, Any] = {"models": {name: _summary(t) for name, t in tables.items()},
                              "runs": {name: t["overall"] for name, t in runs.items()},
                              "comparisons": {p: comparisons(work, split, p, params) for p in exp.eval_prompts}}
+    if ablated:
+        entry["frame_ablation"] = frame_ablation(work, split, params)
     if skipped:
         entry["baselines_skipped"] = skipped
     else:
-        entry["verdict"] = verdict(tables, params)
+        entry["verdict"] = verdict(tables, params, entry.get("frame_ablation"))
     return {**tables, **runs}, entry
 
 
@@ -270,6 +299,8 @@ def build_report(bundle: Path, work: Path, out: Path, params: Params, commit: st
         markdown.append(markdown_table(split, models))
         for prompt, diffs in entry["comparisons"].items():
             markdown += [difference_table(split, f"{label} ({prompt} prompt)", d) for label, d in diffs.items()]
+        markdown += [difference_table(split, f"{arm} - {arm} [{BLANK_FRAMES_LABEL}] (what the frames are worth)", d)
+                     for arm, d in entry.get("frame_ablation", {}).items()]
     summary["learning_curves"] = learning_curves(runs, list(exp.arms))
     markdown.append(learning_table(summary["learning_curves"]))
     _write_json(out / "summary.json", summary)

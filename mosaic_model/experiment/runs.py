@@ -21,13 +21,13 @@ from ..geometry_pretrain import WEIGHTS, pretrain_tracked, with_pretrained_geome
 from ..metrics import SCORES
 from ..tracking import TrackingConfig
 from .bundle import FRAMES, QA
+from .scoring import BLANK_FRAMES, Scoring
 
 if TYPE_CHECKING:
     from ..train import TrainResult
 
 GEOMETRY_DIR = "geometry"
 ENCODER = "encoder.safetensors"  # in GEOMETRY_DIR: the frozen encoder the full arm reads (autocast_encoder_state)
-BLANK_FRAMES = "blank_frames"
 
 
 def tracking(work: Path, name: str, params: Params, commit: str) -> TrackingConfig:
@@ -57,9 +57,9 @@ def _arm_seed(name: str, exp: ExperimentParams) -> tuple[str, int]:
     return runs[name]
 
 
-def image_root(name: str, exp: ExperimentParams, bundle: Path, work: Path) -> Path:
-    """The bundle's frames, or (blind run) grey frames at the same paths."""
-    if not exp.arms[_arm_seed(name, exp)[0]].blank_frames:
+def image_root(name: str, exp: ExperimentParams, bundle: Path, work: Path, blank: bool = False) -> Path:
+    """The bundle's frames, or (a blind run, or ``blank``) grey frames at the same paths."""
+    if not (blank or exp.arms[_arm_seed(name, exp)[0]].blank_frames):
         return bundle / FRAMES
     from ..data import read_qa
     from .baselines import write_blank_frames
@@ -124,8 +124,9 @@ def run_dir(work: Path, name: str) -> Path:
     return work / "runs" / name
 
 
-def eval_dir(work: Path, prompt: str, name: str, split: str) -> Path:
-    return work / "eval" / prompt / name / split
+def eval_dir(work: Path, form: str, name: str, split: str) -> Path:
+    """The scoring folder of run ``name`` on ``split`` in ``form`` (``Scoring.form``)."""
+    return work / "eval" / form / name / split
 
 
 def retire_runs(work: Path, name: str) -> int:
@@ -157,14 +158,15 @@ def run_training(name: str, bundle: Path, work: Path, params: Params, commit: st
                  on_step=lambda s: s.step % 100 == 0 and print(f"{name} step {s.step}: loss {s.loss:.4f}", flush=True))
 
 
-def run_evaluation(name: str, checkpoint: Path, bundle: Path, work: Path, split: str, prompt: str,
-                   params: Params, commit: str) -> Path:
-    """Score ``checkpoint`` of run ``name`` on ``split`` with the ``prompt`` form; the scores file."""
+def run_evaluation(name: str, checkpoint: Path, bundle: Path, work: Path, scoring: Scoring, params: Params,
+                   commit: str) -> Path:
+    """Score ``checkpoint`` of run ``name`` as ``scoring`` says; the scores file."""
     from ..evaluate import evaluate
 
-    out = eval_dir(work, prompt, name, split)
-    evaluate(checkpoint, bundle / QA, image_root(name, params.experiment, bundle, work), out, split, params,
-             tracking(work, f"eval-{name}", params, commit), prompt=prompt)
+    out = eval_dir(work, scoring.form, name, scoring.split)
+    frames = image_root(name, params.experiment, bundle, work, blank=scoring.blank_frames)
+    evaluate(checkpoint, bundle / QA, frames, out, scoring.split, params,
+             tracking(work, f"eval-{name}", params, commit), prompt=scoring.prompt)
     return out / SCORES
 
 

@@ -56,7 +56,7 @@ def test_a_full_run_without_the_geometry_step_s_encoder_fails_naming_it(tmp_path
 
 def test_runs_are_arms_times_seeds_each_with_its_seed(tmp_path):
     exp = load_params().experiment.model_copy(update={"seeds": (0, 7)})
-    assert list(exp.runs()) == [f"{a}-s{s}" for a in exp.arms for s in (0, 7)]
+    assert list(exp.runs()) == [f"{a}-s{s}" for s in (0, 7) for a in exp.arms]  # seed after seed
     assert run_config("no_geometry-s7", exp, tmp_path).train.seed == 7
     assert not run_config("no_geometry-s7", exp, tmp_path).model.geometry.enabled
     with pytest.raises(KeyError, match="no run 'no_geometry-s1'"):
@@ -156,3 +156,8 @@ def test_the_verdict_needs_the_best_seeing_arm_above_both_the_prior_and_the_blin
     assert v["best_vlm"] == "no_geometry" and v["looks"] and v["ci_high_of"] == {"answer_prior": 33.0, "blind": 34.0}
     tables["blind"] = _overall(33.0, 31.0, 34.6)  # the blind arm's CI reaches into the best arm's
     assert not verdict(tables, params)["looks"]
+
+
+def test_a_frame_ablation_on_a_split_never_scored_is_refused_naming_both():
+    with pytest.raises(ValueError, match=r"experiment.frame_ablation: \['train'\] must be among experiment.eval_splits"):
+        load_params().experiment.model_validate({**load_params().experiment.model_dump(), "frame_ablation": ["train"]})

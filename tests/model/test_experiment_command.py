@@ -50,7 +50,8 @@ def exp_params(params, tmp_path) -> Params:
     overrides = {**params.model_dump(mode="json"),
                  "experiment": {"config": "tiny", "train": {"max_steps": 4, "save_every": 2, "batch_size": 8,
                                                             "global_batch_size": 8},
-                                "eval_splits": ["train"], "eval_prompts": ["training", "official"], "seeds": [0, 1],
+                                "eval_splits": ["train"], "eval_prompts": ["training", "official"],
+                                "frame_ablation": ["train"], "seeds": [0, 1],
                                 "arms": ARMS, "comparison": {"treatment": "no_geometry", "control": "blind"},
                                 "work": str(tmp_path / "work"), "results": str(tmp_path / "results")}}
     return load_params(overrides=overrides)
@@ -77,27 +78,52 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_every_arm_and_seed_is_trained_scored_and_reported_then_nothing_changes(exp_params, qa_set, tmp_path):
+def test_every_arm_and_seed_is_trained_scored_and_reported_then_nothing_changes(exp_params, qa_set, tmp_path,
+                                                                                   monkeypatch):
+    from mosaic_model import evaluate
+
+    frames_seen, scored = {}, evaluate.evaluate
+
+    def recording(checkpoint, qa_path, image_root, out_dir, *args, **kwargs):
+        frames_seen[out_dir.relative_to(tmp_path / "work" / "eval").parts[:2]] = image_root
+        return scored(checkpoint, qa_path, image_root, out_dir, *args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "evaluate", recording)
     first = _experiment(exp_params, qa_set, tmp_path).run()
     assert first.finished
-    runs = ["blind-s0", "blind-s1", "no_geometry-s0", "no_geometry-s1"]
+    runs = ["blind-s0", "no_geometry-s0", "blind-s1", "no_geometry-s1"]  # seed after seed
     assert [s for s in first.ran if s.startswith("train/")] == [f"train/{r}" for r in runs]
-    assert sum(s.startswith("eval/") for s in first.ran) == 4 * 2  # runs x prompt forms
+    ablations = ["eval/blank_frames/no_geometry-s0/train", "eval/blank_frames/no_geometry-s1/train"]
+    assert sum(s.startswith("eval/") for s in first.ran) == 4 * 2 + 2  # runs x prompt forms + seeing runs' ablation
+    assert [s for s in first.ran if s.startswith("eval/blank_frames/")] == ablations
+    blank, real = tmp_path / "work" / "blank_frames", tmp_path / "work" / VLM_BUNDLE / FRAMES
+    assert frames_seen == {(form, r): blank if r.startswith("blind") or form == "blank_frames" else real
+                           for r in runs for form in ("training", "official", "blank_frames")
+                           if form != "blank_frames" or r.startswith("no_geometry")}
 
     summary = json.loads((tmp_path / "results" / "summary.json").read_text())
     commit = checkout_commit(tmp_path / "work", allow_dirty=True)
     assert summary["commit"] == commit and summary["qa_sha256"] == file_sha256(qa_set.parquet)
     train = summary["splits"]["train"]
     assert set(train["models"]) == {"chance", "answer_prior", "blind", "no_geometry", "blind [official prompt]",
-                                    "no_geometry [official prompt]"}
-    assert set(train["runs"]) == set(runs) | {f"{r} [official prompt]" for r in runs}
+                                    "no_geometry [official prompt]", "no_geometry [blank frames]"}
+    assert set(train["runs"]) == set(runs) | {f"{r} [official prompt]" for r in runs} | {
+        "no_geometry-s0 [blank frames]", "no_geometry-s1 [blank frames]"}
     assert train["verdict"]["best_vlm"] == "no_geometry"
+    # what the frames are worth: per question, frames - blank frames, seeds pooled; over all questions it is the
+    # difference of the two columns' micro scores (every question weighs the same in both)
+    worth = train["frame_ablation"]["no_geometry"]["all"]
+    micro = {m: train["models"][m]["micro"]["score"] for m in ("no_geometry", "no_geometry [blank frames]")}
+    assert worth["diff"] == pytest.approx(micro["no_geometry"] - micro["no_geometry [blank frames]"], abs=0.01)
+    assert train["verdict"]["blank_frames_drop"] == worth
+    assert train["verdict"]["uses_frames"] == (worth["ci"][0] > 0)
+    assert "no_geometry - no_geometry [blank frames]" in (tmp_path / "results" / "table.md").read_text()
     assert "no_geometry-s0 - blind-s0" in train["comparisons"]["training"]
     curves = summary["learning_curves"]  # training loss per type, first and last window, seeds' mean
     assert set(curves) == {"blind", "no_geometry"} and curves["blind"].keys() == curves["no_geometry"].keys()
     assert "training loss per question type" in (tmp_path / "results" / "table.md").read_text()
     mlflow_runs = json.loads((tmp_path / "results" / "mlflow_runs.json").read_text())
-    assert len(mlflow_runs) == 4 + 4 * 2  # training runs + evaluation runs
+    assert len(mlflow_runs) == 4 + 4 * 2 + 2  # training runs + evaluation runs
     t = next(iter(curves["blind"]))  # against the two blind runs' own histories
     seeds = [r["history"][f"loss_by_type.{t}"] for r in mlflow_runs if r["store"] in ("blind-s0.db", "blind-s1.db")]
     assert len(seeds) == 2 and curves["blind"][t]["last"] == pytest.approx(sum(h[-1][1] for h in seeds) / 2)
@@ -138,20 +164,22 @@ def test_a_cut_run_continues_from_its_checkpoint_and_a_new_identity_starts_over(
         update={"train": {**exp_params.experiment.train, "max_steps": 2}})})
     changed = _experiment(steps_changed, qa_set, tmp_path).run()
     assert [s for s in changed.ran if s.startswith("train/")] == [f"train/{r}" for r in
-                                                                  ("blind-s0", "blind-s1", "no_geometry-s0",
+                                                                  ("blind-s0", "no_geometry-s0", "blind-s1",
                                                                    "no_geometry-s1")]
 
 
 def test_a_run_is_scored_before_the_next_trains_and_one_whose_checkpoint_left_unscored_trains_again(
         exp_params, qa_set, tmp_path):
     first = _experiment(exp_params, qa_set, tmp_path).run(until="train/blind-s1")
-    scorings = [name for name, _, _ in _experiment(exp_params, qa_set, tmp_path).evaluations("blind-s0")]
-    assert first.ran == ["data", "bundle", "train/blind-s0", *scorings, "train/blind-s1"]
+    scorings = {r: [name for name, _ in _experiment(exp_params, qa_set, tmp_path).evaluations(r)]
+                for r in ("blind-s0", "no_geometry-s0")}
+    assert first.ran == ["data", "bundle", "train/blind-s0", *scorings["blind-s0"], "train/no_geometry-s0",
+                         *scorings["no_geometry-s0"], "train/blind-s1"]
 
     shutil.rmtree(tmp_path / "work" / "runs")  # the GPU machine is given back: both checkpoints go with it
     again = _experiment(exp_params, qa_set, tmp_path).run()
     assert again.finished
-    assert "train/blind-s0" in again.skipped  # scored: its checkpoint is not needed any more
+    assert {"train/blind-s0", "train/no_geometry-s0"} <= set(again.skipped)  # scored: checkpoints not needed
     assert again.ran[0] == "train/blind-s1"  # finished but never scored: trained again, then scored
     runs = json.loads((tmp_path / "results" / "mlflow_runs.json").read_text())
     assert [r["store"] for r in runs if r["run_name"] == "blind-s1"] == ["blind-s1.db"]  # the first one retired
