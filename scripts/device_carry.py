@@ -11,8 +11,9 @@ runs").
         travel beside the checkout and .whl/; prints the calls: every load but the last with a command
         that does nothing, the last with .whl/ and scripts/device_experiment.sh DEST ...
     python3 scripts/device_carry.py join DEST
-        (on the device, by scripts/device_experiment.sh) the loads of one split linked into DEST; fails,
-        naming them, when loads of that split are missing (the machine was given back between calls).
+        (on the device, by scripts/device_experiment.sh) the loads of one split linked into DEST, then
+        removed; fails, naming them, when loads of that split are missing (the machine was given back
+        between calls).
     python3 scripts/device_carry.py snapshot WORK; ...; python3 scripts/device_carry.py pack WORK OUT
         (on the device, by scripts/device_experiment.sh, before and after the experiment) what the command
         made or changed in WORK (of ``RETURNED``, less ``NOT_RETURNED``) as OUT/work.tar.gz.1, .2, ..., each
@@ -151,6 +152,9 @@ def join(dest: Path) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.unlink(missing_ok=True)
             os.link(path, target)
+    for old in dest.parent.glob(f"{dest.name}.*"):  # joined (or of an older split): a later command of this
+        if old.is_dir() and old.suffix[1:].isdigit():  # machine finds no load, joins nothing, and so keeps
+            shutil.rmtree(old)  # what the commands before it wrote in DEST (the ledger above all)
 
 
 def _returned(work: Path) -> dict[str, list[int]]:

@@ -61,6 +61,10 @@ def test_the_runs_part_splits_into_loads_under_the_budget_and_joins_into_the_sam
     assert _carry("join", str(device / ".xwork")).returncode == 0
     assert _files(device / ".xwork") == expected
     assert all(filecmp.cmp(work / f, device / ".xwork" / f, shallow=False) for f in expected)
+    # joined loads are gone: the next command of the machine joins nothing, so what the experiment wrote since
+    # (its ledger, replaced atomically) is not put back to the carried one
+    assert [p.name for p in device.iterdir()] == [".xwork"]
+    assert _carry("join", str(device / ".xwork")).returncode != 0
 
 
 def test_a_load_missing_on_the_machine_fails_naming_it_and_a_file_over_the_budget_fails(work, tmp_path):
@@ -130,3 +134,39 @@ def test_more_than_a_command_returns_fails_naming_the_largest_file(work, tmp_pat
     out.mkdir()
     done = _carry("pack", str(work), str(out), "--piece-mib", str(KIB / 2**20))  # 20+ pieces > 8 files
     assert done.returncode != 0 and "eval/official/full-s0/bench/predictions.jsonl" in done.stderr
+
+
+def test_the_geometry_part_alone_gives_the_runs_their_frames_as_the_bundle_step_wrote_them(tmp_path):
+    """scripts/device_experiment.sh, on a machine that holds the geometry part: the runs' frames are made there
+    from bundle/ by the bundle step's own function, the same bytes as the CPU machine's vlm-bundle/."""
+    import pandas as pd
+
+    from mosaic_model.experiment.bundle import FRAMES, MANIFEST, QA, qa_frames_bundle
+
+    work = tmp_path / "work"
+    full = work / "bundle"
+    (full / FRAMES).mkdir(parents=True)
+    pd.DataFrame({"data_source": ["synthetic", "synthetic"], "scene_id": ["s0", "s1"],
+                  "source_frame_ids": [["0", "2"], ["1"]]}).to_parquet(full / QA)
+    (full / MANIFEST).write_text('{"qa_sha256": "x"}')
+    for k, (scene, frame) in enumerate([("s0", "0"), ("s0", "1"), ("s0", "2"), ("s1", "1")]):  # s0/1: no question
+        _random(full / FRAMES / "synthetic" / scene / "images" / f"{frame}.jpg", 700, k)
+        _random(full / "depth" / scene / f"{frame}.npy", 300, 5)
+    qa_frames_bundle(full, work / "vlm-bundle")  # the CPU machine's bundle step
+    for name in ("ledger.json", "checkout.json"):
+        (work / name).write_text("{}")
+    dest = tmp_path / "repo" / ".xwork"
+    assert _carry("split", str(work), str(dest), "geometry", "--budget-mib", "1").returncode == 0
+    device = tmp_path / "device"
+    for load in _loads(dest):
+        shutil.copytree(load, device / load.name)
+    assert _carry("join", str(device / ".xwork")).returncode == 0
+    assert not (device / ".xwork" / "vlm-bundle" / FRAMES).exists()  # the geometry part: the QA, no frames
+    made = subprocess.run([sys.executable, "-m", "mosaic_model.experiment.bundle", "qa-frames",
+                           str(device / ".xwork" / "bundle"), str(device / ".xwork" / "vlm-bundle")],
+                          capture_output=True, text=True, cwd=REPO_ROOT)
+    assert made.returncode == 0, made.stderr
+    cpu, there = work / "vlm-bundle", device / ".xwork" / "vlm-bundle"
+    assert _files(there) == _files(cpu) and len(_files(cpu)) == 2 + 3
+    assert all(filecmp.cmp(cpu / f, there / f, shallow=False) for f in _files(cpu))
+    assert 'qa-frames "$WORK/bundle" "$WORK/vlm-bundle"' in (REPO_ROOT / "scripts/device_experiment.sh").read_text()
