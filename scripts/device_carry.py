@@ -22,8 +22,9 @@ runs").
     python3 scripts/device_carry.py unpack DIR WORK
         (here) the pieces a command brought back, into WORK.
 
-Parts: ``geometry`` is what the geometry step reads (ledger, checkout.json, bundle/, the QA of
-vlm-bundle/: run it with UNTIL=geometry); ``runs`` is what training and scoring read (ledger,
+Parts: ``geometry`` is what the geometry step reads (ledger, checkout.json, bundle/; the device makes
+vlm-bundle/ from bundle/, so on one warm machine this part serves every step); ``runs`` is what training
+and scoring read on a fresh machine after the geometry step (ledger,
 checkout.json, vlm-bundle/ and what earlier commands brought back: geometry/, eval/, mlflow/, logs/).
 Standard library only: it runs on the bare GPU machine too.
 """
@@ -46,7 +47,7 @@ MARGIN_MIB = 1  # what the checkout may grow by between this split and the call
 PER_FILE = 1024  # what a file weighs in transit beyond its bytes (an archive's header and padding): a call of
 # 63.0 MiB of bytes in ~5,000 files (the checkout, .whl/ and a load) was refused as over 64 MiB
 PARTS = {
-    "geometry": ("ledger.json", "checkout.json", "bundle", "vlm-bundle/qa.parquet", "vlm-bundle/manifest.json"),
+    "geometry": ("ledger.json", "checkout.json", "bundle"),  # vlm-bundle/ is made from it there (device_experiment.sh)
     "runs": ("ledger.json", "checkout.json", "vlm-bundle", "geometry", "eval", "mlflow", "logs"),
 }
 REQUIRED = ("ledger.json", "checkout.json")

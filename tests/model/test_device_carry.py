@@ -161,7 +161,7 @@ def test_the_geometry_part_alone_gives_the_runs_their_frames_as_the_bundle_step_
     for load in _loads(dest):
         shutil.copytree(load, device / load.name)
     assert _carry("join", str(device / ".xwork")).returncode == 0
-    assert not (device / ".xwork" / "vlm-bundle" / FRAMES).exists()  # the geometry part: the QA, no frames
+    assert not (device / ".xwork" / "vlm-bundle").exists()  # the geometry part: bundle/ only
     made = subprocess.run([sys.executable, "-m", "mosaic_model.experiment.bundle", "qa-frames",
                            str(device / ".xwork" / "bundle"), str(device / ".xwork" / "vlm-bundle")],
                           capture_output=True, text=True, cwd=REPO_ROOT)
