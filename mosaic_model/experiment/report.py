@@ -10,7 +10,7 @@ Written by the last step of ``mosaic experiment run`` (``command.py``) from its 
                                   CIs of every model, every run's overall score, the paired differences, what
                                   the frames are worth to each seeing arm (``frame_ablation``), the verdict
                                   (does the best VLM look, and does it use its frames?), geometry errors,
-                                  MLflow run ids
+                                  MLflow run ids, the wall minutes of every MLflow run (``run_minutes``)
     mlflow_runs.json              every MLflow run of the work folder's stores: params, tags, metric histories
     table.md                      the markdown tables (every task x every model, CIs) and the paired
                                   treatment - control differences of params.yaml experiment.comparison
@@ -86,6 +86,18 @@ def learning_curves(runs: list[dict[str, Any]], arms: list[str]) -> dict[str, di
                 curve["last"].append(history[-1][1])
     return {arm: {t: {k: float(np.mean(v)) for k, v in ends.items()} for t, ends in sorted(found[arm].items())}
             for arm in arms if arm in found}
+
+
+def run_minutes(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Wall minutes of every MLflow run (start to end), by store: the geometry pretraining, each training run
+    and each run's scorings summed; and their total, what the experiment cost past its data and bundle steps.
+    A training run continued by a later command counts the time between the two commands too."""
+    minutes: dict[str, float] = defaultdict(float)
+    for r in runs:
+        if r["end_time"] is not None:
+            minutes[Path(r["store"]).stem] += (r["end_time"] - r["start_time"]) / 60_000
+    return {"by_store": {k: round(v, 2) for k, v in sorted(minutes.items())},
+            "total": round(sum(minutes.values()), 2)}
 
 
 def learning_table(curves: dict[str, dict[str, dict[str, float]]]) -> str:
@@ -302,6 +314,7 @@ def build_report(bundle: Path, work: Path, out: Path, params: Params, commit: st
         markdown += [difference_table(split, f"{arm} - {arm} [{BLANK_FRAMES_LABEL}] (what the frames are worth)", d)
                      for arm, d in entry.get("frame_ablation", {}).items()]
     summary["learning_curves"] = learning_curves(runs, list(exp.arms))
+    summary["run_minutes"] = run_minutes(runs)
     markdown.append(learning_table(summary["learning_curves"]))
     _write_json(out / "summary.json", summary)
     _write_json(out / "mlflow_runs.json", runs)

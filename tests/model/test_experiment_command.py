@@ -128,6 +128,11 @@ def test_every_arm_and_seed_is_trained_scored_and_reported_then_nothing_changes(
     seeds = [r["history"][f"loss_by_type.{t}"] for r in mlflow_runs if r["store"] in ("blind-s0.db", "blind-s1.db")]
     assert len(seeds) == 2 and curves["blind"][t]["last"] == pytest.approx(sum(h[-1][1] for h in seeds) / 2)
     assert {r["tags"][COMMIT_TAG] for r in mlflow_runs} == {commit}
+    minutes = summary["run_minutes"]  # what each store's runs took, from the MLflow start and end times
+    assert set(minutes["by_store"]) == set(runs) | {f"eval-{r}" for r in runs}
+    assert minutes["by_store"]["eval-blind-s0"] == pytest.approx(sum(
+        (r["end_time"] - r["start_time"]) / 60_000 for r in mlflow_runs if r["store"] == "eval-blind-s0.db"), abs=0.01)
+    assert minutes["total"] == pytest.approx(sum(minutes["by_store"].values()), abs=0.05)
     dirty = git_tags()[DIRTY_TAG] == "true"  # a developer's trial; CI's clone is clean
     problems = check_results(tmp_path / "results")  # what `mosaic runs --check-results` reports
     assert all(DIRTY_TAG in p for p in problems) and bool(problems) == dirty
