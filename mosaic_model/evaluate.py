@@ -58,8 +58,10 @@ class EvalResult:
 
 def evaluate(checkpoint: Path, qa_path: Path, image_root: Path, out_dir: Path, split: str | None, params: Params,
              tracking: TrackingConfig | None = None, device: str | None = None,
-             prompt: PromptForm = "training") -> EvalResult:
-    """Score ``checkpoint`` on ``split`` of the QA dataset (all rows when None), prompting in form ``prompt``."""
+             prompt: PromptForm = "training", run_name: str | None = None) -> EvalResult:
+    """Score ``checkpoint`` on ``split`` of the QA dataset (all rows when None), prompting in form ``prompt``,
+    showing the frames under ``image_root``; tracked as MLflow run ``run_name`` (default ``eval-<split>-<prompt>``,
+    after ``out_dir``'s name)."""
     model, tokenizer, run_cfg = load_checkpoint(checkpoint, select_device(device))
     items = read_qa(qa_path, split, prompt)
     dataset = QADataset(items, tokenizer, run_cfg.model.chat_template, image_root, with_answers=False)
@@ -70,10 +72,10 @@ def evaluate(checkpoint: Path, qa_path: Path, image_root: Path, out_dir: Path, s
     predictions_path, scores_path = write_results(out_dir, prediction_rows(scored), table)
     if tracking is None:
         return EvalResult(table, predictions_path, scores_path, None)
-    run_params = {"checkpoint": str(checkpoint), "split": split, "prompt": prompt,
+    run_params = {"checkpoint": str(checkpoint), "split": split, "prompt": prompt, "image_root": str(image_root),
                   "eval": params.eval.model_dump(mode="json")}
     tags = {**data_version_tags(qa_path), "mosaic.train_run_id": str(read_meta(checkpoint)["mlflow_run_id"])}
-    with mlflow_run(tracking, f"eval-{out_dir.name}-{prompt}", run_params, tags) as run:
+    with mlflow_run(tracking, run_name or f"eval-{out_dir.name}-{prompt}", run_params, tags) as run:
         mlflow.log_metrics(_score_metrics(table))
         mlflow.log_artifact(str(predictions_path))
         mlflow.log_artifact(str(scores_path))

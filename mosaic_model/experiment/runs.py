@@ -166,7 +166,8 @@ def run_evaluation(name: str, checkpoint: Path, bundle: Path, work: Path, scorin
     out = eval_dir(work, scoring.form, name, scoring.split)
     frames = image_root(name, params.experiment, bundle, work, blank=scoring.blank_frames)
     evaluate(checkpoint, bundle / QA, frames, out, scoring.split, params,
-             tracking(work, f"eval-{name}", params, commit), prompt=scoring.prompt)
+             tracking(work, f"eval-{name}", params, commit), prompt=scoring.prompt,
+             run_name=f"eval-{scoring.split}-{scoring.form}")  # the ablation's name differs from its prompt's
     return out / SCORES
 
 

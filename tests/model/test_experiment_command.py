@@ -128,6 +128,10 @@ def test_every_arm_and_seed_is_trained_scored_and_reported_then_nothing_changes(
     seeds = [r["history"][f"loss_by_type.{t}"] for r in mlflow_runs if r["store"] in ("blind-s0.db", "blind-s1.db")]
     assert len(seeds) == 2 and curves["blind"][t]["last"] == pytest.approx(sum(h[-1][1] for h in seeds) / 2)
     assert {r["tags"][COMMIT_TAG] for r in mlflow_runs} == {commit}
+    assert len(summary["mlflow_run_ids"]) == len(mlflow_runs)  # every run listed under its own name
+    ablation = next(r for r in mlflow_runs if r["store"] == "eval-no_geometry-s0.db"
+                    and r["run_name"] == "eval-train-blank_frames")
+    assert ablation["params"]["image_root"] == str(blank) and ablation["params"]["prompt"] == "training"
     minutes = summary["run_minutes"]  # what each store's runs took, from the MLflow start and end times
     assert set(minutes["by_store"]) == set(runs) | {f"eval-{r}" for r in runs}
     assert minutes["by_store"]["eval-blind-s0"] == pytest.approx(sum(
