@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 import yaml
 
-from mosaic_model.experiment.command import DataOutputs, run_command
+from mosaic_model.experiment.command import DataOutputs, report_command, run_command
 from mosaic_pipeline import paths
 from mosaic_pipeline.atomic import atomic_file
 from mosaic_pipeline.params import PARAMS_ENV, Params
@@ -54,3 +54,4 @@ def experiment() -> None:
 
 
 experiment.add_command(run_command(pipeline_data))
+experiment.add_command(report_command)

@@ -285,6 +285,28 @@ class Experiment:
         build_report(self.work / VLM_BUNDLE, self.work, self.results, self.params, self.commit)
         return True
 
+    def scored_seeds(self) -> list[int]:
+        """The seeds whose run of every arm is trained and scored under this commit, config and data."""
+        def finished(run: str) -> bool:
+            return self.ledger.is_done(f"train/{run}", self.train_identity(run), []) and self._scored(run)
+
+        if not self.ledger.is_done("data", self.data_identity(), []):
+            return []
+        return [s for s in self.exp.seeds if all(finished(r) for r, (_, seed) in self.exp.runs().items() if seed == s)]
+
+    def interim_report(self) -> list[int]:
+        """``results/`` from the seeds finished so far in every arm, before the experiment is complete (a device
+        budget spent midway); the seeds it reports. The report says which seeds were planned."""
+        from .report import build_report
+
+        seeds = self.scored_seeds()
+        if not seeds:
+            raise click.UsageError(f"no seed of {list(self.exp.seeds)} is trained and scored in every arm of "
+                                   f"{list(self.exp.arms)} under commit {self.commit} in {self.work}: nothing to report")
+        params = self.params.model_copy(update={"experiment": self.exp.model_copy(update={"seeds": tuple(seeds)})})
+        build_report(self.work / VLM_BUNDLE, self.work, self.results, params, self.commit, planned_seeds=self.exp.seeds)
+        return seeds
+
 
 # ---------------------------------------------------------------------- the command
 EXIT_UNFINISHED = 75  # EX_TEMPFAIL: steps are left (budget spent); run the same command again
@@ -330,32 +352,57 @@ def checkout_commit(work: Path, allow_dirty: bool) -> str:
     return recorded["commit"]
 
 
+def _where(command: Callable[..., None]) -> Callable[..., None]:
+    """The options every experiment command takes: which experiment, which work folder, where results go."""
+    for option in reversed([
+            click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+                         help="An experiment config: params.yaml sections merged over params.yaml."),
+            click.option("--work", type=click.Path(path_type=Path), default=None, help="[default: experiment.work]"),
+            click.option("--results", type=click.Path(path_type=Path), default=None,
+                         help="[default: experiment.results]"),
+            click.option("--allow-dirty", is_flag=True, help="Run with uncommitted changes (a trial, not a result).")]):
+        command = option(command)
+    return command
+
+
+def _experiment(config: Path | None, work: Path | None, results: Path | None, allow_dirty: bool,
+                make_data: MakeData | None, budget_s: float | None = None) -> Experiment:
+    params = experiment_params(config)
+    work = work or params.resolve(params.experiment.work)
+    commit = checkout_commit(work, allow_dirty)
+    results = results or params.resolve(params.experiment.results)
+    return Experiment(params, work, results, commit, make_data, budget_s, click.echo)
+
+
 def run_command(make_data: MakeData | None) -> click.Command:
     """``run``: the experiment with ``make_data`` as its data step (None: the data step must be done)."""
 
     @click.command("run")
-    @click.option("--config", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
-                  help="An experiment config: params.yaml sections merged over params.yaml.")
-    @click.option("--work", type=click.Path(path_type=Path), default=None, help="[default: experiment.work]")
-    @click.option("--results", type=click.Path(path_type=Path), default=None, help="[default: experiment.results]")
+    @_where
     @click.option("--budget-s", type=float, default=None, help="Start no step after this many seconds.")
     @click.option("--until", default=None, help="Stop after this step (e.g. bundle: the CPU part before a GPU).")
-    @click.option("--allow-dirty", is_flag=True, help="Run with uncommitted changes (a trial, not a result).")
-    def run(config: Path | None, work: Path | None, results: Path | None, budget_s: float | None,
-            until: str | None, allow_dirty: bool) -> None:
+    def run(config: Path | None, work: Path | None, results: Path | None, allow_dirty: bool, budget_s: float | None,
+            until: str | None) -> None:
         """Generate the data, train every arm and seed, score them and write the report; resumable."""
-        params = experiment_params(config)
-        work = work or params.resolve(params.experiment.work)
-        commit = checkout_commit(work, allow_dirty)
-        results = results or params.resolve(params.experiment.results)
-        experiment = Experiment(params, work, results, commit, make_data, budget_s, click.echo)
+        experiment = _experiment(config, work, results, allow_dirty, make_data, budget_s)
         if until is not None and until not in experiment.step_names():
             raise click.BadParameter(f"no step {until!r}: the steps are {', '.join(experiment.step_names())}",
                                      param_hint="--until")
         outcome = experiment.run(until)
-        click.echo(f"commit {commit}: {len(outcome.ran)} steps ran, {len(outcome.skipped)} skipped, "
+        click.echo(f"commit {experiment.commit}: {len(outcome.ran)} steps ran, {len(outcome.skipped)} skipped, "
                    f"{len(outcome.pending)} left")
         if not outcome.finished:
             raise SystemExit(EXIT_UNFINISHED)
 
     return run
+
+
+@click.command("report")
+@_where
+def report_command(config: Path | None, work: Path | None, results: Path | None, allow_dirty: bool) -> None:
+    """Write results/ from the seeds trained and scored in every arm so far: an interim report while steps are
+    left (summary.json ``complete``: false, ``planned_seeds``); `run` writes the final one."""
+    experiment = _experiment(config, work, results, allow_dirty, None)
+    seeds = experiment.interim_report()
+    click.echo(f"commit {experiment.commit}: results of seeds {seeds} of {list(experiment.exp.seeds)} "
+               f"written to {experiment.results}")

@@ -6,7 +6,9 @@ Written by the last step of ``mosaic experiment run`` (``command.py``) from its 
                                   run, per prompt form ("<name> [official prompt]"), and on the frame
                                   ablation's splits every seeing arm and run with blank frames ("<name> [blank
                                   frames]")
-    summary.json                  the commit, the QA sha256, per split overall / micro / per type / slices with
+    summary.json                  the commit, the QA sha256, the seeds reported and those planned (``complete``:
+                                  whether they are the same; ``mosaic experiment report`` writes an interim
+                                  report from the seeds finished in every arm), per split overall / micro / per type / slices with
                                   CIs of every model, every run's overall score, the paired differences, what
                                   the frames are worth to each seeing arm (``frame_ablation``), the verdict
                                   (does the best VLM look, and does it use its frames?), geometry errors,
@@ -290,18 +292,23 @@ def split_report(work: Path, split: str, bundle: Path, params: Params) -> tuple[
     return {**tables, **runs}, entry
 
 
-def build_report(bundle: Path, work: Path, out: Path, params: Params, commit: str) -> dict[str, Any]:
-    """Write ``out``: scores/<split>/<model>.json, summary.json, mlflow_runs.json, table.md (module docstring)."""
+def build_report(bundle: Path, work: Path, out: Path, params: Params, commit: str,
+                 planned_seeds: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """Write ``out``: scores/<split>/<model>.json, summary.json, mlflow_runs.json, table.md (module docstring).
+    ``planned_seeds``: the experiment's seeds where ``params`` holds only those finished so far (an interim report)."""
     manifest = read_manifest(bundle)
     exp = params.experiment
+    planned = list(planned_seeds or exp.seeds)
     runs = export_mlflow(list((work / "mlflow").glob("*.db")))
     summary: dict[str, Any] = {"commit": commit, "qa_sha256": manifest["qa_sha256"], "seeds": list(exp.seeds),
+                               "planned_seeds": planned, "complete": planned == list(exp.seeds),
                                "arms": list(exp.arms), "prompts": list(exp.eval_prompts), "splits": {},
                                "mlflow_run_ids": {f"{Path(r['store']).stem}/{r['run_name']}": r["run_id"] for r in runs}}
     geometry = work / GEOMETRY_DIR / METRICS
     if geometry.is_file():
         summary["geometry"] = {k: v for k, v in json.loads(geometry.read_text()).items() if k != "history"}
-    markdown = []
+    markdown = [] if summary["complete"] else [f"**Interim report**: seeds {list(exp.seeds)} of the planned {planned} "
+                                               "are trained and scored in every arm.\n"]
     for split in exp.eval_splits:
         tables, entry = split_report(work, split, bundle, params)
         summary["splits"][split] = entry

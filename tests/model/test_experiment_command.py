@@ -129,6 +129,7 @@ def test_every_arm_and_seed_is_trained_scored_and_reported_then_nothing_changes(
     assert len(seeds) == 2 and curves["blind"][t]["last"] == pytest.approx(sum(h[-1][1] for h in seeds) / 2)
     assert {r["tags"][COMMIT_TAG] for r in mlflow_runs} == {commit}
     assert len(summary["mlflow_run_ids"]) == len(mlflow_runs)  # every run listed under its own name
+    assert (summary["seeds"], summary["planned_seeds"], summary["complete"]) == ([0, 1], [0, 1], True)
     ablation = next(r for r in mlflow_runs if r["store"] == "eval-no_geometry-s0.db"
                     and r["run_name"] == "eval-train-blank_frames")
     assert ablation["params"]["image_root"] == str(blank) and ablation["params"]["prompt"] == "training"
@@ -185,6 +186,16 @@ def test_a_run_is_scored_before_the_next_trains_and_one_whose_checkpoint_left_un
     assert first.ran == ["data", "bundle", "train/blind-s0", *scorings["blind-s0"], "train/no_geometry-s0",
                          *scorings["no_geometry-s0"], "train/blind-s1"]
 
+    # an interim report: seed 0 is trained and scored in both arms, seed 1 is not (blind-s1 trained, unscored)
+    assert _experiment(exp_params, qa_set, tmp_path).interim_report() == [0]
+    summary = json.loads((tmp_path / "results" / "summary.json").read_text())
+    assert (summary["seeds"], summary["planned_seeds"], summary["complete"]) == ([0], [0, 1], False)
+    train = summary["splits"]["train"]
+    assert set(train["runs"]) == {f"{r}{form}" for r in ("blind-s0", "no_geometry-s0")
+                                  for form in ("", " [official prompt]")} | {"no_geometry-s0 [blank frames]"}
+    assert train["models"]["no_geometry"]["overall"] == train["runs"]["no_geometry-s0"]  # one seed pooled: itself
+    assert (tmp_path / "results" / "table.md").read_text().startswith("**Interim report**: seeds [0] of the planned")
+
     shutil.rmtree(tmp_path / "work" / "runs")  # the GPU machine is given back: both checkpoints go with it
     again = _experiment(exp_params, qa_set, tmp_path).run()
     assert again.finished
@@ -199,6 +210,18 @@ def test_a_run_is_scored_before_the_next_trains_and_one_whose_checkpoint_left_un
     stages = sorted(r.info.lifecycle_stage for r in client.search_runs(
         [e.experiment_id for e in client.search_experiments()], run_view_type=ViewType.ALL))
     assert stages == ["active", "deleted"]
+
+
+def test_an_interim_report_needs_a_seed_finished_in_every_arm(exp_params, qa_set, tmp_path):
+    from click.testing import CliRunner
+
+    _experiment(exp_params, qa_set, tmp_path).run(until="train/no_geometry-s0")  # blind-s0 scored, not the other
+    config = tmp_path / "experiment.yaml"  # the experiment as a config over params.yaml, as users pass it
+    config.write_text(json.dumps(exp_params.model_dump(mode="json")))
+    report = CliRunner().invoke(command.report_command, ["--config", str(config), "--work", str(tmp_path / "work"),
+                                                         "--results", str(tmp_path / "results"), "--allow-dirty"])
+    assert report.exit_code == 2 and "no seed of [0, 1] is trained and scored in every arm" in report.output
+    assert not (tmp_path / "results").exists()
 
 
 def test_a_copy_without_git_runs_as_the_commit_its_files_are_shown_to_be(tmp_path, monkeypatch):
