@@ -5,7 +5,8 @@ Written by the last step of ``mosaic experiment run`` (``command.py``) from its 
     scores/<split>/<model>.json   metrics.score_table of every baseline, arm (seeds pooled per question) and
                                   run, per prompt form ("<name> [official prompt]"), and on the frame
                                   ablation's splits every seeing arm and run with blank frames ("<name> [blank
-                                  frames]")
+                                  frames]"); files of models an earlier report had and this one has not
+                                  are removed
     summary.json                  the commit, the QA sha256, the seeds reported and those planned (``complete``:
                                   whether they are the same; ``mosaic experiment report`` writes an interim
                                   report from the seeds finished in every arm), per split overall / micro / per type / slices with
@@ -309,10 +310,12 @@ def build_report(bundle: Path, work: Path, out: Path, params: Params, commit: st
         summary["geometry"] = {k: v for k, v in json.loads(geometry.read_text()).items() if k != "history"}
     markdown = [] if summary["complete"] else [f"**Interim report**: seeds {list(exp.seeds)} of the planned {planned} "
                                                "are trained and scored in every arm.\n"]
+    written = set()
     for split in exp.eval_splits:
         tables, entry = split_report(work, split, bundle, params)
         summary["splits"][split] = entry
         for name, table in tables.items():
+            written.add(out / "scores" / split / f"{name}.json")
             _write_json(out / "scores" / split / f"{name}.json", table)
         models = {name: t for name, t in tables.items() if name in entry["models"]}
         markdown.append(markdown_table(split, models))
@@ -323,6 +326,8 @@ def build_report(bundle: Path, work: Path, out: Path, params: Params, commit: st
     summary["learning_curves"] = learning_curves(runs, list(exp.arms))
     summary["run_minutes"] = run_minutes(runs)
     markdown.append(learning_table(summary["learning_curves"]))
+    for stale in set((out / "scores").rglob("*.json")) - written:  # an earlier report's models, not this one's
+        stale.unlink()
     _write_json(out / "summary.json", summary)
     _write_json(out / "mlflow_runs.json", runs)
     with atomic_file(out / "table.md") as tmp:

@@ -187,7 +187,11 @@ def test_a_run_is_scored_before_the_next_trains_and_one_whose_checkpoint_left_un
                          *scorings["no_geometry-s0"], "train/blind-s1"]
 
     # an interim report: seed 0 is trained and scored in both arms, seed 1 is not (blind-s1 trained, unscored)
+    earlier = tmp_path / "results" / "scores" / "train" / "no_geometry-s7.json"  # a model of an earlier report
+    earlier.parent.mkdir(parents=True)
+    earlier.write_text("{}")
     assert _experiment(exp_params, qa_set, tmp_path).interim_report() == [0]
+    assert not earlier.exists()
     summary = json.loads((tmp_path / "results" / "summary.json").read_text())
     assert (summary["seeds"], summary["planned_seeds"], summary["complete"]) == ([0], [0, 1], False)
     train = summary["splits"]["train"]
