@@ -1,7 +1,8 @@
 """Wall time of a backfill of every scene partition of the default scene set, under the multiprocess
 executor (one machine) and under dagster-celery (distributed), on loopback (JSON on stdout).
 
-    python benchmarks/backfill.py [--executor multiprocess|celery|both] [--scenes N] [--out result.json]
+    python benchmarks/backfill.py [--executor multiprocess|multiprocess-spawn|celery|both|start-methods]
+                                  [--scenes N] [--out result.json]
 
 What is measured is what a person gets from the UI's Materialize dialog: `mosaic ui` (Dagster
 webserver + daemon) is started, one asset backfill of the per-scene assets (`scenes`, `frames`,
@@ -15,6 +16,9 @@ other's outputs (or the checkout's artifacts/).
 - ``multiprocess``: the repository's dagster.yaml (SQLite instance, QueuedRunCoordinator with
   max_concurrent_runs 2) and Dagster's multiprocess executor: at most 2 runs, so 2 steps, at once
   (the per-scene assets form a chain, so a run executes one step at a time).
+- ``multiprocess-spawn``: the same with ``MOSAIC_START_METHOD=spawn`` (Dagster's default start method: a fresh
+  interpreter per step, which imports the definitions again), the baseline of the forkserver that
+  ``multiprocess`` uses (``--executor start-methods`` runs the two one after the other).
 - ``celery``: deploy/celery/dagster.yaml (PostgreSQL instance; max_concurrent_runs 8, the runs only
   orchestrate), Redis as broker and result backend, and two `mosaic worker`s with one slot each (each
   with its own DAGSTER_HOME, as on two hosts): at most 2 steps at once as well.
@@ -29,6 +33,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import tempfile
 import threading
@@ -46,7 +51,8 @@ from mosaic_assets.services import DagsterUI, celery_worker, dagster_ui, postgre
 from mosaic_pipeline.catalog import load_catalog
 from mosaic_pipeline.params import REPO_ROOT, load_params
 
-EXECUTORS = ("multiprocess", "celery")
+EXECUTORS = ("multiprocess", "multiprocess-spawn", "celery")
+GROUPS = {"both": ("multiprocess", "celery"), "start-methods": ("multiprocess-spawn", "multiprocess")}
 WORKERS = ("w1", "w2")
 STEP_EVENTS = """
 query($runId: ID!) { logsForRun(runId: $runId, limit: 100000) { __typename ... on EventConnection { events {
@@ -109,6 +115,8 @@ def services(executor: str, params: Path, workdir: Path) -> Iterator[DagsterUI]:
     """`mosaic ui` for ``executor`` (and for celery: PostgreSQL, Redis and the two workers)."""
     with ExitStack() as stack:
         env: dict[str, str | os.PathLike] = {"MOSAIC_PARAMS": params}
+        if executor == "multiprocess-spawn":
+            env["MOSAIC_START_METHOD"] = "spawn"
         if executor == "celery":
             pg_url = stack.enter_context(postgres(workdir))
             redis_url = stack.enter_context(redis_server(workdir))
@@ -122,19 +130,25 @@ def services(executor: str, params: Path, workdir: Path) -> Iterator[DagsterUI]:
 
 
 def step_summary(ui: DagsterUI, run_ids: list[str]) -> dict[str, Any]:
-    """Steps that succeeded / failed over all runs, the most that ran at once, and (celery) per worker."""
+    """Steps that succeeded / failed over all runs, the most that ran at once, (celery) per worker, and the
+    median gap from a step's end to the next step's start in the same run: the cost of starting a step."""
     ends: Counter[str] = Counter()
+    gaps: list[float] = []
     by_worker: Counter[str] = Counter()
     edges: list[tuple[float, int]] = []  # +1 at a step's start, -1 at its end, over all runs
     for run_id in run_ids:
         events = ui.graphql(STEP_EVENTS, {"runId": run_id})["logsForRun"]["events"]
         started: dict[str, float] = {}
+        last_end: float | None = None
         for e in events:
             kind, step = e["__typename"], e.get("stepKey")
             if kind == "ExecutionStepStartEvent":
                 started[step] = float(e["timestamp"]) / 1000
+                if last_end is not None:
+                    gaps.append(started[step] - last_end)
             elif kind in STEP_END:
                 ends[STEP_END[kind]] += 1
+                last_end = float(e["timestamp"]) / 1000
                 if step in started:
                     edges += [(started.pop(step), 1), (float(e["timestamp"]) / 1000, -1)]
             elif "in celery worker" in (e.get("message") or ""):  # one event per step given to a worker
@@ -145,6 +159,7 @@ def step_summary(ui: DagsterUI, run_ids: list[str]) -> dict[str, Any]:
         running += delta
         most = max(most, running)
     return {"succeeded": ends["succeeded"], "failed": ends["failed"], "max_at_once": most,
+            "median_start_gap_seconds": round(statistics.median(gaps), 2) if gaps else None,
             **({"by_worker": dict(by_worker)} if by_worker else {})}
 
 
@@ -193,7 +208,7 @@ def commit() -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--executor", choices=[*EXECUTORS, "both"], default="both")
+    parser.add_argument("--executor", choices=[*EXECUTORS, *GROUPS], default="both")
     parser.add_argument("--scenes", type=int, default=None, help="only the first N partitions (default: all)")
     parser.add_argument("--params", type=Path, default=REPO_ROOT / "params.yaml",
                         help="parameters to run with (default: the repository's params.yaml); outputs are moved to a temporary folder")
@@ -214,7 +229,7 @@ def main() -> None:
                                   "(deploy/celery/dagster.yaml: max_concurrent_runs 8, runs only orchestrate)"},
         "results": {},
     }
-    for executor in EXECUTORS if args.executor == "both" else (args.executor,):
+    for executor in GROUPS.get(args.executor, (args.executor,)):
         report["results"][executor] = measure(executor, args.params, args.scenes, args.timeout, args.keep)
         text = json.dumps(report, indent=2)
         if args.out:
