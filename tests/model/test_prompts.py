@@ -120,6 +120,29 @@ def test_assembled_sequences_equal_the_one_by_one_layout(qa_set, params, form):
         assert torch.equal(embeds, expected) and torch.equal(mask, expected_mask)
 
 
+@pytest.mark.parametrize("form", ["training", "official"])
+def test_the_batch_tokenised_dataset_equals_each_text_tokenised_alone(qa_set, form):
+    """QADataset tokenises every distinct text once in one call; each example holds what tokenising its own
+    pieces one by one gives (the prompt split at its markers here by str.split, the answer ending in EOS)."""
+    cfg = tiny_config()
+    template = cfg.model.chat_template
+    items = read_qa(qa_set.parquet, "train", form)
+    tok = train_bpe(training_texts(items, template), cfg.model.tokenizer)
+
+    def alone(text: str) -> list[int]:
+        return tok(text, add_special_tokens=False)["input_ids"]
+
+    for with_answers in (True, False):
+        data = QADataset(items, tok, template, qa_set.image_root, with_answers)
+        assert [ex.id for ex in data] == [it.id for it in items]
+        for ex, it in zip(data, items):
+            before, *gaps, after = template.replace("{prompt}", it.prompt).split("<image>")
+            assert ex.prefix_ids.tolist() == alone(before) and ex.prompt_ids.tolist() == alone(after)
+            assert [g.tolist() for g in ex.gap_ids] == [alone(g) for g in gaps]
+            assert ex.answer_ids.tolist() == (alone(it.target) + [tok.eos_token_id] if with_answers else [])
+            assert ex.prefix_ids.dtype == ex.answer_ids.dtype == torch.long
+
+
 def test_a_marker_count_neither_one_nor_the_frame_count_names_the_question(qa_set):
     item = read_qa(qa_set.parquet, "train")[1]  # 3 frames
     two_markers = replace(item, prompt="<image>\n" + item.prompt)
