@@ -284,7 +284,7 @@ def _prompt_parts(item: QAItem, template: str) -> tuple[str, list[str], str]:
 
 def _frame_paths(items: list[QAItem], image_root: Path) -> list[tuple[Path, ...]]:
     """Each item's frame files, each distinct frame looked up (and checked to exist) once: the QA of a scene
-    share its few frames (5,376 frames behind the 230k QA of paper_small)."""
+    share its few frames (~5,300 frames behind the 230k QA of paper_small)."""
     found: dict[tuple[str, str, str], Path] = {}
 
     def path(item: QAItem, frame_id: str) -> Path:
@@ -309,7 +309,7 @@ class QADataset(torch.utils.data.Dataset):
     def __init__(self, items: list[QAItem], tokenizer: PreTrainedTokenizerBase, template: str, image_root: Path,
                  with_answers: bool) -> None:
         # Every distinct text is tokenised once, in one batch call: per-item calls cost ~0.1 ms each, ~2 min for
-        # the 230k QA of the paper_small experiment before a run's first step (benchmarks/README.md).
+        # the 230k QA of the paper_small experiment before a run's first step (docs/experiment.md, "Measured").
         parts = [_prompt_parts(it, template) for it in items]
         answers = [it.target if with_answers else "" for it in items]
         ids = _token_ids(tokenizer, {t for (before, gaps, after), a in zip(parts, answers)

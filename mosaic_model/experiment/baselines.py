@@ -103,7 +103,7 @@ def write_blank_frames(items: list[QAItem], out_root: Path, size: int) -> Path:
     """One uniform grey size x size JPEG at every frame path the items refer to, under ``out_root``."""
     blank = Image.new("RGB", (size, size), (BLANK_GREY,) * 3)
     frames = {(it.data_source, it.scene_id, frame_id) for it in items for frame_id in it.frame_ids}
-    for source, scene, frame_id in sorted(frames):  # each distinct frame once (~4 QA share each frame here)
+    for source, scene, frame_id in sorted(frames):  # each distinct frame once (paper_small: 877k references, 5,341 frames)
         target = image_path(out_root, source, scene, frame_id)
         if not target.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
