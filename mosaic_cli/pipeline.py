@@ -66,6 +66,7 @@ def ui(port: int, review_server: bool) -> None:
     from mosaic_pipeline.quality.serve import PortTaken, serve
 
     prepare_dagster_home()
+    _stoppable_by_sigint()
     cmd = [sys.executable, "-m", "dagster", "dev", "-h", UI_HOST, "-p", str(port), "-m", "mosaic_assets.definitions"]
     click.echo(f"Dagster UI on http://{UI_HOST}:{port} (DAGSTER_HOME={os.environ['DAGSTER_HOME']})", err=True)
     if not review_server:
@@ -77,6 +78,14 @@ def ui(port: int, review_server: bool) -> None:
     except PortTaken as exc:
         raise click.ClickException(f"{exc}; another `mosaic ui`? (or --no-review-server)") from None
     sys.exit(code)
+
+
+def _stoppable_by_sigint() -> None:
+    """SIGINT is how `dagster dev` stops. A process a shell starts in the background (`cmd &`, nohup, many CI
+    runners) inherits SIGINT *ignored*, and Python keeps it so: `dagster dev` and its webserver would then never
+    stop on it (only the daemon, which sets its own handler). A handled SIGINT becomes the default again at exec,
+    so `dagster dev` gets its KeyboardInterrupt back."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _exec(cmd: list[str]) -> None:
