@@ -150,7 +150,7 @@ def step_summary(ui: DagsterUI, run_ids: list[str]) -> dict[str, Any]:
                 ends[STEP_END[kind]] += 1
                 last_end = float(e["timestamp"]) / 1000
                 if step in started:
-                    edges += [(started.pop(step), 1), (float(e["timestamp"]) / 1000, -1)]
+                    edges += [(started.pop(step), 1), (last_end, -1)]
             elif "in celery worker" in (e.get("message") or ""):  # one event per step given to a worker
                 (node,) = [m["text"] for m in e["metadataEntries"] if m["label"] == "Celery worker"]
                 by_worker[node.split("@")[0]] += 1

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 
 import pytest
 from small_params import write_small_params
 
-from mosaic_assets.services import BIN, DagsterUI, free_port, project_env, wait_for
+from mosaic_assets.services import BIN, DagsterUI, free_port, project_env, start, tail, wait_for
 
 STOPPED = "Dagster services shut down."  # dagster dev's last line after a clean shutdown
 
@@ -20,18 +19,17 @@ STOPPED = "Dagster services shut down."  # dagster dev's last line after a clean
 def test_ui_started_with_sigint_ignored_stops_cleanly_on_sigint(tmp_path):
     params = write_small_params(tmp_path, extra={"review": {"port": free_port()}})
     env = project_env(MOSAIC_PARAMS=params, DAGSTER_HOME=tmp_path / "dagster_home")
-    port, log = free_port(), tmp_path / "ui.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([str(BIN / "mosaic"), "ui", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    port = free_port()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the child: a background job's state
     try:
-        wait_for(DagsterUI(f"http://127.0.0.1:{port}").repository, 240, "dagster dev: code location", proc, log,
-                 every=2)
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole process group
-        assert proc.wait(30) == 0, log.read_text()[-3000:]
-        assert STOPPED in log.read_text(), log.read_text()[-3000:]
+        ui = start("dagster-dev", [str(BIN / "mosaic"), "ui", "--port", str(port)], tmp_path, env)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        signal.signal(signal.SIGINT, previous)
+    try:
+        wait_for(DagsterUI(f"http://127.0.0.1:{port}").repository, 240, "dagster dev: code location", ui.proc,
+                 ui.log, every=2)
+        os.killpg(ui.proc.pid, signal.SIGINT)  # Ctrl-C: the whole process group
+        assert ui.proc.wait(30) == 0, tail(ui.log)
+        assert STOPPED in ui.log.read_text(), tail(ui.log)
+    finally:
+        ui.stop(signal.SIGKILL, timeout=10)  # whatever of its process group is left
